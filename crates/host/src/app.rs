@@ -1,0 +1,222 @@
+//! An application loaded from spin.toml: its components compiled and pre-linked, its
+//! factors built, ready to instantiate per request.
+
+use crate::engine::{self, EngineLimits};
+use crate::factors::llm::{LlmFactor, LlmWorker};
+use crate::factors::outbound_http::OutboundHttpFactor;
+use crate::factors::postgres::PostgresFactor;
+use crate::factors::{Factor, Factors, key_value, variables};
+use crate::state::{Deadlines, HostState};
+use anyhow::{Context, Result, bail};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tessera_manifest::{AllowedHosts, AppManifest, Resolver};
+use wasmtime::component::{InstancePre, Linker};
+use wasmtime::{Engine, Store, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi_http::WasiHttpCtx;
+use wasmtime_wasi_http::handler::ProxyPre;
+
+/// Settings of `tessera up` that shape the runtime.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    pub manifest_path: PathBuf,
+    pub state_dir: PathBuf,
+    pub llm_worker: Option<LlmWorker>,
+    pub request_timeout: Duration,
+    pub memory_limit_bytes: usize,
+}
+
+/// What a factor needs to know about one component.
+pub struct ComponentConfig {
+    pub id: Arc<str>,
+    pub allowed_hosts: Arc<AllowedHosts>,
+    pub key_value_stores: Arc<[String]>,
+    pub environment: Vec<(String, String)>,
+}
+
+/// How a component is driven, decided from its exports.
+pub enum Entry {
+    /// `wasi:http/handler@0.3.0` (WASIp3, instances reused) or
+    /// `wasi:http/incoming-handler@0.2.x` (WASIp2, one instance per request).
+    Http(Arc<ProxyPre<HostState>>),
+    /// `fermyon:spin-cron/spin-cron@2.0.0#handle-cron-event`.
+    Cron(crate::bindings::cron::SpinCronPre<HostState>),
+}
+
+pub struct LoadedComponent {
+    pub config: ComponentConfig,
+    pub pre: InstancePre<HostState>,
+}
+
+impl LoadedComponent {
+    pub fn id(&self) -> &str {
+        &self.config.id
+    }
+
+    /// The HTTP entry point, or an error naming what the component lacks.
+    pub fn http_entry(&self) -> Result<Entry> {
+        if let Ok(pre) = wasmtime_wasi_http::p3::bindings::ServicePre::new(self.pre.clone()) {
+            return Ok(Entry::Http(Arc::new(ProxyPre::P3(pre))));
+        }
+        if let Ok(pre) = wasmtime_wasi_http::p2::bindings::ProxyPre::new(self.pre.clone()) {
+            return Ok(Entry::Http(Arc::new(ProxyPre::P2(pre))));
+        }
+        bail!(
+            "component {:?} is used by an HTTP trigger but exports neither \
+             wasi:http/handler@0.3.0 nor wasi:http/incoming-handler@0.2",
+            self.id()
+        )
+    }
+
+    pub fn cron_entry(&self) -> Result<Entry> {
+        crate::bindings::cron::SpinCronPre::new(self.pre.clone())
+            .map(Entry::Cron)
+            .map_err(anyhow::Error::from)
+            .with_context(|| {
+                format!(
+                    "component {:?} is used by a cron trigger but does not export \
+                     handle-cron-event (fermyon:spin-cron@2.0.0)",
+                    self.id()
+                )
+            })
+    }
+}
+
+pub struct App {
+    pub engine: Engine,
+    pub manifest: AppManifest,
+    pub resolver: Arc<Resolver>,
+    pub factors: Factors,
+    pub components: BTreeMap<String, Arc<LoadedComponent>>,
+    pub config: RuntimeConfig,
+}
+
+impl App {
+    /// Loads the manifest, checks every component's configuration, and compiles (or maps
+    /// from the cache) and pre-links every component, so errors surface before serving.
+    pub fn load(
+        config: RuntimeConfig,
+        manifest: AppManifest,
+        resolver: Arc<Resolver>,
+        host_pool: deadpool_postgres::Pool,
+    ) -> Result<Arc<App>> {
+        let engine = engine::build_engine(EngineLimits {
+            max_memory_bytes: config.memory_limit_bytes,
+            ..EngineLimits::default()
+        })?;
+        engine::start_epoch_ticker(&engine);
+
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+        Factors::add_to_linker(&mut linker)?;
+
+        let factors = Factors {
+            variables: variables::VariablesFactor::new(resolver.clone()),
+            key_value: key_value::KeyValueFactor::new(host_pool),
+            postgres: Arc::new(PostgresFactor::default()),
+            llm: Arc::new(LlmFactor::new(config.llm_worker.clone())),
+            outbound_http: Arc::new(OutboundHttpFactor::default()),
+        };
+
+        let cache_dir = config.state_dir.join("cache").join("components");
+        let mut components = BTreeMap::new();
+        for (id, component) in &manifest.components {
+            let allowed_hosts = AllowedHosts::for_component(&manifest, id, &resolver)
+                .with_context(|| format!("component.{id}.allowed_outbound_hosts"))?;
+            let cfg = ComponentConfig {
+                id: Arc::from(id.as_str()),
+                allowed_hosts: Arc::new(allowed_hosts),
+                key_value_stores: component.key_value_stores.clone().into(),
+                environment: component
+                    .environment
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            };
+            factors.validate(&cfg)?;
+            check_source(id, &component.source, component.build_command.as_deref())?;
+            let compiled = engine::load_component(&engine, &component.source, &cache_dir)?;
+            let pre = linker.instantiate_pre(&compiled).map_err(anyhow::Error::from).with_context(|| {
+                format!(
+                    "component {id:?} ({}) imports something this host does not provide",
+                    component.source.display()
+                )
+            })?;
+            components.insert(
+                id.clone(),
+                Arc::new(LoadedComponent { config: cfg, pre }),
+            );
+        }
+
+        Ok(Arc::new(App {
+            engine,
+            manifest,
+            resolver,
+            factors,
+            components,
+            config,
+        }))
+    }
+
+    pub fn component(&self, id: &str) -> Result<&Arc<LoadedComponent>> {
+        self.components
+            .get(id)
+            .with_context(|| format!("no component {id:?}"))
+    }
+
+    /// A fresh store for one instance of `component`, with its limits and deadline.
+    pub fn new_store(&self, component: &LoadedComponent) -> Store<HostState> {
+        let cfg = &component.config;
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.inherit_stdout().inherit_stderr();
+        for (k, v) in &cfg.environment {
+            wasi.env(k, v);
+        }
+        let state = HostState {
+            component: cfg.id.clone(),
+            table: Default::default(),
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            outbound_http: self.factors.outbound_http.instance_state(cfg),
+            variables: self.factors.variables.instance_state(cfg),
+            key_value: self.factors.key_value.instance_state(cfg),
+            postgres: self.factors.postgres.instance_state(cfg),
+            llm: self.factors.llm.instance_state(cfg),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(self.config.memory_limit_bytes)
+                .trap_on_grow_failure(true)
+                .build(),
+            deadlines: Deadlines::new(self.config.request_timeout),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        // Every epoch tick the running guest yields to other tasks; once a request it is
+        // working on is past its deadline, it is interrupted instead.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|ctx| {
+            Ok(if ctx.data().deadlines.expired() {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
+        store
+    }
+}
+
+fn check_source(id: &str, source: &Path, build_command: Option<&str>) -> Result<()> {
+    if source.is_file() {
+        return Ok(());
+    }
+    let build = build_command
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("cargo build --release --target wasm32-wasip2 -p {id}"));
+    bail!(
+        "component.{id}.source: {} does not exist; build it with `{build}` (or run `cargo xtask up`)",
+        source.display()
+    )
+}

@@ -1,0 +1,131 @@
+//! The wasmtime engine and the compiled-component cache.
+//!
+//! One engine serves every component. Compiling a 20 MB component takes seconds, so each
+//! compiled artifact is kept on disk keyed by the .wasm's SHA-256 and the engine's
+//! compatibility hash; a restart maps it back in (copy-on-write) instead of recompiling.
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use wasmtime::component::Component;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances; a runaway guest is noticed within one tick of its deadline.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Limits applied to every instance.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineLimits {
+    /// Linear-memory cap per instance, in bytes.
+    pub max_memory_bytes: usize,
+    /// Instances the pooling allocator reserves slots for.
+    pub max_instances: u32,
+}
+
+impl Default for EngineLimits {
+    fn default() -> Self {
+        Self {
+            max_memory_bytes: 256 << 20,
+            max_instances: 256,
+        }
+    }
+}
+
+pub fn build_engine(limits: EngineLimits) -> Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.wasm_component_model_async(true);
+    config.epoch_interruption(true);
+    config.memory_init_cow(true);
+
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(limits.max_instances);
+    // A Rust component built by cargo has one or two core instances per library it
+    // links; leave generous room per component.
+    pool.total_core_instances(limits.max_instances * 8);
+    pool.max_core_instances_per_component(64);
+    pool.total_memories(limits.max_instances * 2);
+    pool.max_memories_per_component(4);
+    pool.total_tables(limits.max_instances * 8);
+    pool.total_stacks(limits.max_instances);
+    pool.max_memory_size(limits.max_memory_bytes);
+    // Components that embed model weights in a data segment are large.
+    pool.max_component_instance_size(16 << 20);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+
+    match Engine::new(&config) {
+        Ok(engine) => Ok(engine),
+        // The pool reserves virtual memory up front; a constrained environment (ulimit -v,
+        // some containers) refuses it. Fall back to on-demand allocation and say so.
+        Err(err) => {
+            tracing::warn!(error = %err, "pooling allocator unavailable, using on-demand allocation");
+            config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
+            Engine::new(&config)
+                .map_err(anyhow::Error::from)
+                .context("creating the wasmtime engine")
+        }
+    }
+}
+
+/// Advances the engine's epoch forever on a plain thread, so deadlines fire even when every
+/// async worker is busy running guest code.
+pub fn start_epoch_ticker(engine: &Engine) {
+    let engine = engine.weak();
+    std::thread::Builder::new()
+        .name("epoch-ticker".into())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawning the epoch thread");
+}
+
+/// Loads a component from `wasm_path`, compiling it only when no cached artifact exists.
+pub fn load_component(engine: &Engine, wasm_path: &Path, cache_dir: &Path) -> Result<Component> {
+    let wasm = std::fs::read(wasm_path)
+        .with_context(|| format!("reading component {}", wasm_path.display()))?;
+    let cache_path = cache_path(engine, &wasm, cache_dir);
+    if cache_path.exists() {
+        // SAFETY: the file was written by `Component::serialize` from this same engine
+        // configuration (the name includes the engine's compatibility hash), and the cache
+        // directory belongs to this host.
+        match unsafe { Component::deserialize_file(engine, &cache_path) } {
+            Ok(component) => return Ok(component),
+            Err(err) => tracing::warn!(path = %cache_path.display(), error = %err,
+                "discarding unusable compiled-component cache entry"),
+        }
+    }
+    let started = Instant::now();
+    let component = Component::new(engine, &wasm)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("compiling component {}", wasm_path.display()))?;
+    tracing::info!(path = %wasm_path.display(), elapsed_ms = started.elapsed().as_millis() as u64,
+        "compiled component");
+    if let Err(err) = write_cache(&component, &cache_path) {
+        tracing::warn!(error = %err, "could not write compiled-component cache");
+    }
+    Ok(component)
+}
+
+fn cache_path(engine: &Engine, wasm: &[u8], cache_dir: &Path) -> PathBuf {
+    let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut engine_hash);
+    let digest = hex::encode(Sha256::digest(wasm));
+    cache_dir.join(format!("{digest}-{:016x}.cwasm", engine_hash.finish()))
+}
+
+/// Writes via a temporary file and a rename so a concurrent reader never sees half a file.
+fn write_cache(component: &Component, path: &Path) -> Result<()> {
+    let dir = path.parent().context("cache path has no parent")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let bytes = component.serialize()?;
+    let tmp = dir.join(format!(".{}.tmp", uuid::Uuid::new_v4()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}

@@ -1,0 +1,356 @@
+//! `spin:postgres/postgres@4.2.0` through a connection pool per address.
+//!
+//! A guest `connection` holds one pooled client for its lifetime, so `BEGIN … COMMIT` across
+//! calls works as on a real connection; if the guest drops it inside a transaction the client
+//! is rolled back before it returns to the pool. Addresses are checked against the
+//! component's `allowed_outbound_hosts` (`postgres://host:port`), as Spin does.
+
+mod values;
+
+use super::Factor;
+use crate::app::ComponentConfig;
+use crate::bindings::spin::postgres::postgres::{
+    self as pg, Column, Error, ParameterValue, Row, RowSet,
+};
+use crate::state::HostState;
+use anyhow::Result;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use tessera_manifest::AllowedHosts;
+use tokio_postgres::NoTls;
+use wasmtime::component::{
+    Accessor, FutureReader, HasData, Linker, Resource, ResourceTable, StreamReader,
+};
+
+/// Connections kept per distinct address.
+const POOL_SIZE: usize = 16;
+
+/// App-wide: one pool per connection string the guests open.
+#[derive(Default)]
+pub struct PostgresFactor {
+    pools: Mutex<HashMap<String, Pool>>,
+}
+
+impl PostgresFactor {
+    fn pool(&self, address: &str) -> Result<Pool, Error> {
+        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pool) = pools.get(address) {
+            return Ok(pool.clone());
+        }
+        let config: tokio_postgres::Config = address
+            .parse()
+            .map_err(|e| Error::ConnectionFailed(format!("invalid connection string: {e}")))?;
+        if matches!(config.get_ssl_mode(), tokio_postgres::config::SslMode::Require) {
+            return Err(Error::ConnectionFailed(
+                "sslmode=require: TLS to Postgres is not supported by the local host; \
+                 use a local address or deploy on Spin"
+                    .into(),
+            ));
+        }
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(|e| Error::Other(e.to_string()))?;
+        pools.insert(address.to_string(), pool.clone());
+        Ok(pool)
+    }
+}
+
+pub struct PostgresState {
+    factor: Arc<PostgresFactor>,
+    allowed: Arc<AllowedHosts>,
+    component: Arc<str>,
+}
+
+impl Factor for Arc<PostgresFactor> {
+    type InstanceState = PostgresState;
+
+    fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
+        pg::add_to_linker::<HostState, Postgres>(linker, |s| PostgresView {
+            state: &mut s.postgres,
+            table: &mut s.table,
+        })?;
+        Ok(())
+    }
+
+    fn instance_state(&self, component: &ComponentConfig) -> PostgresState {
+        PostgresState {
+            factor: self.clone(),
+            allowed: component.allowed_hosts.clone(),
+            component: component.id.clone(),
+        }
+    }
+}
+
+/// A pooled client owned by one guest `connection`.
+pub struct Connection {
+    client: Arc<PooledClient>,
+}
+
+struct PooledClient {
+    object: Option<Object>,
+    /// Set once the guest starts a transaction; the client is rolled back on release.
+    maybe_in_transaction: AtomicBool,
+}
+
+impl PooledClient {
+    fn client(&self) -> &tokio_postgres::Client {
+        self.object.as_deref().expect("client present until drop")
+    }
+
+    fn note_statement(&self, statement: &str) {
+        let head = statement.trim_start().get(..5).unwrap_or("");
+        if head.eq_ignore_ascii_case("begin") || head.eq_ignore_ascii_case("start") {
+            self.maybe_in_transaction.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for PooledClient {
+    fn drop(&mut self) {
+        if let Some(object) = self.object.take()
+            && self.maybe_in_transaction.load(Ordering::Relaxed)
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                // Outside a transaction this only warns; inside, it keeps the pool clean.
+                let _ = object.batch_execute("ROLLBACK").await;
+            });
+        }
+    }
+}
+
+/// `connection-builder`: an address plus options, opened by `build`.
+pub struct ConnectionBuilder {
+    address: String,
+}
+
+pub struct Postgres;
+
+impl HasData for Postgres {
+    type Data<'a> = PostgresView<'a>;
+}
+
+pub struct PostgresView<'a> {
+    state: &'a mut PostgresState,
+    table: &'a mut ResourceTable,
+}
+
+impl PostgresState {
+    /// Checks the address against allowed_outbound_hosts and picks its pool.
+    fn authorize(&self, address: &str) -> Result<Pool, Error> {
+        let target = tessera_manifest::outbound::parse_target(address, "postgres")
+            .map_err(|e| Error::ConnectionFailed(format!("invalid connection string: {e}")))?;
+        if !self.allowed.allows(&target.scheme, &target.host, target.port) {
+            tracing::warn!(component = %self.component, host = %target.host, port = target.port,
+                "denied outbound postgres connection (not in allowed_outbound_hosts)");
+            return Err(Error::ConnectionFailed(format!(
+                "access to postgres://{}:{} is not allowed: add it to component.{}.allowed_outbound_hosts",
+                target.host, target.port, self.component
+            )));
+        }
+        self.factor.pool(address)
+    }
+}
+
+async fn connect(pool: Pool) -> Result<Connection, Error> {
+    let object = pool
+        .get()
+        .await
+        .map_err(|e| Error::ConnectionFailed(e.to_string()))?;
+    Ok(Connection {
+        client: Arc::new(PooledClient {
+            object: Some(object),
+            maybe_in_transaction: AtomicBool::new(false),
+        }),
+    })
+}
+
+async fn run_query(
+    client: &PooledClient,
+    statement: &str,
+    params: &[ParameterValue],
+) -> Result<RowSet, Error> {
+    client.note_statement(statement);
+    let (statement, args) = values::prepare(client.client(), statement, params).await?;
+    let rows = client
+        .client()
+        .query(&statement, &values::as_refs(&args))
+        .await
+        .map_err(values::query_failed)?;
+    let columns = values::columns(&statement);
+    let rows = rows
+        .iter()
+        .map(values::row)
+        .collect::<Result<Vec<Row>, Error>>()?;
+    Ok(RowSet { columns, rows })
+}
+
+async fn run_execute(
+    client: &PooledClient,
+    statement: &str,
+    params: &[ParameterValue],
+) -> Result<u64, Error> {
+    client.note_statement(statement);
+    let (statement, args) = values::prepare(client.client(), statement, params).await?;
+    client
+        .client()
+        .execute(&statement, &values::as_refs(&args))
+        .await
+        .map_err(values::query_failed)
+}
+
+impl pg::Host for PostgresView<'_> {}
+
+impl pg::HostConnection for PostgresView<'_> {
+    async fn open(&mut self, address: String) -> wasmtime::Result<Result<Resource<Connection>, Error>> {
+        let pool = match self.state.authorize(&address) {
+            Ok(pool) => pool,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(match connect(pool).await {
+            Ok(conn) => Ok(self.table.push(conn)?),
+            Err(e) => Err(e),
+        })
+    }
+
+    async fn query(
+        &mut self,
+        conn: Resource<Connection>,
+        statement: String,
+        params: Vec<ParameterValue>,
+    ) -> wasmtime::Result<Result<RowSet, Error>> {
+        let client = self.table.get(&conn)?.client.clone();
+        Ok(run_query(&client, &statement, &params).await)
+    }
+
+    async fn execute(
+        &mut self,
+        conn: Resource<Connection>,
+        statement: String,
+        params: Vec<ParameterValue>,
+    ) -> wasmtime::Result<Result<u64, Error>> {
+        let client = self.table.get(&conn)?.client.clone();
+        Ok(run_execute(&client, &statement, &params).await)
+    }
+
+    fn drop(&mut self, conn: Resource<Connection>) -> wasmtime::Result<()> {
+        self.table.delete(conn)?;
+        Ok(())
+    }
+}
+
+impl pg::HostConnectionBuilder for PostgresView<'_> {
+    fn new(&mut self, address: String) -> wasmtime::Result<Resource<ConnectionBuilder>> {
+        Ok(self.table.push(ConnectionBuilder { address })?)
+    }
+
+    fn set_ca_root(
+        &mut self,
+        _builder: Resource<ConnectionBuilder>,
+        _certificate: String,
+    ) -> wasmtime::Result<Result<(), Error>> {
+        Ok(Err(Error::Other(
+            "custom CA roots need TLS to Postgres, which the local host does not support".into(),
+        )))
+    }
+
+    async fn build(
+        &mut self,
+        builder: Resource<ConnectionBuilder>,
+    ) -> wasmtime::Result<Result<Resource<Connection>, Error>> {
+        let address = self.table.get(&builder)?.address.clone();
+        pg::HostConnection::open(self, address).await
+    }
+
+    fn drop(&mut self, builder: Resource<ConnectionBuilder>) -> wasmtime::Result<()> {
+        self.table.delete(builder)?;
+        Ok(())
+    }
+}
+
+/// Clones the client of `conn` out of the store so the query can await without it.
+fn client_of<T>(
+    accessor: &Accessor<T, Postgres>,
+    conn: &Resource<Connection>,
+) -> wasmtime::Result<Arc<PooledClient>> {
+    accessor.with(|mut access| Ok(access.get().table.get(conn)?.client.clone()))
+}
+
+impl<T> pg::HostConnectionWithStore<T> for Postgres {
+    async fn open_async(
+        accessor: &Accessor<T, Self>,
+        address: String,
+    ) -> wasmtime::Result<Result<Resource<Connection>, Error>> {
+        let pool = match accessor.with(|mut access| access.get().state.authorize(&address)) {
+            Ok(pool) => pool,
+            Err(e) => return Ok(Err(e)),
+        };
+        let conn = match connect(pool).await {
+            Ok(conn) => conn,
+            Err(e) => return Ok(Err(e)),
+        };
+        accessor.with(|mut access| Ok(Ok(access.get().table.push(conn)?)))
+    }
+
+    async fn query_async(
+        accessor: &Accessor<T, Self>,
+        conn: Resource<Connection>,
+        statement: String,
+        params: Vec<ParameterValue>,
+    ) -> wasmtime::Result<
+        Result<
+            (
+                Vec<Column>,
+                StreamReader<Row>,
+                FutureReader<Result<(), Error>>,
+            ),
+            Error,
+        >,
+    > {
+        let client = client_of(accessor, &conn)?;
+        let RowSet { columns, rows } = match run_query(&client, &statement, &params).await {
+            Ok(set) => set,
+            Err(e) => return Ok(Err(e)),
+        };
+        accessor.with(|mut access| {
+            let rows = StreamReader::new(&mut access, rows)?;
+            let done = FutureReader::new(&mut access, async {
+                Ok::<_, wasmtime::Error>(Ok::<(), Error>(()))
+            })?;
+            Ok(Ok((columns, rows, done)))
+        })
+    }
+
+    async fn execute_async(
+        accessor: &Accessor<T, Self>,
+        conn: Resource<Connection>,
+        statement: String,
+        params: Vec<ParameterValue>,
+    ) -> wasmtime::Result<Result<u64, Error>> {
+        let client = client_of(accessor, &conn)?;
+        Ok(run_execute(&client, &statement, &params).await)
+    }
+}
+
+impl<T> pg::HostConnectionBuilderWithStore<T> for Postgres {
+    async fn build_async(
+        accessor: &Accessor<T, Self>,
+        builder: Resource<ConnectionBuilder>,
+    ) -> wasmtime::Result<Result<Resource<Connection>, Error>> {
+        let address = accessor.with(|mut access| -> wasmtime::Result<String> {
+            Ok(access.get().table.get(&builder)?.address.clone())
+        })?;
+        <Self as pg::HostConnectionWithStore<T>>::open_async(accessor, address).await
+    }
+}
+

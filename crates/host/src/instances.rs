@@ -1,0 +1,148 @@
+//! Spin's instance rules on top of wasmtime-wasi-http's `ProxyHandler`.
+//!
+//! A WASIp3 component serves up to 128 requests per instance, 16 at a time, and an idle
+//! instance is dropped after one second; a WASIp2 component gets a fresh instance per
+//! request. Each request has a deadline: the epoch callback interrupts a guest that runs past
+//! it (see `App::new_store`), and the worker expiration below retires an instance whose
+//! request has been waiting too long.
+
+use crate::app::{App, LoadedComponent};
+use crate::state::{HostState, RequestClock, http_view};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use wasmtime::Store;
+use wasmtime::component::GuestTaskId;
+use wasmtime_wasi_http::handler::{
+    HandlerState, Instance, ProxyPre, ShouldAccept, WorkerExpiration, WorkerState, WorkerStatus,
+};
+
+pub const P3_MAX_REUSE: usize = 128;
+pub const P3_MAX_CONCURRENT: usize = 16;
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(1);
+
+pub struct ComponentHandler {
+    pub app: Arc<App>,
+    pub component: Arc<LoadedComponent>,
+    pub pre: Arc<ProxyPre<HostState>>,
+}
+
+impl HandlerState for ComponentHandler {
+    type StoreData = HostState;
+    type WorkerExpiration = Expiration;
+    type WorkerState = Policy;
+
+    async fn instantiate(&self) -> wasmtime::Result<Instance<HostState, Expiration, Policy>> {
+        let mut store = self.app.new_store(&self.component);
+        let timeout = self.app.config.request_timeout;
+        let proxy = tokio::time::timeout(timeout, self.pre.instantiate_async(&mut store))
+            .await
+            .map_err(|_| wasmtime::format_err!("instantiation timed out"))??;
+        let reuse = matches!(*self.pre, ProxyPre::P3(_));
+        Ok(Instance {
+            store,
+            proxy,
+            view: http_view,
+            expiration: Expiration::new(timeout),
+            state: Policy {
+                component: self.component.id().into(),
+                reuse,
+                timeout,
+            },
+        })
+    }
+}
+
+/// Decides how many requests an instance takes and reports how it ended.
+pub struct Policy {
+    component: Arc<str>,
+    reuse: bool,
+    timeout: Duration,
+}
+
+impl WorkerState for Policy {
+    type StoreData = HostState;
+    type RequestData = Arc<RequestClock>;
+
+    fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
+        let (max_total, max_concurrent) = if self.reuse {
+            (P3_MAX_REUSE, P3_MAX_CONCURRENT)
+        } else {
+            (1, 1)
+        };
+        if total >= max_total {
+            ShouldAccept::Never
+        } else if concurrent >= max_concurrent {
+            ShouldAccept::No
+        } else {
+            ShouldAccept::Yes
+        }
+    }
+
+    fn on_request_start(
+        &self,
+        store: wasmtime::StoreContextMut<'_, HostState>,
+        clock: Arc<RequestClock>,
+        _task: GuestTaskId,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
+        let remaining = self.timeout.saturating_sub(clock.started.elapsed());
+        store.data().deadlines.start(clock);
+        Box::pin(tokio::time::sleep(remaining))
+    }
+
+    fn drop(&self, store: Store<HostState>, result: wasmtime::Result<()>) {
+        if let Err(err) = result {
+            let requests = store.data().deadlines.pending_ids();
+            let timed_out = matches!(err.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt));
+            tracing::error!(
+                component = %self.component,
+                requests = ?requests,
+                timed_out,
+                error = format!("{err:?}"),
+                "component instance failed"
+            );
+        }
+    }
+}
+
+/// Retires idle instances after [`IDLE_TIMEOUT`] and stuck ones after the request deadline.
+pub struct Expiration {
+    timeout: Duration,
+    deadline: Option<Instant>,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Expiration {
+    fn new(timeout: Duration) -> Self {
+        Self {
+            timeout,
+            deadline: None,
+            sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
+        }
+    }
+}
+
+impl WorkerExpiration for Expiration {
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        status: WorkerStatus,
+        start: Instant,
+    ) -> Poll<()> {
+        let deadline = match status {
+            WorkerStatus::Idle => start + IDLE_TIMEOUT,
+            // A small grace beyond the request deadline lets the epoch interrupt report the
+            // timeout first, with the request it belongs to.
+            WorkerStatus::Requests | WorkerStatus::PostReturn => {
+                start + self.timeout + Duration::from_millis(250)
+            }
+        };
+        if self.deadline != Some(deadline) {
+            self.deadline = Some(deadline);
+            let when = tokio::time::Instant::from_std(deadline);
+            self.sleep.as_mut().reset(when);
+        }
+        self.sleep.as_mut().poll(cx)
+    }
+}

@@ -1,0 +1,144 @@
+//! `tessera up`: migrate, load, serve HTTP and cron until Ctrl-C or SIGTERM.
+
+use crate::app::{App, RuntimeConfig};
+use crate::migrate::{self, Migration};
+use crate::triggers::http::{HttpSettings, HttpTrigger, Probes};
+use anyhow::{Context, Result};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tessera_manifest::Resolver;
+
+pub struct UpOptions {
+    pub runtime: RuntimeConfig,
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub migrations_dir: PathBuf,
+    pub max_body_bytes: u64,
+}
+
+/// Opens a small pool for the host's own queries (migrations, key-value, readiness).
+pub fn host_pool(database_url: &str) -> Result<Pool> {
+    let config: tokio_postgres::Config = database_url
+        .parse()
+        .context("--database-url is not a valid Postgres connection string")?;
+    let manager = Manager::from_config(
+        config,
+        tokio_postgres::NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Ok(Pool::builder(manager).max_size(16).build()?)
+}
+
+/// Applies the migrations in `dir` and reports the database and pgvector versions.
+pub async fn migrate_database(pool: &Pool, dir: &std::path::Path) -> Result<Vec<Migration>> {
+    let migrations = migrate::read_dir(dir)?;
+    let mut client = pool.get().await.context("connecting to the database")?;
+    let applied = migrate::apply(&mut client, &migrations).await?;
+    let row = client
+        .query_one(
+            "SELECT current_setting('server_version'), \
+             (SELECT extversion FROM pg_extension WHERE extname = 'vector')",
+            &[],
+        )
+        .await?;
+    let server: String = row.get(0);
+    let vector: Option<String> = row.get(1);
+    tracing::info!(
+        postgres = %server,
+        pgvector = vector.as_deref().unwrap_or("not installed"),
+        applied = applied.len(),
+        total = migrations.len(),
+        "database ready"
+    );
+    Ok(migrations)
+}
+
+struct DbProbe {
+    pool: Pool,
+    migrations: Vec<Migration>,
+}
+
+impl Probes for DbProbe {
+    fn ready(&self) -> futures::future::BoxFuture<'static, Result<(), String>> {
+        let pool = self.pool.clone();
+        let migrations = self.migrations.clone();
+        Box::pin(async move {
+            let check = async {
+                let client = pool.get().await.map_err(|e| format!("database unreachable: {e}"))?;
+                match migrate::all_applied(&client, &migrations).await {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err("migrations not applied".to_string()),
+                    Err(e) => Err(format!("database error: {e}")),
+                }
+            };
+            tokio::time::timeout(Duration::from_secs(2), check)
+                .await
+                .unwrap_or_else(|_| Err("database did not answer within 2 s".into()))
+        })
+    }
+}
+
+pub async fn up(options: UpOptions) -> Result<()> {
+    let manifest = tessera_manifest::load(&options.runtime.manifest_path)?;
+    let resolver = Arc::new(Resolver::new(&manifest, |name| std::env::var(name).ok())?);
+
+    let pool = host_pool(&options.database_url)?;
+    let migrations = migrate_database(&pool, &options.migrations_dir).await?;
+
+    let app = tokio::task::block_in_place(|| {
+        App::load(options.runtime.clone(), manifest, resolver, pool.clone())
+    })?;
+    let cron_jobs = crate::triggers::cron::jobs(&app)?;
+    let probes = Arc::new(DbProbe { pool, migrations });
+    let trigger = HttpTrigger::new(
+        app.clone(),
+        HttpSettings {
+            listen: options.listen,
+            max_body_bytes: options.max_body_bytes,
+        },
+        probes,
+    )?;
+    let listener = trigger.bind().await?;
+    let cron_tasks: Vec<_> = cron_jobs.into_iter().map(|job| tokio::spawn(job.run())).collect();
+
+    println!("tessera: listening on http://{}", listener.local_addr()?);
+    tracing::info!(
+        components = app.components.len(),
+        routes = app.manifest.http_triggers.len(),
+        cron = cron_tasks.len(),
+        "serving"
+    );
+    trigger
+        .serve(listener, shutdown_signal(), Duration::from_secs(10))
+        .await?;
+    for task in cron_tasks {
+        task.abort();
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,85 @@
+//! `[[trigger.cron]]`: a component built with wit-bindgen against wit/ (Spin's cron world)
+//! fires every second and records each tick in Postgres.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tessera_e2e::{Checks, HostCommand, TestDb};
+
+#[test]
+fn cron_trigger_fires_every_second() {
+    let db = TestDb::new();
+    let manifest = format!(
+        r#"
+spin_manifest_version = 2
+
+[application]
+name = "e2e-cron"
+
+[variables]
+database_url = {{ required = true, secret = true }}
+
+[[trigger.cron]]
+component = "cron-tick"
+cron_expression = "*/1 * * * * *"
+
+[[trigger.http]]
+route = "/hello"
+component = "hello"
+
+[component.cron-tick]
+source = "WASM:cron-tick"
+allowed_outbound_hosts = ["postgres://{}"]
+[component.cron-tick.variables]
+db_url = "{{{{ database_url }}}}"
+
+[component.hello]
+source = "WASM:hello"
+"#,
+        db.host_port()
+    );
+    let host = HostCommand::new(&db, &manifest).start();
+    let mut c = Checks::new("cron");
+
+    c.check("at least two ticks recorded within 6 s", || {
+        let count = || -> i64 {
+            db.query("SELECT count(*) FROM cron_ticks")
+                .map(|rows| rows[0].get::<_, i64>(0))
+                .unwrap_or(0) // the table appears with the first tick
+        };
+        let reached =
+            tessera_e2e::wait_for(Duration::from_secs(8), || (count() >= 2).then_some(()));
+        assert!(
+            reached.is_some(),
+            "only {} ticks in cron_ticks after 8 s",
+            count()
+        );
+    });
+
+    c.check("ticks carry the schedule's timestamps", || {
+        let rows = db
+            .query(
+                "SELECT fired_at, extract(epoch FROM recorded_at)::float8 FROM cron_ticks ORDER BY id",
+            )
+            .expect("cron_ticks exists");
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+        let mut previous = None;
+        for row in &rows {
+            let fired_at: i64 = row.get(0);
+            let recorded_at: f64 = row.get(1);
+            assert!((now - 120..=now + 5).contains(&fired_at), "fired_at {fired_at}, now {now}");
+            assert!(
+                (recorded_at - fired_at as f64).abs() < 30.0,
+                "recorded {recorded_at} long after firing {fired_at}"
+            );
+            if let Some(p) = previous {
+                assert!(fired_at > p, "fired_at not increasing: {p} then {fired_at}");
+            }
+            previous = Some(fired_at);
+        }
+    });
+
+    c.check("http still served alongside cron", || {
+        assert_eq!(host.get("/hello").status, 200);
+    });
+
+    c.finish(Some(&host));
+}

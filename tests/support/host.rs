@@ -1,0 +1,322 @@
+//! Starting the real `tessera up` for a test: manifest in a temp dir, free port, output
+//! captured to files, stopped on drop.
+
+use crate::http::{self, Request, Response};
+use crate::{TempDir, TestDb};
+use std::fs::File;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a host may take to answer `/health` (the first start compiles components).
+pub const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A `tessera up` to run: built up, then [`HostCommand::start`]ed (must become healthy) or
+/// [`HostCommand::run_to_exit`]ed (expected to fail at start-up).
+pub struct HostCommand {
+    manifest: Manifest,
+    database_url: String,
+    listen: Option<SocketAddr>,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    env_remove: Vec<String>,
+}
+
+enum Manifest {
+    Text(String),
+    File(PathBuf),
+}
+
+impl HostCommand {
+    /// A host on `db` serving `manifest` (TOML text; `"WASM:<crate>"` sources are resolved
+    /// with [`crate::resolve_wasm_sources`]).
+    pub fn new(db: &TestDb, manifest: &str) -> Self {
+        Self {
+            manifest: Manifest::Text(crate::resolve_wasm_sources(manifest)),
+            database_url: db.url().to_string(),
+            listen: None,
+            args: Vec::new(),
+            env: Vec::new(),
+            env_remove: Vec::new(),
+        }
+    }
+
+    /// A host serving a manifest file as it is (e.g. the repository's spin.toml).
+    pub fn with_manifest_file(db: &TestDb, path: impl Into<PathBuf>) -> Self {
+        Self {
+            manifest: Manifest::File(path.into()),
+            ..Self::new(db, "")
+        }
+    }
+
+    /// The manifest text exactly as given (no `WASM:` resolution): for malformed manifests.
+    pub fn with_raw_manifest(db: &TestDb, text: &str) -> Self {
+        Self {
+            manifest: Manifest::Text(text.to_string()),
+            ..Self::new(db, "")
+        }
+    }
+
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = Some(addr);
+        self
+    }
+
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    pub fn env(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.env.push((name.to_string(), value.into()));
+        self
+    }
+
+    pub fn env_remove(mut self, name: &str) -> Self {
+        self.env_remove.push(name.to_string());
+        self
+    }
+
+    fn spawn(self) -> Spawned {
+        let dir = TempDir::new("tessera-e2e");
+        let manifest = match &self.manifest {
+            Manifest::Text(text) => {
+                let path = dir.path().join("spin.toml");
+                std::fs::write(&path, text).expect("write the test manifest");
+                path
+            }
+            Manifest::File(path) => path.clone(),
+        };
+        let listen = self.listen.unwrap_or_else(free_addr);
+        let stdout_path = dir.path().join("stdout.log");
+        let stderr_path = dir.path().join("stderr.log");
+        let root = crate::root();
+        let mut cmd = Command::new(crate::tessera_bin());
+        cmd.arg("up")
+            .arg("--manifest")
+            .arg(&manifest)
+            .arg("--listen")
+            .arg(listen.to_string())
+            .arg("--database-url")
+            .arg(&self.database_url)
+            .arg("--state-dir")
+            .arg(root.join(".tessera"))
+            .arg("--migrations")
+            .arg(root.join("migrations"))
+            .args(&self.args)
+            .current_dir(dir.path())
+            .env("SPIN_VARIABLE_DATABASE_URL", &self.database_url)
+            .stdin(Stdio::null())
+            .stdout(File::create(&stdout_path).expect("create stdout log"))
+            .stderr(File::create(&stderr_path).expect("create stderr log"));
+        for name in &self.env_remove {
+            cmd.env_remove(name);
+        }
+        for (name, value) in &self.env {
+            cmd.env(name, value);
+        }
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", crate::tessera_bin().display()));
+        Spawned {
+            child,
+            addr: listen,
+            stdout_path,
+            stderr_path,
+            dir,
+        }
+    }
+
+    /// Starts the host and waits until `GET /health` answers 200. Panics (with the host's
+    /// output) if it exits or does not become healthy within [`START_TIMEOUT`].
+    pub fn start(self) -> TestHost {
+        let mut spawned = self.spawn();
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = spawned.child.try_wait() {
+                panic!(
+                    "tessera up exited with {status} before becoming healthy:\n{}",
+                    spawned.output()
+                );
+            }
+            if let Ok(r) = Request::new("GET", "/health").send(spawned.addr)
+                && r.status == 200
+            {
+                break;
+            }
+            if started.elapsed() > START_TIMEOUT {
+                let _ = spawned.child.kill();
+                let _ = spawned.child.wait();
+                panic!(
+                    "tessera up did not answer GET /health within {START_TIMEOUT:?}:\n{}",
+                    spawned.output()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        eprintln!(
+            "tessera up healthy on {} after {:.1}s",
+            spawned.addr,
+            started.elapsed().as_secs_f64()
+        );
+        TestHost { spawned }
+    }
+
+    /// Runs the host expecting it to exit by itself (a start-up error) within `timeout`.
+    pub fn run_to_exit(self, timeout: Duration) -> Exited {
+        let mut spawned = self.spawn();
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Ok(Some(status)) = spawned.child.try_wait() {
+                break Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = spawned.child.kill();
+                let _ = spawned.child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        Exited {
+            status,
+            stdout: std::fs::read_to_string(&spawned.stdout_path).unwrap_or_default(),
+            stderr: std::fs::read_to_string(&spawned.stderr_path).unwrap_or_default(),
+        }
+    }
+}
+
+struct Spawned {
+    child: Child,
+    addr: SocketAddr,
+    stdout_path: PathBuf,
+    stderr_path: PathBuf,
+    // Kept for its Drop; holds the manifest and the logs.
+    #[allow(dead_code)]
+    dir: TempDir,
+}
+
+impl Spawned {
+    fn output(&self) -> String {
+        let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+        format!(
+            "--- stdout ---\n{}--- stderr ---\n{}",
+            read(&self.stdout_path),
+            read(&self.stderr_path)
+        )
+    }
+}
+
+/// How a host that was expected to fail ended.
+#[derive(Debug)]
+pub struct Exited {
+    /// `None`: it was still running at the timeout (and was killed).
+    pub status: Option<ExitStatus>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Exited {
+    /// Asserts a non-zero exit and returns stderr+stdout for message checks.
+    pub fn expect_failure(&self) -> String {
+        match self.status {
+            None => panic!(
+                "tessera up was expected to fail at start-up but was still running:\n{}\n{}",
+                self.stdout, self.stderr
+            ),
+            Some(s) if s.success() => panic!(
+                "tessera up was expected to fail but exited 0:\n{}\n{}",
+                self.stdout, self.stderr
+            ),
+            Some(_) => format!("{}\n{}", self.stderr, self.stdout),
+        }
+    }
+}
+
+/// A running `tessera up`; stopped (SIGTERM, then SIGKILL) on drop.
+pub struct TestHost {
+    spawned: Spawned,
+}
+
+impl TestHost {
+    pub fn addr(&self) -> SocketAddr {
+        self.spawned.addr
+    }
+
+    /// Everything the host printed so far.
+    pub fn output(&self) -> String {
+        self.spawned.output()
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.spawned.stderr_path).unwrap_or_default()
+    }
+
+    /// Whether the host process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.spawned.child.try_wait(), Ok(None))
+    }
+
+    pub fn send(&self, request: Request<'_>) -> Response {
+        let what = format!("{} {}", request.method, request.path);
+        request
+            .send(self.addr())
+            .unwrap_or_else(|e| panic!("{what}: {e}"))
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        self.send(Request::new("GET", path))
+    }
+
+    pub fn post_json(&self, path: &str, body: &serde_json::Value) -> Response {
+        Request::new("POST", path)
+            .json(body)
+            .send(self.addr())
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+
+    /// Sends raw bytes (for malformed requests).
+    pub fn raw(&self, bytes: &[u8]) -> std::io::Result<Response> {
+        http::raw(self.addr(), bytes)
+    }
+
+    /// Stops the host with SIGTERM and returns its exit status (None if it had to be killed).
+    pub fn stop(&mut self) -> Option<ExitStatus> {
+        let child = &mut self.spawned.child;
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+}
+
+impl Drop for TestHost {
+    fn drop(&mut self) {
+        self.stop();
+        if std::thread::panicking() {
+            eprintln!(
+                "----- host output -----\n{}\n-----------------------",
+                self.output()
+            );
+        }
+    }
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_addr() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local address")
+}

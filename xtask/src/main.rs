@@ -1,0 +1,452 @@
+//! `cargo xtask setup|up|test|db` — set-up, build and run Tessera in one place.
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Parser, Subcommand};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tessera_devdb::{PgServer, ensure_installed};
+
+const WASM_TARGET: &str = "wasm32-wasip2";
+const HOST_PACKAGE: &str = "tessera-host";
+const HOST_BIN: &str = "tessera";
+const LISTEN: &str = "127.0.0.1:3000";
+const APP_DATABASE: &str = "tessera";
+
+/// Set by SIGINT: xtask outlives Ctrl-C so that it can stop PostgreSQL after its child.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Set up, build, run and test Tessera")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install the wasm32-wasip2 target and the embedded PostgreSQL, build components and host.
+    Setup,
+    /// Set up, start PostgreSQL (unless DATABASE_URL is set) and serve spin.toml on 127.0.0.1:3000.
+    Up,
+    /// Set up, start PostgreSQL (unless DATABASE_URL is set) and run the workspace tests.
+    Test {
+        /// Extra arguments for `cargo test` (after `--`).
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Start the embedded PostgreSQL, print its URL and wait for Ctrl-C.
+    Db,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst)) {
+        eprintln!("xtask: warning: cannot handle Ctrl-C ({e}); PostgreSQL may be left running");
+    }
+    let ctx = Ctx::new();
+    let result = match cli.command {
+        Cmd::Setup => setup(&ctx).map(|()| 0),
+        Cmd::Up => up(&ctx),
+        Cmd::Test { args } => test(&ctx, &args),
+        Cmd::Db => db(&ctx),
+    };
+    // Every PgServer has been dropped (and stopped) by now.
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+struct Ctx {
+    root: PathBuf,
+    state_dir: PathBuf,
+    target_dir: PathBuf,
+    cargo: String,
+}
+
+impl Ctx {
+    fn new() -> Self {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("xtask lives in the repository root")
+            .to_path_buf();
+        let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
+            Some(dir) => root.join(dir), // join keeps an absolute path as is
+            None => root.join("target"),
+        };
+        Self {
+            state_dir: root.join(".tessera"),
+            target_dir,
+            cargo: std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
+            root,
+        }
+    }
+
+    fn cargo(&self) -> Command {
+        let mut cmd = Command::new(&self.cargo);
+        cmd.current_dir(&self.root);
+        cmd
+    }
+
+    fn host_bin(&self) -> PathBuf {
+        self.target_dir.join("release").join(HOST_BIN)
+    }
+}
+
+fn external_database_url() -> Option<String> {
+    std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty())
+}
+
+// ---------------------------------------------------------------------------------------
+// Commands
+
+fn setup(ctx: &Ctx) -> Result<()> {
+    let total = Instant::now();
+    step("wasm32-wasip2 target", ensure_wasm_target)?;
+    if external_database_url().is_some() {
+        println!("xtask: DATABASE_URL is set; the embedded PostgreSQL is not needed");
+    } else {
+        step("embedded PostgreSQL + pgvector", || {
+            ensure_installed(&ctx.state_dir).map(|_| ())
+        })?;
+    }
+    let guests = guest_packages(&ctx.root)?;
+    if guests.is_empty() {
+        println!("xtask: no guest components found under functions/ or tests/guests/");
+    } else {
+        step(
+            &format!("build guest components ({})", guests.len()),
+            || {
+                let mut cmd = ctx.cargo();
+                cmd.args(["build", "--release", "--target", WASM_TARGET]);
+                for g in &guests {
+                    cmd.args(["-p", &g.name]);
+                }
+                run_status(
+                    &mut cmd,
+                    "build the guest components",
+                    "is each crate listed in [workspace] members of Cargo.toml? \
+                 Is the wasm32-wasip2 target installed?",
+                )
+            },
+        )?;
+    }
+    step("build the host", || {
+        run_status(
+            ctx.cargo().args(["build", "--release", "-p", HOST_PACKAGE]),
+            "build the host",
+            "see the compiler errors above",
+        )
+    })?;
+    println!(
+        "xtask: set-up done in {:.1}s",
+        total.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn up(ctx: &Ctx) -> Result<i32> {
+    setup(ctx)?;
+    check_interrupted()?;
+    let (_server, url) = match external_database_url() {
+        Some(url) => {
+            println!("xtask: using DATABASE_URL ({})", redact(&url));
+            (None, url)
+        }
+        None => {
+            let server = start_embedded(ctx)?;
+            let vector = server
+                .ensure_database(APP_DATABASE)
+                .context("preparing database `tessera`")?;
+            println!("xtask: database `{APP_DATABASE}` ready (pgvector {vector})");
+            let url = server.url_for(APP_DATABASE);
+            (Some(server), url)
+        }
+    };
+    check_interrupted()?;
+    let mut cmd = Command::new(ctx.host_bin());
+    cmd.current_dir(&ctx.root)
+        .args(["up", "--manifest", "spin.toml", "--listen", LISTEN])
+        .arg("--database-url")
+        .arg(&url)
+        .arg("--state-dir")
+        .arg(&ctx.state_dir)
+        .env("SPIN_VARIABLE_DATABASE_URL", &url);
+    println!("xtask: starting the host: {}", command_line(&cmd));
+    let status = wait_child(&mut cmd, "start the host")?;
+    let code = exit_code(status);
+    if code != 0 && !INTERRUPTED.load(Ordering::SeqCst) {
+        eprintln!("xtask: the host exited with {status}");
+    }
+    Ok(code) // `_server` drops here: PostgreSQL stops after the host
+}
+
+fn test(ctx: &Ctx, extra: &[String]) -> Result<i32> {
+    setup(ctx)?;
+    check_interrupted()?;
+    let (_server, url) = match external_database_url() {
+        Some(url) => {
+            println!("xtask: using DATABASE_URL ({})", redact(&url));
+            (None, url)
+        }
+        None => {
+            let server = start_embedded(ctx)?;
+            server
+                .ensure_database("postgres")
+                .context("enabling pgvector in database `postgres`")?;
+            let url = server.admin_url();
+            (Some(server), url)
+        }
+    };
+    check_interrupted()?;
+    let mut cmd = ctx.cargo();
+    cmd.args(["test", "--release", "--workspace"]);
+    for g in guest_packages(&ctx.root)? {
+        cmd.args(["--exclude", &g.name]);
+    }
+    cmd.args(extra)
+        .env("TESSERA_TEST_DATABASE_URL", &url)
+        .env("TESSERA_BIN", ctx.host_bin())
+        .env("TESSERA_ROOT", &ctx.root);
+    let t = Instant::now();
+    println!("xtask: ▸ {}", command_line(&cmd));
+    let status = wait_child(&mut cmd, "run the tests")?;
+    let code = exit_code(status);
+    if code == 0 {
+        println!("xtask: ✓ tests passed ({:.1}s)", t.elapsed().as_secs_f64());
+    } else {
+        eprintln!(
+            "xtask: ✗ tests failed: `cargo test` exited with {status} ({:.1}s)",
+            t.elapsed().as_secs_f64()
+        );
+    }
+    Ok(code)
+}
+
+fn db(ctx: &Ctx) -> Result<i32> {
+    let install = step("embedded PostgreSQL + pgvector", || {
+        ensure_installed(&ctx.state_dir)
+    })?;
+    let server = start_embedded(ctx)?;
+    let vector = server.ensure_database(APP_DATABASE)?;
+    println!("xtask: database `{APP_DATABASE}` ready (pgvector {vector})");
+    println!();
+    println!("  DATABASE_URL={}", server.url_for(APP_DATABASE));
+    println!("  admin:        {}", server.admin_url());
+    println!(
+        "  psql:         {} {}",
+        install.bin("psql").display(),
+        server.url_for(APP_DATABASE)
+    );
+    println!();
+    println!("xtask: press Ctrl-C to stop");
+    while !INTERRUPTED.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    println!();
+    Ok(0) // `server` drops here and stops PostgreSQL
+}
+
+// ---------------------------------------------------------------------------------------
+// Steps
+
+fn start_embedded(ctx: &Ctx) -> Result<PgServer> {
+    let install = ensure_installed(&ctx.state_dir)?;
+    PgServer::start(&install, &ctx.state_dir.join("pg").join("data")).context(
+        "starting the embedded PostgreSQL (hint: set DATABASE_URL to use your own \
+         PostgreSQL with pgvector instead)",
+    )
+}
+
+fn ensure_wasm_target() -> Result<()> {
+    let out = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
+    let installed = match out {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
+        Ok(out) => bail!(
+            "`rustup target list --installed` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(e) => bail!(
+            "cannot run rustup ({e}); install rustup, or add the {WASM_TARGET} target to \
+             your toolchain yourself"
+        ),
+    };
+    if installed.lines().any(|l| l.trim() == WASM_TARGET) {
+        println!("xtask: {WASM_TARGET} already installed");
+        return Ok(());
+    }
+    run_status(
+        Command::new("rustup").args(["target", "add", WASM_TARGET]),
+        "install the wasm32-wasip2 target",
+        "needs network access to static.rust-lang.org",
+    )
+}
+
+#[derive(Debug, PartialEq)]
+struct Guest {
+    name: String,
+    dir: PathBuf,
+}
+
+/// Crates under `functions/*` and `tests/guests/*` (directories holding a Cargo.toml).
+fn guest_packages(root: &Path) -> Result<Vec<Guest>> {
+    let mut guests = Vec::new();
+    for parent in ["functions", "tests/guests"] {
+        let Ok(entries) = std::fs::read_dir(root.join(parent)) else {
+            continue;
+        };
+        for entry in entries {
+            let dir = entry?.path();
+            let manifest = dir.join("Cargo.toml");
+            if !manifest.is_file() {
+                continue;
+            }
+            let text = std::fs::read_to_string(&manifest)
+                .with_context(|| format!("reading {}", manifest.display()))?;
+            let name = package_name(&text)
+                .ok_or_else(|| anyhow!("no [package] name in {}", manifest.display()))?;
+            guests.push(Guest { name, dir });
+        }
+    }
+    guests.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(guests)
+}
+
+/// The `name` of the `[package]` table of a Cargo.toml (a small line parser; no toml dep).
+fn package_name(manifest: &str) -> Option<String> {
+    let mut in_package = false;
+    for line in manifest.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_package = line == "[package]";
+            continue;
+        }
+        if in_package
+            && let Some(rest) = line.strip_prefix("name")
+            && let Some(value) = rest.trim_start().strip_prefix('=')
+        {
+            let value = value.split('#').next()?.trim();
+            return Some(value.trim_matches(|c| c == '"' || c == '\'').to_owned());
+        }
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+fn step<T>(name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    check_interrupted()?;
+    println!("xtask: ▸ {name}");
+    let t = Instant::now();
+    let value = f().with_context(|| format!("step `{name}` failed"))?;
+    println!("xtask: ✓ {name} ({:.1}s)", t.elapsed().as_secs_f64());
+    Ok(value)
+}
+
+fn check_interrupted() -> Result<()> {
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        bail!("interrupted");
+    }
+    Ok(())
+}
+
+/// Runs a command with inherited stdio; a failure names the step, command line and a hint.
+fn run_status(cmd: &mut Command, what: &str, hint: &str) -> Result<()> {
+    let status = wait_child(cmd, what)?;
+    if !status.success() {
+        bail!("`{}` exited with {status}\nhint: {hint}", command_line(cmd));
+    }
+    check_interrupted()
+}
+
+/// Spawns with inherited stdio and waits. On Ctrl-C the child (same process group) gets
+/// SIGINT itself; xtask only records it and keeps waiting.
+fn wait_child(cmd: &mut Command, what: &str) -> Result<ExitStatus> {
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("failed to {what}: cannot run `{}`", command_line(cmd)))?;
+    child
+        .wait()
+        .with_context(|| format!("waiting for `{}`", command_line(cmd)))
+}
+
+fn exit_code(status: ExitStatus) -> i32 {
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(1)
+}
+
+fn command_line(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| {
+            let s = a.to_string_lossy();
+            if s.contains(' ') || s.is_empty() {
+                format!("'{s}'")
+            } else {
+                s.into_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Hides a password in a database URL.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_package_names() {
+        let toml =
+            "[package]\nname = \"kb\" # the kb\nversion = \"0.1.0\"\n\n[lib]\nname = \"x\"\n";
+        assert_eq!(package_name(toml).as_deref(), Some("kb"));
+        assert_eq!(
+            package_name("[lib]\nname = \"x\"\n[package]\nname='y'\n").as_deref(),
+            Some("y")
+        );
+        assert_eq!(package_name("[workspace]\n"), None);
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn finds_guests_in_this_repo() {
+        let root = Ctx::new().root;
+        let guests = guest_packages(&root).unwrap();
+        for g in &guests {
+            assert!(g.dir.join("Cargo.toml").is_file());
+            assert!(!g.name.is_empty());
+        }
+    }
+}
