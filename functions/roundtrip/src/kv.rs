@@ -1,6 +1,6 @@
 //! `POST /roundtrip/kv`: one operation on the `default` key-value store.
 
-use crate::error::ApiError;
+use tessera_spin_kit::ApiError;
 use serde_json::{Value, json};
 use spin_sdk::key_value::Store;
 

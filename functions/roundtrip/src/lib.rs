@@ -13,27 +13,25 @@
 //! The database address comes from the component variable `db_url`. Bad input gets a JSON
 //! 400 `{"error": {"code", "message", "field"}}`; nothing here panics on input.
 
-mod error;
 mod kv;
 mod pg;
 mod vector;
 
-use error::ApiError;
 use serde_json::{Value, json};
-use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::http::{IntoResponse, Method, Request, StatusCode};
+use tessera_spin_kit::{ApiError, error_response, json_response, read_body, sub_path};
 use spin_sdk::http_service;
 
 #[http_service]
 async fn handle(req: Request) -> impl IntoResponse {
     match route(req).await {
-        Ok((status, body)) => error::json_response(status, &body),
-        Err(err) => err.into_response(),
+        Ok((status, body)) => json_response(status, &body),
+        Err(err) => error_response(err),
     }
 }
 
 async fn route(req: Request) -> Result<(StatusCode, Value), ApiError> {
-    let path = sub_path(&req);
+    let path = sub_path(&req, "/roundtrip");
     let method = req.method().clone();
     match (path.as_str(), method) {
         ("" | "/", Method::GET) => Ok((StatusCode::OK, index())),
@@ -52,28 +50,10 @@ async fn route(req: Request) -> Result<(StatusCode, Value), ApiError> {
         }
         ("" | "/" | "/check", _) => Err(ApiError::method_not_allowed("GET")),
         ("/kv" | "/pg" | "/vector", _) => Err(ApiError::method_not_allowed("POST")),
-        (other, _) => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
+        (other, _) => Err(ApiError::not_found(
             "not_found",
             format!("no roundtrip endpoint at {other:?}; see GET /roundtrip/"),
         )),
-    }
-}
-
-/// The part of the path below the component's route: Spin's `spin-path-info` header, or the
-/// path after `/roundtrip` when the header is missing.
-fn sub_path(req: &Request) -> String {
-    if let Some(info) = req
-        .headers()
-        .get("spin-path-info")
-        .and_then(|v| v.to_str().ok())
-    {
-        return info.to_string();
-    }
-    let path = req.uri().path();
-    match path.find("/roundtrip") {
-        Some(i) => path[i + "/roundtrip".len()..].to_string(),
-        None => path.to_string(),
     }
 }
 
@@ -89,12 +69,11 @@ fn index() -> Value {
     })
 }
 
+/// The largest body any roundtrip endpoint needs (a 384-d vector as JSON is ~8 KiB).
+const BODY_LIMIT: usize = 1 << 20;
+
 async fn json_body(req: Request) -> Result<Value, ApiError> {
-    let bytes = req
-        .into_body()
-        .bytes()
-        .await
-        .map_err(|e| ApiError::bad_request("body_unreadable", format!("{e:?}"), None))?;
+    let bytes = read_body(req, BODY_LIMIT).await?;
     if bytes.is_empty() {
         return Err(ApiError::bad_request(
             "invalid_json",
@@ -106,11 +85,7 @@ async fn json_body(req: Request) -> Result<Value, ApiError> {
 }
 
 async fn json_body_or_empty(req: Request) -> Result<Value, ApiError> {
-    let bytes = req
-        .into_body()
-        .bytes()
-        .await
-        .map_err(|e| ApiError::bad_request("body_unreadable", format!("{e:?}"), None))?;
+    let bytes = read_body(req, BODY_LIMIT).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(json!({}));
     }

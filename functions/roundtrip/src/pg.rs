@@ -8,7 +8,7 @@
 //! is what Postgres gave back, converted to JSON the same way as `sent`, and `types` names
 //! the `db-value` variant each column came back as.
 
-use crate::error::{ApiError, connect, db_error};
+use tessera_spin_kit::{ApiError, connect, db_error};
 use serde_json::{Map, Value, json};
 use spin_sdk::pg::{Connection, DbValue, ParameterValue};
 use std::sync::atomic::{AtomicU64, Ordering};

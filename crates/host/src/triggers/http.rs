@@ -15,7 +15,7 @@ use hyper_util::rt::TokioIo;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tessera_manifest::routes::{RouteMatch, Router};
 use tokio::net::TcpListener;
@@ -196,16 +196,28 @@ impl HttpTrigger {
             );
         };
         let limit = self.settings.max_body_bytes as usize;
-        let req = req.map(|body| {
+        // A chunked body has no length up front: the guest sees the limit as a body error,
+        // and whatever it answers then is replaced by the host's 413.
+        let exceeded = Arc::new(AtomicBool::new(false));
+        let flag = exceeded.clone();
+        let req = req.map(move |body| {
             Limited::new(body, limit)
-                .map_err(|e| match e.downcast::<hyper::Error>() {
+                .map_err(move |e| match e.downcast::<hyper::Error>() {
                     Ok(e) => HttpError::Hyper(*e),
-                    Err(_) => HttpError::HttpRequestBodySize(None),
+                    Err(_) => {
+                        flag.store(true, Ordering::Relaxed);
+                        HttpError::HttpRequestBodySize(None)
+                    }
                 })
                 .boxed_unsync()
         });
-        self.dispatch_matched(req, &matched, Some(client), request_id)
-            .await
+        let response = self
+            .dispatch_matched(req, &matched, Some(client), request_id)
+            .await;
+        if exceeded.load(Ordering::Relaxed) {
+            return too_large(self.settings.max_body_bytes, request_id);
+        }
+        response
     }
 
     /// Sends a request to the component `matched` names, with Spin's headers set.

@@ -1,0 +1,36 @@
+//! `tessera-bench`: benchmarks that start the real parts (host, database, components), drive
+//! them with a load tool and print medians. Run through `cargo xtask bench <scenario>`, which
+//! builds everything and provides the database; results go to benches/README.md.
+
+mod host;
+mod proc;
+mod stats;
+mod wrk;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "tessera-bench", about = "Tessera benchmarks (see benches/README.md)")]
+struct Cli {
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// hello on `tessera up` against `wasmtime serve` and a plain hyper server; idle RSS.
+    Host(host::HostArgs),
+    /// Serves `hello from tessera` from plain hyper (the no-Wasm baseline), until killed.
+    Baseline {
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().scenario {
+        Scenario::Host(args) => host::run(args),
+        Scenario::Baseline { listen } => host::serve_baseline(listen),
+    }
+}

@@ -1,0 +1,74 @@
+//! Child processes under measurement: started, waited for, measured (RSS), stopped.
+
+use anyhow::{Context, Result, bail};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A server process killed on drop.
+pub struct Server {
+    pub name: &'static str,
+    pub addr: SocketAddr,
+    child: Child,
+}
+
+impl Server {
+    /// Spawns `cmd` and waits until `GET path` on `addr` answers 200.
+    pub fn start(name: &'static str, mut cmd: Command, addr: SocketAddr, path: &str) -> Result<Self> {
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        let child = cmd.spawn().with_context(|| format!("starting {name}: {cmd:?}"))?;
+        let mut server = Self { name, addr, child };
+        let started = Instant::now();
+        loop {
+            if let Some(status) = server.child.try_wait()? {
+                bail!("{name} exited with {status} before answering");
+            }
+            if let Ok(r) = tessera_e2e::http::Request::new("GET", path).send(addr)
+                && r.status == 200
+            {
+                return Ok(server);
+            }
+            if started.elapsed() > Duration::from_secs(120) {
+                bail!("{name} did not answer GET {path} on {addr} within 120 s");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Resident set size in MiB, from /proc.
+    pub fn rss_mib(&self) -> Result<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let kb: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .context("no VmRSS")?
+            .parse()?;
+        Ok(kb / 1024.0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local address")
+}

@@ -1,0 +1,76 @@
+//! Why a search request was refused, in terms a client can act on: every error names the
+//! field at fault (when there is one) and carries a stable machine-readable code.
+
+/// A refused search request. `Display` is the human message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    #[error("the request body is not valid UTF-8")]
+    InvalidUtf8,
+    #[error("the request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("the request body must be a JSON object")]
+    NotAnObject,
+    #[error("unknown field `{field}`")]
+    UnknownField { field: String },
+    #[error("`{field}` is required")]
+    Missing { field: &'static str },
+    #[error("`{field}` must be {expected}")]
+    WrongType {
+        field: String,
+        expected: &'static str,
+    },
+    #[error("`query` must contain some text")]
+    EmptyQuery,
+    #[error("`query` has {chars} characters; at most {max} are allowed")]
+    QueryTooLong { chars: usize, max: usize },
+    #[error("unknown mode `{given}`; expected one of: hybrid, vector, text")]
+    UnknownMode { given: String },
+    #[error("`k` must be an integer from {min} to {max}; got {given}")]
+    KOutOfRange {
+        given: String,
+        min: usize,
+        max: usize,
+    },
+    #[error("invalid scope `{given}`: {reason}")]
+    InvalidScope { given: String, reason: &'static str },
+    #[error("{count} scopes given; at most {max} are allowed")]
+    TooManyScopes { count: usize, max: usize },
+    #[error("invalid filter `{field}`: {reason}")]
+    InvalidFilter { field: String, reason: String },
+}
+
+impl QueryError {
+    /// The request field at fault (`mode`, `k`, `scope`, `filter.sector`), if any.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            QueryError::InvalidUtf8 | QueryError::MalformedJson(_) | QueryError::NotAnObject => {
+                None
+            }
+            QueryError::UnknownField { field } | QueryError::WrongType { field, .. } => Some(field),
+            QueryError::InvalidFilter { field, .. } => Some(field),
+            QueryError::Missing { field } => Some(field),
+            QueryError::EmptyQuery | QueryError::QueryTooLong { .. } => Some("query"),
+            QueryError::UnknownMode { .. } => Some("mode"),
+            QueryError::KOutOfRange { .. } => Some("k"),
+            QueryError::InvalidScope { .. } | QueryError::TooManyScopes { .. } => Some("scope"),
+        }
+    }
+
+    /// A stable code for `{error: {code, message, field}}`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            QueryError::InvalidUtf8 => "invalid_utf8",
+            QueryError::MalformedJson(_) => "malformed_json",
+            QueryError::NotAnObject | QueryError::UnknownField { .. } => "invalid_request",
+            QueryError::Missing { .. } => "missing_field",
+            QueryError::WrongType { .. } => "invalid_type",
+            QueryError::KOutOfRange { .. }
+            | QueryError::QueryTooLong { .. }
+            | QueryError::TooManyScopes { .. } => "out_of_range",
+            QueryError::EmptyQuery
+            | QueryError::UnknownMode { .. }
+            | QueryError::InvalidScope { .. }
+            | QueryError::InvalidFilter { .. } => "invalid_value",
+        }
+    }
+}
