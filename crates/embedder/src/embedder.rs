@@ -8,9 +8,9 @@ use std::path::Path;
 pub type Embedding = Vec<f32>;
 
 /// Sequences per model call by default. Measured natively with tract on 32 passages of 128
-/// tokens (`examples/embed_bench.rs`): 20.7 passages per CPU-second one at a time, 23.6 in
-/// batches of 4, 23.3 in 8, 20.2 in one batch of 32 (its attention tensors outgrow the
-/// caches). Small batches win; big ones do not pay on CPU.
+/// tokens (`examples/embed_bench.rs`, on-CPU time): about 20 passages/s one at a time, 22–23
+/// in batches of 2 to 4, 18–20 in one batch of 32 (its attention tensors outgrow the caches).
+/// Small batches win; big ones do not pay on CPU.
 pub const DEFAULT_BATCH_SIZE: usize = 4;
 
 /// all-MiniLM-L6-v2: tokenizer + encoder + pooling. `Send + Sync`; share one per process.

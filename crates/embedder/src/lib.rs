@@ -33,7 +33,7 @@ pub mod reference;
 #[cfg(feature = "convert")]
 pub mod setup;
 
-pub use embedder::{Embedder, Embedding};
+pub use embedder::{DEFAULT_BATCH_SIZE, Embedder, Embedding};
 pub use error::EmbedError;
 pub use pooling::cosine;
 

@@ -5,6 +5,11 @@
 //! [`MASK_BIAS`] for padding), output `last_hidden_state` (f32 `[batch, sequence, hidden]`).
 //! An additive mask of that shape keeps both dimensions symbolic through tract's shape
 //! inference, so one optimised plan serves every batch size and length.
+//!
+//! Measured cost of that generality (per-op profile, one 128-token passage): with symbolic
+//! shapes tract runs element-wise adds on its generic broadcasting path, so the mask and
+//! residual adds take about 13% of the time; matrix products take about 70%. A 12-token
+//! query is bound by streaming the 42 MB of encoder weights through the matrix products.
 
 use crate::error::{EmbedError, Result};
 use crate::pooling::{l2_normalize, mean_pool};
@@ -12,8 +17,8 @@ use std::sync::Arc;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::internal::DimLike;
 
-/// Added to the attention scores of padding positions. Large enough that softmax gives them
-/// exactly zero weight, small enough to stay finite through tract's exp approximation.
+/// Added to the attention scores of padding positions: softmax gives them zero weight
+/// (e^-10000 underflows), and a finite value keeps infinities out of the arithmetic.
 pub const MASK_BIAS: f32 = -10_000.0;
 /// Input and output names of the graph.
 pub const INPUT_IDS: &str = "input_ids";

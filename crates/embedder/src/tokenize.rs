@@ -110,7 +110,7 @@ impl WordPieceTokenizer {
             }))
             .map_err(|e| EmbedError::TokenizerConfig(e.to_string()))?;
         configured
-            .to_string(true)
+            .to_string(false)
             .map_err(|e| EmbedError::TokenizerConfig(e.to_string()))
     }
 }

@@ -27,7 +27,7 @@ pub struct EngineLimits {
 impl Default for EngineLimits {
     fn default() -> Self {
         Self {
-            max_memory_bytes: 256 << 20,
+            max_memory_bytes: 1024 << 20,
             max_instances: 256,
         }
     }

@@ -53,8 +53,9 @@ enum Command {
         /// Deadline for a component to produce its response head.
         #[arg(long, default_value_t = 30_000)]
         request_timeout_ms: u64,
-        /// Linear-memory cap per component instance.
-        #[arg(long, default_value_t = 256)]
+        /// Linear-memory cap per component instance. The kb component holds the embedding
+        /// model (~90 MB of weights, about three times that while it loads).
+        #[arg(long, default_value_t = 1024)]
         memory_limit_mb: usize,
         /// Largest request body accepted.
         #[arg(long, default_value_t = 8 << 20)]

@@ -8,6 +8,9 @@ use prost::Message;
 use safetensors::tensor::TensorView;
 use std::collections::{BTreeMap, HashSet};
 
+/// Tensor name → (shape, values), as in a `BertModel` checkpoint.
+type Checkpoint = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+
 fn tiny_config() -> BertConfig {
     BertConfig {
         vocab_size: 24,
@@ -24,7 +27,7 @@ fn tiny_config() -> BertConfig {
 }
 
 /// Deterministic pseudo-random weights (xorshift), `BertModel`'s names and shapes.
-fn tiny_weights(config: &BertConfig) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
+fn tiny_weights(config: &BertConfig) -> Checkpoint {
     let mut seed = 0x2545_f491_4f6c_dd1du64;
     let mut next = move || {
         seed ^= seed << 13;
@@ -81,7 +84,7 @@ fn tiny_weights(config: &BertConfig) -> BTreeMap<String, (Vec<usize>, Vec<f32>)>
     w
 }
 
-fn to_safetensors(weights: &BTreeMap<String, (Vec<usize>, Vec<f32>)>, prefix: &str) -> Vec<u8> {
+fn to_safetensors(weights: &Checkpoint, prefix: &str) -> Vec<u8> {
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = weights
         .iter()
         .map(|(name, (shape, data))| {
@@ -122,11 +125,7 @@ fn config_json(config: &BertConfig) -> Vec<u8> {
     .into_bytes()
 }
 
-fn tiny_onnx() -> (
-    BertConfig,
-    BTreeMap<String, (Vec<usize>, Vec<f32>)>,
-    Vec<u8>,
-) {
+fn tiny_onnx() -> (BertConfig, Checkpoint, Vec<u8>) {
     let config = tiny_config();
     let weights = tiny_weights(&config);
     let onnx = safetensors_to_onnx(&to_safetensors(&weights, ""), &config_json(&config)).unwrap();
@@ -148,7 +147,7 @@ fn erf(x: f64) -> f64 {
 
 fn reference_hidden_states(
     config: &BertConfig,
-    weights: &BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+    weights: &Checkpoint,
     ids: &[i64],
 ) -> Vec<Vec<f64>> {
     let w = |name: &str| -> Vec<f64> { weights[name].1.iter().map(|&v| f64::from(v)).collect() };
@@ -238,11 +237,7 @@ fn reference_hidden_states(
     x
 }
 
-fn reference_embedding(
-    config: &BertConfig,
-    weights: &BTreeMap<String, (Vec<usize>, Vec<f32>)>,
-    ids: &[i64],
-) -> Vec<f32> {
+fn reference_embedding(config: &BertConfig, weights: &Checkpoint, ids: &[i64]) -> Vec<f32> {
     let states: Vec<f32> = reference_hidden_states(config, weights, ids)
         .into_iter()
         .flatten()

@@ -116,7 +116,11 @@ impl HttpTrigger {
                 let trigger = trigger.clone();
                 async move { Ok::<_, std::convert::Infallible>(trigger.handle(req, client).await) }
             });
+            // Small answers are the norm: one flattened write per response costs fewer
+            // syscalls than writev with separate header and body buffers (measured in
+            // benches/README.md).
             let conn = hyper::server::conn::http1::Builder::new()
+                .writev(false)
                 .serve_connection(TokioIo::new(stream), service);
             let conn = graceful.watch(conn);
             tokio::spawn(async move {

@@ -112,12 +112,18 @@ impl Chunk {
 
     /// The text to embed and index: the context prefix, a blank line, then the chunk.
     pub fn contextual_text(&self, document_title: Option<&str>) -> String {
-        let prefix = self.context_prefix(document_title);
-        if prefix.is_empty() {
-            self.text.clone()
-        } else {
-            format!("{prefix}\n\n{}", self.text)
-        }
+        passage_text(&self.context_prefix(document_title), &self.text)
+    }
+}
+
+/// The text embedded for a stored chunk: its heading prefix, a blank line, its content.
+/// Every embedder of stored chunks (the kb component inline, the worker for queued ones)
+/// calls this, so both produce the same vector for the same chunk.
+pub fn passage_text(heading: &str, content: &str) -> String {
+    if heading.is_empty() {
+        content.to_string()
+    } else {
+        format!("{heading}\n\n{content}")
     }
 }
 

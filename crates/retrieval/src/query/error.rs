@@ -37,6 +37,12 @@ pub enum QueryError {
     TooManyScopes { count: usize, max: usize },
     #[error("invalid filter `{field}`: {reason}")]
     InvalidFilter { field: String, reason: String },
+    /// Any other unusable value (documents: an empty `content`, an unknown `format`).
+    #[error("`{field}`: {reason}")]
+    InvalidValue { field: &'static str, reason: String },
+    /// A value over its size limit (answered 413).
+    #[error("`{field}`: {reason}")]
+    TooLarge { field: &'static str, reason: String },
 }
 
 impl QueryError {
@@ -48,6 +54,9 @@ impl QueryError {
             }
             QueryError::UnknownField { field } | QueryError::WrongType { field, .. } => Some(field),
             QueryError::InvalidFilter { field, .. } => Some(field),
+            QueryError::InvalidValue { field, .. } | QueryError::TooLarge { field, .. } => {
+                Some(field)
+            }
             QueryError::Missing { field } => Some(field),
             QueryError::EmptyQuery | QueryError::QueryTooLong { .. } => Some("query"),
             QueryError::UnknownMode { .. } => Some("mode"),
@@ -70,7 +79,17 @@ impl QueryError {
             QueryError::EmptyQuery
             | QueryError::UnknownMode { .. }
             | QueryError::InvalidScope { .. }
-            | QueryError::InvalidFilter { .. } => "invalid_value",
+            | QueryError::InvalidFilter { .. }
+            | QueryError::InvalidValue { .. } => "invalid_value",
+            QueryError::TooLarge { .. } => "too_large",
+        }
+    }
+
+    /// The HTTP status for this refusal: 413 for sizes, 400 otherwise.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            QueryError::TooLarge { .. } => 413,
+            _ => 400,
         }
     }
 }

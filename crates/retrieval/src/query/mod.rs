@@ -217,3 +217,40 @@ fn parse_scopes(value: &Value) -> Result<Vec<Scope>, QueryError> {
 
 #[cfg(test)]
 mod tests;
+
+/// The full-text side of a search as a Postgres `to_tsquery` string: every word of the
+/// query joined with `|`, so a document matching some of the words still ranks
+/// (`ts_rank_cd` rewards those matching more, and closer together). Words are runs of
+/// letters and digits, lower-cased; everything else is dropped, so the result is always
+/// valid `to_tsquery` syntax. `None` when the query has no words at all.
+pub fn tsquery_terms(query: &str) -> Option<String> {
+    let mut terms: Vec<String> = Vec::new();
+    for word in query.split(|c: char| !c.is_alphanumeric()) {
+        if word.is_empty() {
+            continue;
+        }
+        let word = word.to_lowercase();
+        if !terms.contains(&word) {
+            terms.push(word);
+        }
+        if terms.len() == 64 {
+            break; // a longer question adds noise, not recall
+        }
+    }
+    (!terms.is_empty()).then(|| terms.join(" | "))
+}
+
+#[cfg(test)]
+mod tsquery_tests {
+    use super::tsquery_terms;
+
+    #[test]
+    fn words_joined_with_or() {
+        assert_eq!(tsquery_terms("What is CVaR?").as_deref(), Some("what | is | cvar"));
+        assert_eq!(tsquery_terms("walk-forward & #NUM! 'x'").as_deref(), Some("walk | forward | num | x"));
+        assert_eq!(tsquery_terms("Sharpe sharpe SHARPE").as_deref(), Some("sharpe"));
+        assert_eq!(tsquery_terms("!!! ... ---"), None);
+        assert_eq!(tsquery_terms("ratio:* | !a").as_deref(), Some("ratio | a"));
+        assert_eq!(tsquery_terms("Zürich café").as_deref(), Some("zürich | café"));
+    }
+}

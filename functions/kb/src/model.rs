@@ -1,0 +1,35 @@
+//! The embedding model inside the component. Loading parses and optimises the ONNX graph
+//! (the expensive part), so it happens once per instance and is kept: Spin reuses a WASIp3
+//! instance for many requests, and the model is immutable.
+
+use std::sync::OnceLock;
+use tessera_embedder::Embedder;
+use tessera_spin_kit::ApiError;
+
+/// Where spin.toml mounts the model directory (`files`).
+pub const MODEL_DIR: &str = "/models/all-MiniLM-L6-v2";
+
+static MODEL: OnceLock<Result<Embedder, String>> = OnceLock::new();
+
+pub fn embedder() -> Result<&'static Embedder, ApiError> {
+    MODEL
+        .get_or_init(|| Embedder::from_dir(MODEL_DIR).map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| {
+            ApiError::dependency(
+                "model_unavailable",
+                format!(
+                    "the embedding model could not be loaded from {MODEL_DIR} ({e}); mount \
+                     .tessera/models/all-MiniLM-L6-v2 there (spin.toml `files`, made by \
+                     `cargo xtask setup`)"
+                ),
+            )
+        })
+}
+
+/// Embeds texts, mapping model errors to a 500 (inputs were validated before).
+pub fn embed<S: AsRef<str>>(texts: &[S]) -> Result<Vec<Vec<f32>>, ApiError> {
+    embedder()?
+        .embed(texts)
+        .map_err(|e| ApiError::dependency("embedding_failed", e.to_string()))
+}
