@@ -2,6 +2,7 @@
 //! them with a load tool and print medians. Run through `cargo xtask bench <scenario>`, which
 //! builds everything and provides the database; results go to benches/README.md.
 
+mod embed;
 mod host;
 mod proc;
 mod stats;
@@ -21,6 +22,8 @@ struct Cli {
 enum Scenario {
     /// hello on `tessera up` against `wasmtime serve` and a plain hyper server; idle RSS.
     Host(host::HostArgs),
+    /// The embedding worker (tract, optionally onnxruntime) against sentence-transformers.
+    Embed(embed::EmbedArgs),
     /// Serves `hello from tessera` from plain hyper (the no-Wasm baseline), until killed.
     Baseline {
         #[arg(long)]
@@ -31,6 +34,7 @@ enum Scenario {
 fn main() -> Result<()> {
     match Cli::parse().scenario {
         Scenario::Host(args) => host::run(args),
+        Scenario::Embed(args) => embed::run(args),
         Scenario::Baseline { listen } => host::serve_baseline(listen),
     }
 }

@@ -15,12 +15,14 @@ mod db;
 mod host;
 pub mod http;
 mod server;
+mod worker;
 
 pub use checks::Checks;
 pub use db::TestDb;
 pub use host::{Exited, HostCommand, TestHost};
 pub use http::Response;
 pub use server::TestServer;
+pub use worker::{TestWorker, WorkerCommand, model_dir, worker_bin};
 
 use std::path::PathBuf;
 
@@ -53,9 +55,14 @@ pub fn tessera_bin() -> PathBuf {
 /// The built component of crate `name` (`target/wasm32-wasip2/release/<name>.wasm`, dashes
 /// become underscores). Panics with the build command when it is missing.
 pub fn wasm(name: &str) -> PathBuf {
-    let path = root()
-        .join("target/wasm32-wasip2/release")
-        .join(format!("{}.wasm", name.replace('-', "_")));
+    let file = format!("{}.wasm", name.replace('-', "_"));
+    // Components built into the same target directory as the host under test come first
+    // (CARGO_TARGET_DIR elsewhere than `target/`), then the repository's `target/`.
+    let beside_host = std::env::var_os("TESSERA_BIN")
+        .map(PathBuf::from)
+        .and_then(|bin| Some(bin.parent()?.parent()?.join("wasm32-wasip2/release").join(&file)))
+        .filter(|p| p.is_file());
+    let path = beside_host.unwrap_or_else(|| root().join("target/wasm32-wasip2/release").join(&file));
     assert!(
         path.is_file(),
         "component {} is not built: run `cargo build --release --target wasm32-wasip2 -p {name}` \

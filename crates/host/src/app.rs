@@ -27,6 +27,8 @@ pub struct RuntimeConfig {
     pub llm_worker: Option<LlmWorker>,
     pub request_timeout: Duration,
     pub memory_limit_bytes: usize,
+    /// Run `wizer-initialize` exports once and serve instances from the snapshot.
+    pub preinit: bool,
 }
 
 /// What a factor needs to know about one component.
@@ -142,7 +144,29 @@ impl App {
             };
             factors.validate(&cfg)?;
             check_source(id, &component.source, component.build_command.as_deref())?;
-            let compiled = engine::load_component(&engine, &component.source, &cache_dir)?;
+            let mut compiled = engine::load_component(&engine, &component.source, &cache_dir)?;
+            if config.preinit && crate::preinit::wants_preinit(&compiled) {
+                let wasm = std::fs::read(&component.source)
+                    .with_context(|| format!("reading {}", component.source.display()))?;
+                let snapshot_dir = config.state_dir.join("cache").join("preinit");
+                let snapshot = tokio::runtime::Handle::current().block_on(crate::preinit::snapshot(
+                    &engine,
+                    &linker,
+                    id,
+                    &wasm,
+                    &cfg.files,
+                    &snapshot_dir,
+                    &cache_dir,
+                    || build_store(&engine, &factors, &config, &cfg),
+                ));
+                // Without a snapshot the component still works: it initialises itself on
+                // first use, as it does on Spin.
+                match snapshot.and_then(|path| engine::load_component(&engine, &path, &cache_dir)) {
+                    Ok(preinitialised) => compiled = preinitialised,
+                    Err(err) => tracing::warn!(component = %id, error = format!("{err:#}"),
+                        "pre-initialisation failed; instances will initialise themselves"),
+                }
+            }
             let pre = linker.instantiate_pre(&compiled).map_err(anyhow::Error::from).with_context(|| {
                 format!(
                     "component {id:?} ({}) imports something this host does not provide",
@@ -173,48 +197,57 @@ impl App {
 
     /// A fresh store for one instance of `component`, with its limits and deadline.
     pub fn new_store(&self, component: &LoadedComponent) -> Store<HostState> {
-        let cfg = &component.config;
-        let mut wasi = WasiCtxBuilder::new();
-        wasi.inherit_stdout().inherit_stderr();
-        for (k, v) in &cfg.environment {
-            wasi.env(k, v);
-        }
-        for (host, guest) in &cfg.files {
-            // Checked at load; a directory removed since then fails only this instance.
-            if let Err(err) = wasi.preopened_dir(host, guest, FsPerms::ReadOnly) {
-                tracing::warn!(component = %cfg.id, dir = %host.display(), error = %err, "cannot mount files");
-            }
-        }
-        let state = HostState {
-            component: cfg.id.clone(),
-            table: Default::default(),
-            wasi: wasi.build(),
-            http: WasiHttpCtx::new(),
-            outbound_http: self.factors.outbound_http.instance_state(cfg),
-            variables: self.factors.variables.instance_state(cfg),
-            key_value: self.factors.key_value.instance_state(cfg),
-            postgres: self.factors.postgres.instance_state(cfg),
-            llm: self.factors.llm.instance_state(cfg),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(self.config.memory_limit_bytes)
-                .trap_on_grow_failure(true)
-                .build(),
-            deadlines: Deadlines::new(self.config.request_timeout),
-        };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limits);
-        // Every epoch tick the running guest yields to other tasks; once a request it is
-        // working on is past its deadline, it is interrupted instead.
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|ctx| {
-            Ok(if ctx.data().deadlines.expired() {
-                UpdateDeadline::Interrupt
-            } else {
-                UpdateDeadline::Yield(1)
-            })
-        });
-        store
+        build_store(&self.engine, &self.factors, &self.config, &component.config)
     }
+}
+
+/// A fresh store for one instance of a component, with its limits and deadline.
+fn build_store(
+    engine: &Engine,
+    factors: &Factors,
+    config: &RuntimeConfig,
+    cfg: &ComponentConfig,
+) -> Store<HostState> {
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.inherit_stdout().inherit_stderr();
+    for (k, v) in &cfg.environment {
+        wasi.env(k, v);
+    }
+    for (host, guest) in &cfg.files {
+        // Checked at load; a directory removed since then fails only this instance.
+        if let Err(err) = wasi.preopened_dir(host, guest, FsPerms::ReadOnly) {
+            tracing::warn!(component = %cfg.id, dir = %host.display(), error = %err, "cannot mount files");
+        }
+    }
+    let state = HostState {
+        component: cfg.id.clone(),
+        table: Default::default(),
+        wasi: wasi.build(),
+        http: WasiHttpCtx::new(),
+        outbound_http: factors.outbound_http.instance_state(cfg),
+        variables: factors.variables.instance_state(cfg),
+        key_value: factors.key_value.instance_state(cfg),
+        postgres: factors.postgres.instance_state(cfg),
+        llm: factors.llm.instance_state(cfg),
+        limits: StoreLimitsBuilder::new()
+            .memory_size(config.memory_limit_bytes)
+            .trap_on_grow_failure(true)
+            .build(),
+        deadlines: Deadlines::new(config.request_timeout),
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limits);
+    // Every epoch tick the running guest yields to other tasks; once a request it is
+    // working on is past its deadline, it is interrupted instead.
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|ctx| {
+        Ok(if ctx.data().deadlines.expired() {
+            UpdateDeadline::Interrupt
+        } else {
+            UpdateDeadline::Yield(1)
+        })
+    });
+    store
 }
 
 /// Resolves `files` mounts. Spin copies files matched by glob patterns; this host mounts

@@ -14,6 +14,7 @@ pub mod errors;
 pub mod factors;
 pub mod instances;
 pub mod migrate;
+pub mod preinit;
 pub mod serve;
 pub mod state;
 pub mod triggers;

@@ -57,6 +57,10 @@ enum Command {
         /// model (~90 MB of weights, about three times that while it loads).
         #[arg(long, default_value_t = 1024)]
         memory_limit_mb: usize,
+        /// Do not pre-initialise components that export `wizer-initialize` (for comparison:
+        /// every instance then initialises itself on first use, as on Spin).
+        #[arg(long)]
+        no_preinit: bool,
         /// Largest request body accepted.
         #[arg(long, default_value_t = 8 << 20)]
         max_body_bytes: u64,
@@ -67,6 +71,16 @@ enum Command {
         database_url: String,
         #[arg(long, default_value = "migrations")]
         migrations: PathBuf,
+    },
+    /// Compile every component into the cache and pre-initialise those that export
+    /// `wizer-initialize`, then exit (no database needed).
+    Prepare {
+        #[arg(long, default_value = "spin.toml")]
+        manifest: PathBuf,
+        #[arg(long, default_value = ".tessera")]
+        state_dir: PathBuf,
+        #[arg(long, default_value_t = 1024)]
+        memory_limit_mb: usize,
     },
     /// Validate a manifest and exit.
     Check {
@@ -104,6 +118,7 @@ async fn run(command: Command) -> Result<()> {
             llm_token,
             request_timeout_ms,
             memory_limit_mb,
+            no_preinit,
             max_body_bytes,
         } => {
             let migrations_dir = migrations.unwrap_or_else(|| {
@@ -122,6 +137,7 @@ async fn run(command: Command) -> Result<()> {
                     }),
                     request_timeout: Duration::from_millis(request_timeout_ms),
                     memory_limit_bytes: memory_limit_mb << 20,
+                    preinit: !no_preinit,
                 },
                 listen,
                 database_url,
@@ -137,6 +153,21 @@ async fn run(command: Command) -> Result<()> {
             let pool = serve::host_pool(&database_url)?;
             serve::migrate_database(&pool, &migrations).await?;
             Ok(())
+        }
+        Command::Prepare {
+            manifest,
+            state_dir,
+            memory_limit_mb,
+        } => {
+            serve::prepare(RuntimeConfig {
+                manifest_path: manifest,
+                state_dir,
+                llm_worker: None,
+                request_timeout: Duration::from_secs(30),
+                memory_limit_bytes: memory_limit_mb << 20,
+                preinit: true,
+            })
+            .await
         }
         Command::Check { manifest } => {
             let manifest = tessera_manifest::load(&manifest)?;

@@ -1,0 +1,416 @@
+//! Google Gemini (`POST /v1beta/models/{model}:streamGenerateContent?alt=sse`,
+//! `x-goog-api-key`).
+//!
+//! Each `data:` event is a whole `GenerateContentResponse`: text in
+//! `candidates[0].content.parts[].text`, complete function calls in `parts[].functionCall`,
+//! `finishReason` on the last chunk, and `usageMetadata` (`promptTokenCount`,
+//! `candidatesTokenCount`, `thoughtsTokenCount`) repeated with running totals. There is no end
+//! marker: the body simply ends, so usage and finish are emitted by
+//! [`StreamParser::finish`]. A blocked prompt comes as `promptFeedback.blockReason`.
+
+use serde_json::{Value, json};
+
+use super::event::{FinishReason, StreamError, StreamEvent, ToolCall};
+use super::json::{self, str_at, u64_at};
+use super::request::{BuildError, ChatRequest, Endpoint, HttpRequest, Message};
+use super::sse::{SseDecoder, SseEvent};
+use super::{StreamParser, join_url};
+use crate::usage::Usage;
+
+const NAME: &str = "gemini";
+
+pub(crate) fn build_request(ep: &Endpoint, req: &ChatRequest) -> Result<HttpRequest, BuildError> {
+    // The model goes into the URL path: allow only what Gemini model ids contain.
+    let model = req.model.strip_prefix("models/").unwrap_or(&req.model);
+    if model.is_empty()
+        || !model
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+    {
+        return Err(BuildError::InvalidModel(req.model.clone()));
+    }
+    let url = join_url(
+        &ep.base_url,
+        "/v1beta",
+        &format!("/models/{model}:streamGenerateContent?alt=sse"),
+    )?;
+    let key = ep.key()?;
+    let mut config = json!({"maxOutputTokens": req.max_output_tokens});
+    if let Some(t) = req.temperature {
+        config["temperature"] = json!(t);
+    }
+    if let Some(p) = req.top_p {
+        config["topP"] = json!(p);
+    }
+    if !req.stop.is_empty() {
+        config["stopSequences"] = json!(req.stop);
+    }
+    let mut body = json!({"contents": contents(req)?, "generationConfig": config});
+    if let Some(s) = &req.system {
+        body["systemInstruction"] = json!({"parts": [{"text": s}]});
+    }
+    if !req.tools.is_empty() {
+        let decls: Vec<Value> = req
+            .tools
+            .iter()
+            .map(|t| json!({"name": t.name, "description": t.description, "parameters": t.parameters}))
+            .collect();
+        body["tools"] = json!([{"functionDeclarations": decls}]);
+    }
+    let mut http = HttpRequest::post_json(url, &body);
+    if let Some(k) = key {
+        http = http.header("x-goog-api-key", k);
+    }
+    Ok(http)
+}
+
+/// Contents with roles `user`/`model`, consecutive same-role turns merged.
+fn contents(req: &ChatRequest) -> Result<Vec<Value>, BuildError> {
+    let mut turns: Vec<(&str, Vec<Value>)> = Vec::new();
+    for m in &req.messages {
+        let (role, parts) = match m {
+            Message::User { content } => ("user", vec![json!({"text": content})]),
+            Message::Assistant {
+                content,
+                tool_calls,
+            } => {
+                let mut parts = Vec::new();
+                if !content.is_empty() {
+                    parts.push(json!({"text": content}));
+                }
+                for c in tool_calls {
+                    let args: Value = if c.arguments.trim().is_empty() {
+                        json!({})
+                    } else {
+                        serde_json::from_str(&c.arguments)
+                            .map_err(|_| BuildError::InvalidToolArguments(c.id.clone()))?
+                    };
+                    if !args.is_object() {
+                        return Err(BuildError::InvalidToolArguments(c.id.clone()));
+                    }
+                    parts.push(json!({"functionCall": {"name": c.name, "args": args}}));
+                }
+                ("model", parts)
+            }
+            Message::Tool { name, content, .. } => {
+                // `response` must be an object: a JSON object result is sent as is, anything
+                // else wrapped.
+                let response = match serde_json::from_str::<Value>(content) {
+                    Ok(v @ Value::Object(_)) => v,
+                    _ => json!({"content": content}),
+                };
+                (
+                    "user",
+                    vec![json!({"functionResponse": {"name": name, "response": response}})],
+                )
+            }
+        };
+        match turns.last_mut() {
+            Some((r, p)) if *r == role => p.extend(parts),
+            _ => turns.push((role, parts)),
+        }
+    }
+    Ok(turns
+        .into_iter()
+        .map(|(role, parts)| json!({"role": role, "parts": parts}))
+        .collect())
+}
+
+/// Incremental parser of a `streamGenerateContent?alt=sse` stream.
+#[derive(Debug, Clone, Default)]
+pub struct GeminiStream {
+    sse: SseDecoder,
+    done: bool,
+    state: State,
+}
+
+#[derive(Debug, Clone, Default)]
+struct State {
+    usage: Option<Usage>,
+    finish: Option<FinishReason>,
+    calls: u64,
+}
+
+impl GeminiStream {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl StreamParser for GeminiStream {
+    fn feed(&mut self, chunk: &[u8]) -> Result<Vec<StreamEvent>, StreamError> {
+        let mut out = Vec::new();
+        json::feed_sse(&mut self.sse, chunk, &mut self.done, |ev, done| {
+            self.state.on_event(ev, done, &mut out)
+        })?;
+        Ok(out)
+    }
+
+    fn finish(&mut self) -> Result<Vec<StreamEvent>, StreamError> {
+        let mut out = Vec::new();
+        json::finish_sse(NAME, &mut self.sse, &mut self.done, |ev, done| {
+            self.state.on_event(ev, done, &mut out)
+        })?;
+        if !self.done {
+            let Some(mut reason) = self.state.finish.take() else {
+                return Err(StreamError::Truncated {
+                    provider: NAME,
+                    detail: "no finishReason".into(),
+                });
+            };
+            // Gemini reports STOP after function calls; normalise to what they mean.
+            if reason == FinishReason::Stop && self.state.calls > 0 {
+                reason = FinishReason::ToolCalls;
+            }
+            if let Some(u) = self.state.usage {
+                out.push(StreamEvent::Usage(u));
+            }
+            out.push(StreamEvent::Finish { reason });
+            self.done = true;
+        }
+        Ok(out)
+    }
+}
+
+impl State {
+    fn on_event(
+        &mut self,
+        ev: &SseEvent,
+        done: &mut bool,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), StreamError> {
+        let v = json::parse(NAME, &ev.data)?;
+        if let Some(err) = v.get("error") {
+            out.push(StreamEvent::ProviderError(error_event(err)));
+            *done = true;
+            return Ok(());
+        }
+        if let Some(u) = v.get("usageMetadata") {
+            self.usage = Some(Usage::new(
+                u64_at(u, "promptTokenCount"),
+                // Thinking tokens are billed as output.
+                u64_at(u, "candidatesTokenCount") + u64_at(u, "thoughtsTokenCount"),
+            ));
+        }
+        if let Some(reason) = v
+            .get("promptFeedback")
+            .and_then(|f| str_at(f, "blockReason"))
+        {
+            // The prompt itself was blocked: no candidates will follow.
+            self.finish = Some(if reason == "BLOCK_REASON_UNSPECIFIED" {
+                FinishReason::Other(reason.to_owned())
+            } else {
+                FinishReason::ContentFilter
+            });
+        }
+        let Some(cand) = v
+            .get("candidates")
+            .and_then(Value::as_array)
+            .and_then(|c| c.first())
+        else {
+            return Ok(());
+        };
+        let parts = cand
+            .get("content")
+            .and_then(|c| c.get("parts"))
+            .and_then(Value::as_array);
+        for part in parts.into_iter().flatten() {
+            // Thought summaries are not part of the answer.
+            if part.get("thought").and_then(Value::as_bool) == Some(true) {
+                continue;
+            }
+            if let Some(t) = str_at(part, "text").filter(|t| !t.is_empty()) {
+                out.push(StreamEvent::TextDelta(t.to_owned()));
+            }
+            if let Some(fc) = part.get("functionCall") {
+                self.calls += 1;
+                out.push(StreamEvent::ToolCall(ToolCall {
+                    // Gemini ids are optional; number the calls when absent.
+                    id: str_at(fc, "id")
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| format!("call_{}", self.calls)),
+                    name: str_at(fc, "name").unwrap_or_default().to_owned(),
+                    arguments: fc
+                        .get("args")
+                        .map(Value::to_string)
+                        .unwrap_or_else(|| "{}".into()),
+                }));
+            }
+        }
+        if let Some(r) = str_at(cand, "finishReason") {
+            self.finish = Some(finish_reason(r));
+        }
+        Ok(())
+    }
+}
+
+fn finish_reason(r: &str) -> FinishReason {
+    match r {
+        "STOP" => FinishReason::Stop,
+        "MAX_TOKENS" => FinishReason::Length,
+        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY" => {
+            FinishReason::ContentFilter
+        }
+        other => FinishReason::Other(other.to_owned()),
+    }
+}
+
+/// A Google API error `{code, message, status}`.
+pub(crate) fn error_event(err: &Value) -> super::ProviderError {
+    let status = str_at(err, "status");
+    let http = err.get("code").and_then(Value::as_u64);
+    let retryable = matches!(
+        status,
+        Some("RESOURCE_EXHAUSTED" | "UNAVAILABLE" | "INTERNAL" | "DEADLINE_EXCEEDED")
+    ) || matches!(http, Some(429 | 500 | 502 | 503 | 504));
+    let mut e = json::provider_error(
+        status
+            .map(str::to_owned)
+            .or_else(|| json::code_at(err, "code")),
+        str_at(err, "message"),
+        retryable,
+    );
+    e.http_status = http.and_then(|c| u16::try_from(c).ok());
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{assert_contract, parse_every_split, text};
+    use super::super::{ProviderKind, ToolSpec, build_request as build};
+    use super::*;
+
+    const STREAM: &str = concat!(
+        "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"Die Marge \"}],\"role\": \"model\"},\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 12,\"totalTokenCount\": 12},\"modelVersion\": \"gemini-2.0-flash\"}\r\n\r\n",
+        "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"beträgt 31 %.\"}],\"role\": \"model\"},\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 12,\"totalTokenCount\": 12},\"modelVersion\": \"gemini-2.0-flash\"}\r\n\r\n",
+        "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"\"}],\"role\": \"model\"},\"finishReason\": \"STOP\",\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 12,\"candidatesTokenCount\": 8,\"thoughtsTokenCount\": 2,\"totalTokenCount\": 22},\"modelVersion\": \"gemini-2.0-flash\"}\r\n\r\n",
+    );
+
+    #[test]
+    fn text_stream_with_usage() {
+        let ev = parse_every_split(GeminiStream::new, STREAM.as_bytes()).unwrap();
+        assert_contract(&ev);
+        assert_eq!(text(&ev), "Die Marge beträgt 31 %.");
+        assert_eq!(ev[ev.len() - 2], StreamEvent::Usage(Usage::new(12, 10)));
+        assert_eq!(
+            ev.last(),
+            Some(&StreamEvent::Finish {
+                reason: FinishReason::Stop
+            })
+        );
+    }
+
+    #[test]
+    fn function_call_and_blocked_prompt() {
+        let s = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"get_quote\",\"args\":{\"symbol\":\"SAP\"}}}],\"role\":\"model\"},\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":30,\"candidatesTokenCount\":6}}\n\n";
+        let ev = parse_every_split(GeminiStream::new, s.as_bytes()).unwrap();
+        assert_contract(&ev);
+        assert_eq!(
+            ev[0],
+            StreamEvent::ToolCall(ToolCall {
+                id: "call_1".into(),
+                name: "get_quote".into(),
+                arguments: "{\"symbol\":\"SAP\"}".into()
+            })
+        );
+        assert_eq!(
+            ev.last(),
+            Some(&StreamEvent::Finish {
+                reason: FinishReason::ToolCalls
+            })
+        );
+
+        let s = "data: {\"promptFeedback\":{\"blockReason\":\"SAFETY\"},\"usageMetadata\":{\"promptTokenCount\":9}}\n\n";
+        let ev = parse_every_split(GeminiStream::new, s.as_bytes()).unwrap();
+        assert_eq!(
+            ev.last(),
+            Some(&StreamEvent::Finish {
+                reason: FinishReason::ContentFilter
+            })
+        );
+    }
+
+    #[test]
+    fn error_and_truncation() {
+        let s = "data: {\"error\":{\"code\":429,\"message\":\"Resource has been exhausted\",\"status\":\"RESOURCE_EXHAUSTED\"}}\n\n";
+        let ev = parse_every_split(GeminiStream::new, s.as_bytes()).unwrap();
+        let StreamEvent::ProviderError(e) = &ev[0] else {
+            panic!()
+        };
+        assert!(e.retryable);
+        assert_eq!(e.http_status, Some(429));
+        let cut = &STREAM[..STREAM.rfind("data:").unwrap()];
+        assert!(matches!(
+            parse_every_split(GeminiStream::new, cut.as_bytes()),
+            Err(StreamError::Truncated { .. })
+        ));
+        // Last event without its blank line and cut inside the JSON.
+        let cut = &STREAM[..STREAM.len() - 30];
+        assert!(matches!(
+            parse_every_split(GeminiStream::new, cut.as_bytes()),
+            Err(StreamError::Truncated { .. })
+        ));
+        // Last event complete but without its blank line: accepted.
+        let ok = STREAM.trim_end();
+        assert!(parse_every_split(GeminiStream::new, ok.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn request_shape() {
+        let mut req = ChatRequest::new(
+            "models/gemini-2.0-flash",
+            vec![
+                Message::user("q"),
+                Message::Assistant {
+                    content: String::new(),
+                    tool_calls: vec![ToolCall {
+                        id: "c".into(),
+                        name: "f".into(),
+                        arguments: "{\"a\":1}".into(),
+                    }],
+                },
+                Message::Tool {
+                    call_id: "c".into(),
+                    name: "f".into(),
+                    content: "17".into(),
+                },
+            ],
+        )
+        .with_system("sys");
+        req.temperature = Some(0.5);
+        req.tools = vec![ToolSpec {
+            name: "f".into(),
+            description: "d".into(),
+            parameters: json!({"type":"object"}),
+        }];
+        let ep = Endpoint::new(
+            ProviderKind::Gemini,
+            "https://generativelanguage.googleapis.com",
+            Some("gk".into()),
+        );
+        let http = build(&ep, &req).unwrap();
+        assert_eq!(
+            http.url,
+            "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"
+        );
+        assert_eq!(http.header_value("x-goog-api-key"), Some("gk"));
+        let b = http.json_body();
+        assert_eq!(b["systemInstruction"]["parts"][0]["text"], "sys");
+        assert_eq!(
+            b["generationConfig"],
+            json!({"maxOutputTokens":1024,"temperature":0.5})
+        );
+        assert_eq!(
+            b["contents"][1],
+            json!({"role":"model","parts":[{"functionCall":{"name":"f","args":{"a":1}}}]})
+        );
+        assert_eq!(
+            b["contents"][2]["parts"][0]["functionResponse"]["response"],
+            json!({"content":"17"})
+        );
+        assert_eq!(b["tools"][0]["functionDeclarations"][0]["name"], "f");
+
+        req.model = "gemini/../x?key=1".into();
+        assert!(matches!(build(&ep, &req), Err(BuildError::InvalidModel(_))));
+    }
+}

@@ -1,0 +1,483 @@
+//! OpenAI Chat Completions (`POST /v1/chat/completions`, `stream: true`), also spoken by
+//! OpenAI-compatible servers (Ollama, vLLM, llama.cpp).
+//!
+//! The stream is `data: {chunk}` events ending with `data: [DONE]`. Text arrives in
+//! `choices[0].delta.content`; tool calls arrive as `choices[0].delta.tool_calls[]` fragments
+//! keyed by `index` (id and name first, then `function.arguments` pieces); `finish_reason`
+//! comes on the last choice chunk; with `stream_options.include_usage` a final chunk with empty
+//! `choices` carries `usage`. An error mid-stream is `data: {"error": {...}}`.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::event::{FinishReason, StreamError, StreamEvent, ToolCall};
+use super::json::{self, str_at};
+use super::request::{BuildError, ChatRequest, Endpoint, HttpRequest, Message};
+use super::sse::{SseDecoder, SseEvent};
+use super::{ProviderKind, StreamParser, join_url};
+use crate::usage::Usage;
+
+const NAME: &str = "openai";
+
+pub(crate) fn build_request(ep: &Endpoint, req: &ChatRequest) -> Result<HttpRequest, BuildError> {
+    let url = join_url(&ep.base_url, "/v1", "/chat/completions")?;
+    let key = ep.key()?;
+    let mut body = json!({
+        "model": req.model,
+        "messages": messages(req),
+        "stream": true,
+        "stream_options": {"include_usage": true},
+    });
+    // OpenAI replaced `max_tokens` with `max_completion_tokens` (required by reasoning
+    // models); compatible servers still read `max_tokens`.
+    let max_key = if ep.kind == ProviderKind::OpenAi {
+        "max_completion_tokens"
+    } else {
+        "max_tokens"
+    };
+    body[max_key] = json!(req.max_output_tokens);
+    if let Some(t) = req.temperature {
+        body["temperature"] = json!(t);
+    }
+    if let Some(p) = req.top_p {
+        body["top_p"] = json!(p);
+    }
+    if !req.stop.is_empty() {
+        body["stop"] = json!(req.stop);
+    }
+    if !req.tools.is_empty() {
+        body["tools"] = req
+            .tools
+            .iter()
+            .map(|t| {
+                json!({"type": "function", "function": {
+                    "name": t.name, "description": t.description, "parameters": t.parameters,
+                }})
+            })
+            .collect();
+    }
+    let mut http = HttpRequest::post_json(url, &body);
+    if let Some(k) = key {
+        http = http.header("authorization", &format!("Bearer {k}"));
+    }
+    Ok(http)
+}
+
+fn messages(req: &ChatRequest) -> Vec<Value> {
+    let mut out = Vec::with_capacity(req.messages.len() + 1);
+    if let Some(s) = &req.system {
+        out.push(json!({"role": "system", "content": s}));
+    }
+    for m in &req.messages {
+        out.push(match m {
+            Message::User { content } => json!({"role": "user", "content": content}),
+            Message::Assistant {
+                content,
+                tool_calls,
+            } if tool_calls.is_empty() => {
+                json!({"role": "assistant", "content": content})
+            }
+            Message::Assistant {
+                content,
+                tool_calls,
+            } => json!({
+                "role": "assistant",
+                "content": if content.is_empty() { Value::Null } else { json!(content) },
+                "tool_calls": tool_calls.iter().map(|c| json!({
+                    "id": c.id, "type": "function",
+                    "function": {"name": c.name, "arguments": c.arguments},
+                })).collect::<Vec<_>>(),
+            }),
+            Message::Tool {
+                call_id, content, ..
+            } => {
+                json!({"role": "tool", "tool_call_id": call_id, "content": content})
+            }
+        });
+    }
+    out
+}
+
+/// Incremental parser of a Chat Completions stream.
+#[derive(Debug, Clone, Default)]
+pub struct ChatCompletionsStream {
+    sse: SseDecoder,
+    done: bool,
+    state: State,
+}
+
+#[derive(Debug, Clone, Default)]
+struct State {
+    /// Tool calls being assembled, by their `index`.
+    calls: BTreeMap<u64, ToolCall>,
+    finish: Option<FinishReason>,
+    usage: Option<Usage>,
+    saw_chunk: bool,
+}
+
+impl ChatCompletionsStream {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl StreamParser for ChatCompletionsStream {
+    fn feed(&mut self, chunk: &[u8]) -> Result<Vec<StreamEvent>, StreamError> {
+        let mut out = Vec::new();
+        json::feed_sse(&mut self.sse, chunk, &mut self.done, |ev, done| {
+            self.state.on_event(ev, done, &mut out)
+        })?;
+        Ok(out)
+    }
+
+    fn finish(&mut self) -> Result<Vec<StreamEvent>, StreamError> {
+        let mut out = Vec::new();
+        json::finish_sse(NAME, &mut self.sse, &mut self.done, |ev, done| {
+            self.state.on_event(ev, done, &mut out)
+        })?;
+        if !self.done {
+            // Some compatible servers omit `[DONE]`; a stream that got its finish_reason is
+            // complete all the same.
+            if self.state.finish.is_none() {
+                let detail = if self.state.saw_chunk {
+                    "no finish_reason and no [DONE]"
+                } else {
+                    "empty stream"
+                };
+                return Err(StreamError::Truncated {
+                    provider: NAME,
+                    detail: detail.into(),
+                });
+            }
+            self.state.end(&mut out);
+            self.done = true;
+        }
+        Ok(out)
+    }
+}
+
+impl State {
+    fn on_event(
+        &mut self,
+        ev: &SseEvent,
+        done: &mut bool,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), StreamError> {
+        let data = ev.data.trim();
+        if data == "[DONE]" {
+            self.end(out);
+            *done = true;
+            return Ok(());
+        }
+        let v = json::parse(NAME, data)?;
+        if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
+            out.push(StreamEvent::ProviderError(error_event(err)));
+            *done = true;
+            return Ok(());
+        }
+        self.saw_chunk = true;
+        if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+            self.usage = Some(Usage::new(
+                json::u64_at(u, "prompt_tokens"),
+                json::u64_at(u, "completion_tokens"),
+            ));
+        }
+        let Some(choice) = v
+            .get("choices")
+            .and_then(Value::as_array)
+            .and_then(|c| c.first())
+        else {
+            return Ok(());
+        };
+        if let Some(delta) = choice.get("delta") {
+            for key in ["content", "refusal"] {
+                if let Some(t) = str_at(delta, key).filter(|t| !t.is_empty()) {
+                    out.push(StreamEvent::TextDelta(t.to_owned()));
+                }
+            }
+            if let Some(calls) = delta.get("tool_calls").and_then(Value::as_array) {
+                for (pos, c) in calls.iter().enumerate() {
+                    self.tool_call_delta(pos as u64, c)?;
+                }
+            }
+        }
+        if let Some(r) = str_at(choice, "finish_reason") {
+            // Tool-call fragments all precede the finish_reason: the calls are complete now.
+            out.extend(
+                std::mem::take(&mut self.calls)
+                    .into_values()
+                    .map(StreamEvent::ToolCall),
+            );
+            self.finish = Some(finish_reason(r));
+        }
+        Ok(())
+    }
+
+    fn tool_call_delta(&mut self, pos: u64, c: &Value) -> Result<(), StreamError> {
+        // `index` is required by OpenAI; some compatible servers send whole calls without it.
+        let index = c.get("index").and_then(Value::as_u64).unwrap_or(pos);
+        let f = c.get("function");
+        let call = self.calls.entry(index).or_insert_with(|| ToolCall {
+            id: String::new(),
+            name: String::new(),
+            arguments: String::new(),
+        });
+        if let Some(id) = str_at(c, "id") {
+            call.id = id.to_owned();
+        }
+        if let Some(name) = f.and_then(|f| str_at(f, "name")) {
+            call.name.push_str(name);
+        }
+        match f.and_then(|f| f.get("arguments")) {
+            Some(Value::String(a)) => call.arguments.push_str(a),
+            // Ollama has been seen sending arguments as an object rather than JSON text.
+            Some(obj @ Value::Object(_)) => call.arguments.push_str(&obj.to_string()),
+            _ => {}
+        }
+        if call.id.is_empty() && call.name.is_empty() && f.is_none() {
+            return Err(StreamError::Protocol {
+                provider: NAME,
+                detail: "tool_calls entry without function".into(),
+            });
+        }
+        if call.id.is_empty() {
+            call.id = format!("call_{index}");
+        }
+        Ok(())
+    }
+
+    fn end(&mut self, out: &mut Vec<StreamEvent>) {
+        out.extend(
+            std::mem::take(&mut self.calls)
+                .into_values()
+                .map(StreamEvent::ToolCall),
+        );
+        if let Some(u) = self.usage {
+            out.push(StreamEvent::Usage(u));
+        }
+        // `[DONE]` with no finish_reason: the server ended the answer cleanly.
+        let reason = self.finish.take().unwrap_or(FinishReason::Stop);
+        out.push(StreamEvent::Finish { reason });
+    }
+}
+
+fn finish_reason(r: &str) -> FinishReason {
+    match r {
+        "stop" => FinishReason::Stop,
+        "length" => FinishReason::Length,
+        "tool_calls" | "function_call" => FinishReason::ToolCalls,
+        "content_filter" => FinishReason::ContentFilter,
+        other => FinishReason::Other(other.to_owned()),
+    }
+}
+
+/// An OpenAI error object: `{message, type, code, param}`.
+pub(crate) fn error_event(err: &Value) -> super::ProviderError {
+    let ty = str_at(err, "type");
+    let code = json::code_at(err, "code").or_else(|| ty.map(str::to_owned));
+    let retryable = matches!(
+        ty,
+        Some("server_error" | "rate_limit_exceeded" | "requests" | "tokens")
+    ) || matches!(
+        code.as_deref(),
+        Some("rate_limit_exceeded" | "server_error" | "overloaded" | "500" | "502" | "503")
+    );
+    json::provider_error(
+        code,
+        str_at(err, "message").or_else(|| err.as_str()),
+        retryable,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{assert_contract, parse_every_split, text};
+    use super::super::{ToolSpec, build_request as build};
+    use super::*;
+
+    const STREAM: &str = concat!(
+        "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n",
+        "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Héllo\"},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n",
+        "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" wörld €\"},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n",
+        "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}],\"usage\":null}\n\n",
+        "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[],\"usage\":{\"prompt_tokens\":19,\"completion_tokens\":5,\"total_tokens\":24}}\n\n",
+        "data: [DONE]\n\n",
+    );
+
+    #[test]
+    fn text_stream_with_usage() {
+        let ev = parse_every_split(ChatCompletionsStream::new, STREAM.as_bytes()).unwrap();
+        assert_contract(&ev);
+        assert_eq!(text(&ev), "Héllo wörld €");
+        assert_eq!(ev[ev.len() - 2], StreamEvent::Usage(Usage::new(19, 5)));
+        assert_eq!(
+            ev.last(),
+            Some(&StreamEvent::Finish {
+                reason: FinishReason::Stop
+            })
+        );
+    }
+
+    #[test]
+    fn tool_call_fragments_are_joined() {
+        let s = concat!(
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"index\":0,\"id\":\"call_abc\",\"type\":\"function\",\"function\":{\"name\":\"get_quote\",\"arguments\":\"\"}}]},\"finish_reason\":null}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"sym\"}}]},\"finish_reason\":null}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"bol\\\": \\\"AAPL\\\"}\"}}]},\"finish_reason\":null}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"call_def\",\"type\":\"function\",\"function\":{\"name\":\"now\",\"arguments\":\"{}\"}}]},\"finish_reason\":null}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n",
+            "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":50,\"completion_tokens\":20}}\n\n",
+            "data: [DONE]\n\n",
+        );
+        let ev = parse_every_split(ChatCompletionsStream::new, s.as_bytes()).unwrap();
+        assert_contract(&ev);
+        assert_eq!(
+            ev[..2],
+            [
+                StreamEvent::ToolCall(ToolCall {
+                    id: "call_abc".into(),
+                    name: "get_quote".into(),
+                    arguments: "{\"symbol\": \"AAPL\"}".into()
+                }),
+                StreamEvent::ToolCall(ToolCall {
+                    id: "call_def".into(),
+                    name: "now".into(),
+                    arguments: "{}".into()
+                }),
+            ]
+        );
+        assert_eq!(
+            ev.last(),
+            Some(&StreamEvent::Finish {
+                reason: FinishReason::ToolCalls
+            })
+        );
+    }
+
+    #[test]
+    fn compatible_server_without_usage_or_done() {
+        // llama.cpp / older Ollama style: CRLF, no usage chunk, no [DONE].
+        let s = "data: {\"choices\":[{\"delta\":{\"content\":\"ok\"},\"finish_reason\":null}]}\r\n\r\ndata: {\"choices\":[{\"delta\":{},\"finish_reason\":\"length\"}]}\r\n\r\n";
+        let ev = parse_every_split(ChatCompletionsStream::new, s.as_bytes()).unwrap();
+        assert_eq!(
+            ev,
+            vec![
+                StreamEvent::TextDelta("ok".into()),
+                StreamEvent::Finish {
+                    reason: FinishReason::Length
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn in_stream_error_ends_the_stream() {
+        let s = "data: {\"choices\":[{\"delta\":{\"content\":\"par\"}}]}\n\ndata: {\"error\":{\"message\":\"The server had an error\",\"type\":\"server_error\",\"param\":null,\"code\":null}}\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"ignored\"}}]}\n\n";
+        let ev = parse_every_split(ChatCompletionsStream::new, s.as_bytes()).unwrap();
+        assert_contract(&ev);
+        assert_eq!(text(&ev), "par");
+        let StreamEvent::ProviderError(e) = ev.last().unwrap() else {
+            panic!()
+        };
+        assert!(e.retryable);
+        assert_eq!(e.code.as_deref(), Some("server_error"));
+    }
+
+    #[test]
+    fn malformed_and_truncated_streams_are_errors() {
+        let bad = "data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\ndata: {not json}\n\n";
+        assert!(matches!(
+            parse_every_split(ChatCompletionsStream::new, bad.as_bytes()),
+            Err(StreamError::MalformedJson {
+                provider: "openai",
+                ..
+            })
+        ));
+        let cut =
+            "data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\ndata: {\"choices\":[{\"del";
+        assert!(matches!(
+            parse_every_split(ChatCompletionsStream::new, cut.as_bytes()),
+            Err(StreamError::Truncated { .. })
+        ));
+        assert!(matches!(
+            parse_every_split(ChatCompletionsStream::new, b""),
+            Err(StreamError::Truncated { .. })
+        ));
+        let no_end = "data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\n";
+        assert!(matches!(
+            parse_every_split(ChatCompletionsStream::new, no_end.as_bytes()),
+            Err(StreamError::Truncated { .. })
+        ));
+    }
+
+    #[test]
+    fn request_for_openai_and_compatible_servers() {
+        let mut req = ChatRequest::new(
+            "gpt-4o-mini",
+            vec![
+                Message::user("price of AAPL?"),
+                Message::Assistant {
+                    content: String::new(),
+                    tool_calls: vec![ToolCall {
+                        id: "c1".into(),
+                        name: "quote".into(),
+                        arguments: "{}".into(),
+                    }],
+                },
+                Message::Tool {
+                    call_id: "c1".into(),
+                    name: "quote".into(),
+                    content: "189.5".into(),
+                },
+            ],
+        )
+        .with_system("Be brief.");
+        req.temperature = Some(0.25);
+        req.stop = vec!["\n\n".into()];
+        req.tools = vec![ToolSpec {
+            name: "quote".into(),
+            description: "Quote".into(),
+            parameters: json!({"type":"object"}),
+        }];
+        let ep = Endpoint::new(
+            ProviderKind::OpenAi,
+            "https://api.openai.com",
+            Some("sk-1".into()),
+        );
+        let http = build(&ep, &req).unwrap();
+        assert_eq!(http.method, "POST");
+        assert_eq!(http.url, "https://api.openai.com/v1/chat/completions");
+        assert_eq!(http.header_value("authorization"), Some("Bearer sk-1"));
+        let b = http.json_body();
+        assert_eq!(b["stream"], true);
+        assert_eq!(b["stream_options"]["include_usage"], true);
+        assert_eq!(b["max_completion_tokens"], 1024);
+        assert_eq!(b["temperature"], 0.25);
+        assert_eq!(
+            b["messages"][0],
+            json!({"role":"system","content":"Be brief."})
+        );
+        assert_eq!(b["messages"][2]["content"], Value::Null);
+        assert_eq!(
+            b["messages"][2]["tool_calls"][0]["function"]["name"],
+            "quote"
+        );
+        assert_eq!(
+            b["messages"][3],
+            json!({"role":"tool","tool_call_id":"c1","content":"189.5"})
+        );
+        assert_eq!(b["tools"][0]["type"], "function");
+        assert_eq!(b["tools"][0]["function"]["name"], "quote");
+
+        let ep = Endpoint::new(
+            ProviderKind::OpenAiCompatible,
+            "http://127.0.0.1:11434/v1",
+            None,
+        );
+        let http = build(&ep, &req).unwrap();
+        assert_eq!(http.url, "http://127.0.0.1:11434/v1/chat/completions");
+        assert_eq!(http.header_value("authorization"), None);
+        assert_eq!(http.json_body()["max_tokens"], 1024);
+    }
+}

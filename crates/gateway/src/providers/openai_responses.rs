@@ -1,0 +1,426 @@
+//! OpenAI Responses API (`POST /v1/responses`, `stream: true`).
+//!
+//! Typed events (`event:` and the JSON `type` agree): `response.output_text.delta` carries
+//! text; a function call is announced by `response.output_item.added` (item `function_call`),
+//! grows with `response.function_call_arguments.delta` and is complete at
+//! `response.output_item.done`; the stream ends with `response.completed` (usage in
+//! `response.usage`), `response.incomplete` (`incomplete_details.reason`) or
+//! `response.failed` (`response.error`); an `error` event reports a failure. There is no
+//! `[DONE]` marker.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::event::{FinishReason, StreamError, StreamEvent, ToolCall};
+use super::json::{self, str_at};
+use super::request::{BuildError, ChatRequest, Endpoint, HttpRequest, Message};
+use super::sse::{SseDecoder, SseEvent};
+use super::{StreamParser, join_url};
+use crate::usage::Usage;
+
+const NAME: &str = "openai-responses";
+
+pub(crate) fn build_request(ep: &Endpoint, req: &ChatRequest) -> Result<HttpRequest, BuildError> {
+    let url = join_url(&ep.base_url, "/v1", "/responses")?;
+    let key = ep.key()?;
+    let mut input = Vec::with_capacity(req.messages.len());
+    for m in &req.messages {
+        match m {
+            Message::User { content } => input.push(json!({"role": "user", "content": content})),
+            Message::Assistant {
+                content,
+                tool_calls,
+            } => {
+                if !content.is_empty() {
+                    input.push(json!({"role": "assistant", "content": content}));
+                }
+                for c in tool_calls {
+                    input.push(json!({
+                        "type": "function_call", "call_id": c.id, "name": c.name, "arguments": c.arguments,
+                    }));
+                }
+            }
+            Message::Tool {
+                call_id, content, ..
+            } => {
+                input.push(
+                    json!({"type": "function_call_output", "call_id": call_id, "output": content}),
+                );
+            }
+        }
+    }
+    let mut body = json!({
+        "model": req.model,
+        "input": input,
+        "stream": true,
+        "max_output_tokens": req.max_output_tokens,
+        // Answers are stored in Tessera's own tables; OpenAI need not keep them.
+        "store": false,
+    });
+    if let Some(s) = &req.system {
+        body["instructions"] = json!(s);
+    }
+    if let Some(t) = req.temperature {
+        body["temperature"] = json!(t);
+    }
+    if let Some(p) = req.top_p {
+        body["top_p"] = json!(p);
+    }
+    if !req.tools.is_empty() {
+        body["tools"] = req
+            .tools
+            .iter()
+            .map(|t| json!({"type": "function", "name": t.name, "description": t.description, "parameters": t.parameters}))
+            .collect();
+    }
+    let mut http = HttpRequest::post_json(url, &body);
+    if let Some(k) = key {
+        http = http.header("authorization", &format!("Bearer {k}"));
+    }
+    Ok(http)
+}
+
+/// Incremental parser of a Responses API stream.
+#[derive(Debug, Clone, Default)]
+pub struct ResponsesStream {
+    sse: SseDecoder,
+    done: bool,
+    state: State,
+}
+
+#[derive(Debug, Clone, Default)]
+struct State {
+    /// Function calls in progress, by output item id.
+    calls: BTreeMap<String, ToolCall>,
+    any_tool_call: bool,
+}
+
+impl ResponsesStream {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl StreamParser for ResponsesStream {
+    fn feed(&mut self, chunk: &[u8]) -> Result<Vec<StreamEvent>, StreamError> {
+        let mut out = Vec::new();
+        json::feed_sse(&mut self.sse, chunk, &mut self.done, |ev, done| {
+            self.state.on_event(ev, done, &mut out)
+        })?;
+        Ok(out)
+    }
+
+    fn finish(&mut self) -> Result<Vec<StreamEvent>, StreamError> {
+        let mut out = Vec::new();
+        json::finish_sse(NAME, &mut self.sse, &mut self.done, |ev, done| {
+            self.state.on_event(ev, done, &mut out)
+        })?;
+        if !self.done {
+            return Err(StreamError::Truncated {
+                provider: NAME,
+                detail: "no response.completed event".into(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+impl State {
+    fn on_event(
+        &mut self,
+        ev: &SseEvent,
+        done: &mut bool,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), StreamError> {
+        let v = json::parse(NAME, &ev.data)?;
+        // The JSON `type` is authoritative; the SSE `event:` line repeats it.
+        let ty = str_at(&v, "type").or(ev.event.as_deref()).unwrap_or("");
+        match ty {
+            "response.output_text.delta" | "response.refusal.delta" => {
+                if let Some(d) = str_at(&v, "delta").filter(|d| !d.is_empty()) {
+                    out.push(StreamEvent::TextDelta(d.to_owned()));
+                }
+            }
+            "response.output_item.added" => {
+                let item = v.get("item").unwrap_or(&Value::Null);
+                if str_at(item, "type") == Some("function_call") {
+                    let id = str_at(item, "id").unwrap_or_default().to_owned();
+                    self.calls.insert(id, call_from_item(item));
+                }
+            }
+            "response.function_call_arguments.delta" => {
+                let id = str_at(&v, "item_id").unwrap_or_default();
+                let call = self
+                    .calls
+                    .get_mut(id)
+                    .ok_or_else(|| StreamError::Protocol {
+                        provider: NAME,
+                        detail: format!("arguments for unknown function call item {id:?}"),
+                    })?;
+                call.arguments
+                    .push_str(str_at(&v, "delta").unwrap_or_default());
+            }
+            "response.function_call_arguments.done" => {
+                if let (Some(call), Some(args)) = (
+                    self.calls
+                        .get_mut(str_at(&v, "item_id").unwrap_or_default()),
+                    str_at(&v, "arguments"),
+                ) {
+                    call.arguments = args.to_owned();
+                }
+            }
+            "response.output_item.done" => {
+                let item = v.get("item").unwrap_or(&Value::Null);
+                if str_at(item, "type") == Some("function_call") {
+                    let id = str_at(item, "id").unwrap_or_default();
+                    let assembled = self.calls.remove(id);
+                    let mut call = call_from_item(item);
+                    if let Some(a) = assembled {
+                        // The done item is complete; fill what it lacks from the deltas.
+                        if call.arguments.is_empty() {
+                            call.arguments = a.arguments;
+                        }
+                        if call.name.is_empty() {
+                            call.name = a.name;
+                        }
+                    }
+                    self.any_tool_call = true;
+                    out.push(StreamEvent::ToolCall(call));
+                }
+            }
+            "response.completed" | "response.incomplete" => {
+                let resp = v.get("response").unwrap_or(&Value::Null);
+                // Calls whose `output_item.done` never came are still calls.
+                for (_, call) in std::mem::take(&mut self.calls) {
+                    self.any_tool_call = true;
+                    out.push(StreamEvent::ToolCall(call));
+                }
+                if let Some(u) = resp.get("usage").filter(|u| u.is_object()) {
+                    out.push(StreamEvent::Usage(Usage::new(
+                        json::u64_at(u, "input_tokens"),
+                        json::u64_at(u, "output_tokens"),
+                    )));
+                }
+                let reason = if ty == "response.incomplete" {
+                    match resp
+                        .get("incomplete_details")
+                        .and_then(|d| str_at(d, "reason"))
+                    {
+                        Some("max_output_tokens") => FinishReason::Length,
+                        Some("content_filter") => FinishReason::ContentFilter,
+                        other => FinishReason::Other(other.unwrap_or("incomplete").to_owned()),
+                    }
+                } else if self.any_tool_call {
+                    FinishReason::ToolCalls
+                } else {
+                    FinishReason::Stop
+                };
+                out.push(StreamEvent::Finish { reason });
+                *done = true;
+            }
+            "response.failed" => {
+                let err = v
+                    .get("response")
+                    .and_then(|r| r.get("error"))
+                    .unwrap_or(&Value::Null);
+                out.push(StreamEvent::ProviderError(error_event(err)));
+                *done = true;
+            }
+            "error" => {
+                // Documented shape: {type:"error", code, message, param}; older servers nest
+                // it under `error`.
+                let err = v.get("error").filter(|e| e.is_object()).unwrap_or(&v);
+                out.push(StreamEvent::ProviderError(error_event(err)));
+                *done = true;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+fn call_from_item(item: &Value) -> ToolCall {
+    ToolCall {
+        id: str_at(item, "call_id")
+            .or_else(|| str_at(item, "id"))
+            .unwrap_or_default()
+            .to_owned(),
+        name: str_at(item, "name").unwrap_or_default().to_owned(),
+        arguments: str_at(item, "arguments").unwrap_or_default().to_owned(),
+    }
+}
+
+fn error_event(err: &Value) -> super::ProviderError {
+    let code = json::code_at(err, "code").or_else(|| json::code_at(err, "type"));
+    let retryable = matches!(
+        code.as_deref(),
+        Some("server_error" | "rate_limit_exceeded" | "overloaded" | "internal_error" | "timeout")
+    );
+    json::provider_error(code, str_at(err, "message"), retryable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{assert_contract, parse_every_split, text};
+    use super::super::{ProviderKind, ToolSpec, build_request as build};
+    use super::*;
+
+    const STREAM: &str = concat!(
+        "event: response.created\n",
+        "data: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_1\",\"object\":\"response\",\"status\":\"in_progress\",\"output\":[],\"usage\":null}}\n\n",
+        "event: response.output_item.added\n",
+        "data: {\"type\":\"response.output_item.added\",\"sequence_number\":1,\"output_index\":0,\"item\":{\"id\":\"msg_1\",\"type\":\"message\",\"status\":\"in_progress\",\"role\":\"assistant\",\"content\":[]}}\n\n",
+        "event: response.output_text.delta\n",
+        "data: {\"type\":\"response.output_text.delta\",\"sequence_number\":2,\"item_id\":\"msg_1\",\"output_index\":0,\"content_index\":0,\"delta\":\"Revenue grew \"}\n\n",
+        "event: response.output_text.delta\n",
+        "data: {\"type\":\"response.output_text.delta\",\"sequence_number\":3,\"item_id\":\"msg_1\",\"output_index\":0,\"content_index\":0,\"delta\":\"12 % — to 4,2 M€.\"}\n\n",
+        "event: response.output_text.done\n",
+        "data: {\"type\":\"response.output_text.done\",\"sequence_number\":4,\"item_id\":\"msg_1\",\"output_index\":0,\"content_index\":0,\"text\":\"Revenue grew 12 % — to 4,2 M€.\"}\n\n",
+        "event: response.completed\n",
+        "data: {\"type\":\"response.completed\",\"sequence_number\":5,\"response\":{\"id\":\"resp_1\",\"status\":\"completed\",\"usage\":{\"input_tokens\":37,\"input_tokens_details\":{\"cached_tokens\":0},\"output_tokens\":11,\"output_tokens_details\":{\"reasoning_tokens\":0},\"total_tokens\":48}}}\n\n",
+    );
+
+    #[test]
+    fn text_stream_with_usage() {
+        let ev = parse_every_split(ResponsesStream::new, STREAM.as_bytes()).unwrap();
+        assert_contract(&ev);
+        assert_eq!(text(&ev), "Revenue grew 12 % — to 4,2 M€.");
+        assert_eq!(ev[ev.len() - 2], StreamEvent::Usage(Usage::new(37, 11)));
+        assert_eq!(
+            ev.last(),
+            Some(&StreamEvent::Finish {
+                reason: FinishReason::Stop
+            })
+        );
+    }
+
+    #[test]
+    fn function_call_is_assembled() {
+        let s = concat!(
+            "event: response.output_item.added\n",
+            "data: {\"type\":\"response.output_item.added\",\"output_index\":0,\"item\":{\"id\":\"fc_1\",\"type\":\"function_call\",\"status\":\"in_progress\",\"arguments\":\"\",\"call_id\":\"call_9\",\"name\":\"get_quote\"}}\n\n",
+            "event: response.function_call_arguments.delta\n",
+            "data: {\"type\":\"response.function_call_arguments.delta\",\"item_id\":\"fc_1\",\"output_index\":0,\"delta\":\"{\\\"symbol\\\":\"}\n\n",
+            "event: response.function_call_arguments.delta\n",
+            "data: {\"type\":\"response.function_call_arguments.delta\",\"item_id\":\"fc_1\",\"output_index\":0,\"delta\":\"\\\"MSFT\\\"}\"}\n\n",
+            "event: response.output_item.done\n",
+            "data: {\"type\":\"response.output_item.done\",\"output_index\":0,\"item\":{\"id\":\"fc_1\",\"type\":\"function_call\",\"status\":\"completed\",\"call_id\":\"call_9\",\"name\":\"get_quote\"}}\n\n",
+            "event: response.completed\n",
+            "data: {\"type\":\"response.completed\",\"response\":{\"status\":\"completed\",\"usage\":{\"input_tokens\":5,\"output_tokens\":7}}}\n\n",
+        );
+        let ev = parse_every_split(ResponsesStream::new, s.as_bytes()).unwrap();
+        assert_contract(&ev);
+        assert_eq!(
+            ev[0],
+            StreamEvent::ToolCall(ToolCall {
+                id: "call_9".into(),
+                name: "get_quote".into(),
+                arguments: "{\"symbol\":\"MSFT\"}".into()
+            })
+        );
+        assert_eq!(
+            ev.last(),
+            Some(&StreamEvent::Finish {
+                reason: FinishReason::ToolCalls
+            })
+        );
+    }
+
+    #[test]
+    fn incomplete_failed_and_error_events() {
+        let s = "event: response.incomplete\ndata: {\"type\":\"response.incomplete\",\"response\":{\"status\":\"incomplete\",\"incomplete_details\":{\"reason\":\"max_output_tokens\"},\"usage\":{\"input_tokens\":3,\"output_tokens\":100}}}\n\n";
+        let ev = parse_every_split(ResponsesStream::new, s.as_bytes()).unwrap();
+        assert_eq!(
+            ev.last(),
+            Some(&StreamEvent::Finish {
+                reason: FinishReason::Length
+            })
+        );
+
+        let s = "event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":{\"status\":\"failed\",\"error\":{\"code\":\"server_error\",\"message\":\"The model failed\"}}}\n\n";
+        let ev = parse_every_split(ResponsesStream::new, s.as_bytes()).unwrap();
+        let StreamEvent::ProviderError(e) = &ev[0] else {
+            panic!("{ev:?}")
+        };
+        assert!(e.retryable);
+        assert_eq!(e.message, "The model failed");
+
+        let s = "event: error\ndata: {\"type\":\"error\",\"code\":\"invalid_prompt\",\"message\":\"Bad prompt\",\"param\":null,\"sequence_number\":1}\n\n";
+        let ev = parse_every_split(ResponsesStream::new, s.as_bytes()).unwrap();
+        let StreamEvent::ProviderError(e) = &ev[0] else {
+            panic!("{ev:?}")
+        };
+        assert!(!e.retryable);
+        assert_eq!(e.code.as_deref(), Some("invalid_prompt"));
+    }
+
+    #[test]
+    fn errors_for_broken_streams() {
+        let half = &STREAM[..STREAM.find("event: response.completed").unwrap()];
+        assert!(matches!(
+            parse_every_split(ResponsesStream::new, half.as_bytes()),
+            Err(StreamError::Truncated { .. })
+        ));
+        let orphan = "data: {\"type\":\"response.function_call_arguments.delta\",\"item_id\":\"nope\",\"delta\":\"x\"}\n\n";
+        assert!(matches!(
+            parse_every_split(ResponsesStream::new, orphan.as_bytes()),
+            Err(StreamError::Protocol { .. })
+        ));
+    }
+
+    #[test]
+    fn request_shape() {
+        let mut req = ChatRequest::new(
+            "gpt-4o",
+            vec![
+                Message::user("q"),
+                Message::Assistant {
+                    content: "let me check".into(),
+                    tool_calls: vec![ToolCall {
+                        id: "call_1".into(),
+                        name: "f".into(),
+                        arguments: "{}".into(),
+                    }],
+                },
+                Message::Tool {
+                    call_id: "call_1".into(),
+                    name: "f".into(),
+                    content: "r".into(),
+                },
+            ],
+        )
+        .with_system("sys");
+        req.stop = vec!["END".into()];
+        req.tools = vec![ToolSpec {
+            name: "f".into(),
+            description: String::new(),
+            parameters: json!({"type":"object"}),
+        }];
+        let ep = Endpoint::new(
+            ProviderKind::OpenAiResponses,
+            "https://api.openai.com/v1",
+            Some("k".into()),
+        );
+        let http = build(&ep, &req).unwrap();
+        assert_eq!(http.url, "https://api.openai.com/v1/responses");
+        let b = http.json_body();
+        assert_eq!(b["instructions"], "sys");
+        assert_eq!(b["max_output_tokens"], 1024);
+        assert_eq!(b["store"], false);
+        assert_eq!(b.get("stop"), None);
+        assert_eq!(
+            b["input"][1],
+            json!({"role":"assistant","content":"let me check"})
+        );
+        assert_eq!(b["input"][2]["type"], "function_call");
+        assert_eq!(
+            b["input"][3],
+            json!({"type":"function_call_output","call_id":"call_1","output":"r"})
+        );
+        assert_eq!(
+            b["tools"][0],
+            json!({"type":"function","name":"f","description":"","parameters":{"type":"object"}})
+        );
+    }
+}

@@ -1,0 +1,195 @@
+//! Command line and environment.
+
+use crate::backend::{BackendConfig, BackendKind};
+use crate::batcher::BatchPolicy;
+use crate::drain::DrainConfig;
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "tessera-worker",
+    about = "Tessera's embedding worker: all-MiniLM-L6-v2 behind dynamic batching; serves \
+             POST /embed (Spin's remote-LLM protocol), POST /v1/embeddings (OpenAI), GET /health, \
+             GET /metrics, and drains the kb's embedding_jobs queue when given a database"
+)]
+pub struct Config {
+    #[arg(long, env = "TESSERA_WORKER_LISTEN", default_value = "127.0.0.1:3001")]
+    pub listen: SocketAddr,
+    /// Directory with model.onnx and tokenizer.json (made by `cargo xtask setup`).
+    #[arg(long, env = "TESSERA_MODEL_DIR", default_value = ".tessera/models/all-MiniLM-L6-v2")]
+    pub model_dir: PathBuf,
+    #[arg(long, value_enum, env = "TESSERA_WORKER_BACKEND", default_value = "tract")]
+    pub backend: BackendKind,
+    /// CPU threads for inference [default: all cores].
+    #[arg(long, env = "TESSERA_WORKER_THREADS")]
+    pub threads: Option<usize>,
+    /// libonnxruntime.so, for the ort and cuda backends.
+    #[arg(long, env = "ORT_DYLIB_PATH")]
+    pub ort_dylib: Option<PathBuf>,
+    /// onnxruntime sessions run at once (ort/cuda); threads are split between them.
+    #[arg(long, default_value_t = 1)]
+    pub ort_sessions: usize,
+    /// Bearer token required on /embed and /v1/embeddings (Spin's `auth_token`). Without
+    /// one the endpoints are open: bind to loopback then.
+    #[arg(long, env = "TESSERA_WORKER_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// Most padded tokens in one model call (inputs × longest input).
+    #[arg(long, default_value_t = 2048)]
+    pub max_batch_tokens: usize,
+    /// Most inputs in one model call.
+    #[arg(long, default_value_t = 32)]
+    pub max_batch_size: usize,
+    /// Longest a queued input waits for its batch to fill, in milliseconds.
+    #[arg(long, default_value_t = 2)]
+    pub max_wait_ms: u64,
+    /// Inputs the queue holds; beyond it requests get 429 with Retry-After.
+    #[arg(long, default_value_t = 4096)]
+    pub max_queue: usize,
+    /// Most inputs in one request.
+    #[arg(long, default_value_t = 512)]
+    pub max_inputs: usize,
+    /// Largest request body, in bytes.
+    #[arg(long, default_value_t = 16 << 20)]
+    pub max_body_bytes: usize,
+
+    /// Postgres with the kb schema: when given, the worker drains `embedding_jobs`.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Name recorded on claimed jobs [default: <hostname>-<pid>].
+    #[arg(long)]
+    pub worker_id: Option<String>,
+    /// Jobs claimed at once by one drain task.
+    #[arg(long, default_value_t = 32)]
+    pub claim_size: i64,
+    /// Drain tasks: more than one keeps the model busy while another task talks to Postgres.
+    #[arg(long, default_value_t = 2)]
+    pub drain_tasks: usize,
+    /// A claimed job whose worker has not finished it by then is claimed again, in seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub lease_seconds: f64,
+    /// Claims per job before it (and its document) is marked failed.
+    #[arg(long, default_value_t = 3)]
+    pub max_attempts: i32,
+    /// Poll for jobs this often even without a NOTIFY, in milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    pub poll_ms: u64,
+}
+
+impl Config {
+    pub fn threads(&self) -> usize {
+        self.threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1)
+    }
+
+    /// Refuses settings that cannot work, naming the flag.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_batch_tokens < tessera_embedder::MAX_TOKENS {
+            return Err(format!(
+                "--max-batch-tokens {} is below one input of the model's limit ({}); inputs \
+                 that long would run alone over budget",
+                self.max_batch_tokens,
+                tessera_embedder::MAX_TOKENS
+            ));
+        }
+        if self.max_batch_size == 0 || self.max_inputs == 0 || self.max_queue == 0 {
+            return Err("--max-batch-size, --max-inputs and --max-queue must be at least 1".into());
+        }
+        if self.max_inputs > self.max_queue {
+            return Err(format!(
+                "--max-inputs {} exceeds --max-queue {}: such a request could never be queued",
+                self.max_inputs, self.max_queue
+            ));
+        }
+        if self.database_url.is_some() && self.claim_size as usize > self.max_queue {
+            return Err(format!("--claim-size {} exceeds --max-queue {}", self.claim_size, self.max_queue));
+        }
+        if !(self.lease_seconds > 0.0) || self.claim_size < 1 || self.max_attempts < 1 {
+            return Err("--lease-seconds, --claim-size and --max-attempts must be positive".into());
+        }
+        if self.token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            return Err("--token is empty".into());
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> BackendConfig {
+        BackendConfig {
+            kind: self.backend,
+            model_dir: self.model_dir.clone(),
+            threads: self.threads(),
+            ort_dylib: self.ort_dylib.clone(),
+            ort_sessions: self.ort_sessions,
+        }
+    }
+
+    pub fn policy(&self) -> BatchPolicy {
+        BatchPolicy {
+            max_batch_tokens: self.max_batch_tokens,
+            max_batch_size: self.max_batch_size,
+            max_wait: Duration::from_millis(self.max_wait_ms),
+        }
+    }
+
+    pub fn drain(&self) -> Option<DrainConfig> {
+        let url = self.database_url.clone().filter(|u| !u.trim().is_empty())?;
+        Some(DrainConfig {
+            database_url: url,
+            worker_id: self.worker_id.clone().unwrap_or_else(default_worker_id),
+            claim_size: self.claim_size,
+            tasks: self.drain_tasks.max(1),
+            lease: Duration::from_secs_f64(self.lease_seconds),
+            max_attempts: self.max_attempts,
+            poll: Duration::from_millis(self.poll_ms.max(10)),
+        })
+    }
+}
+
+fn default_worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".into());
+    format!("{host}-{}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Config {
+        Config::try_parse_from(std::iter::once("tessera-worker").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = parse(&[]);
+        c.validate().unwrap();
+        assert_eq!(c.backend, BackendKind::Tract);
+        assert!(c.drain().is_none() || std::env::var("DATABASE_URL").is_ok());
+    }
+
+    #[test]
+    fn impossible_settings_name_the_flag() {
+        let e = parse(&["--max-batch-tokens", "100"]).validate().unwrap_err();
+        assert!(e.contains("--max-batch-tokens"), "{e}");
+        let e = parse(&["--max-inputs", "10", "--max-queue", "5"]).validate().unwrap_err();
+        assert!(e.contains("--max-inputs"), "{e}");
+        let e = parse(&["--lease-seconds", "0"]).validate().unwrap_err();
+        assert!(e.contains("--lease-seconds"), "{e}");
+    }
+
+    #[test]
+    fn drain_settings() {
+        let c = parse(&["--database-url", "postgres://u@h/db", "--worker-id", "w1", "--lease-seconds", "2.5"]);
+        let d = c.drain().unwrap();
+        assert_eq!(d.worker_id, "w1");
+        assert_eq!(d.lease, Duration::from_millis(2500));
+        assert_eq!(d.tasks, 2);
+    }
+}
