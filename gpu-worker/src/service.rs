@@ -108,6 +108,9 @@ impl EmbedService {
                 },
             ));
         }
+        // Shortest first within one request: its inputs then share batches with inputs of
+        // similar length and pad little. Each keeps its own reply, so the answer's order holds.
+        items.sort_by_key(|(tokens, _)| *tokens);
         match self.batcher.submit(items) {
             Ok((depth, tokens)) => self.metrics.set_queue(depth, tokens),
             Err(full) => {

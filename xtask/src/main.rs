@@ -213,7 +213,16 @@ fn up(ctx: &Ctx) -> Result<i32> {
         .arg(&ctx.state_dir)
         .env("SPIN_VARIABLE_DATABASE_URL", &url);
     println!("xtask: starting the host: {}", command_line(&cmd));
-    let status = wait_child(&mut cmd, "start the host")?;
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("failed to start the host: cannot run `{}`", command_line(&cmd)))?;
+    if wait_healthy(&mut child, LISTEN, Duration::from_secs(300))? {
+        if let Err(err) = load_demo_kb(ctx, LISTEN) {
+            eprintln!("xtask: warning: the demo knowledge base was not loaded: {err:#}");
+        }
+        println!("xtask: serving on http://{LISTEN} — press Ctrl-C to stop");
+    }
+    let status = child.wait().context("waiting for the host")?;
     let code = exit_code(status);
     if code != 0 && !INTERRUPTED.load(Ordering::SeqCst) {
         eprintln!("xtask: the host exited with {status}");
@@ -535,6 +544,92 @@ fn redact(url: &str) -> String {
         Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
         None => url.to_owned(),
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The demo knowledge base
+
+/// Posts every document of demo/kb/ to the kb component (idempotent: the kb answers a
+/// duplicate with the existing document), so a fresh `up` answers searches at once.
+fn load_demo_kb(ctx: &Ctx, listen: &str) -> Result<()> {
+    let dir = ctx.root.join("demo").join("kb");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "md") && !p.ends_with("README.md"))
+        .collect();
+    files.sort();
+    let (mut created, mut existing, mut queued) = (0, 0, 0);
+    for path in &files {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let stem = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+        let front = tessera_retrieval::front_matter::parse(&text)
+            .map_err(|e| anyhow!("{}: front matter: {e}", path.display()))?;
+        let body_start = tessera_retrieval::front_matter::locate(&text).map_or(0, |b| b.body_start);
+        let body = serde_json::json!({
+            "title": front.text("title").unwrap_or(&stem),
+            "content": &text[body_start..],
+            "scope": front.text("scope").unwrap_or("global"),
+            "metadata": { "source": format!("demo/kb/{stem}.md"), "doc": stem, "tags": front.list("tags") },
+        });
+        let (status, answer) = http_post_json(listen, "/v1/kb/documents", &body)?;
+        match status {
+            201 => created += 1,
+            200 => existing += 1,
+            _ => bail!("loading {}: the kb answered {status}: {answer}", path.display()),
+        }
+        if answer.contains("\"status\":\"pending\"") {
+            queued += 1;
+        }
+    }
+    println!(
+        "xtask: demo knowledge base: {} documents ({created} new, {existing} already there, {queued} waiting for the embedding worker)",
+        files.len()
+    );
+    Ok(())
+}
+
+/// A minimal HTTP/1.1 POST over std (xtask keeps no HTTP client dependency).
+fn http_post_json(addr: &str, path: &str, body: &serde_json::Value) -> Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let body = body.to_string();
+    let mut stream = std::net::TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(120)))?;
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| anyhow!("malformed HTTP answer from {addr}"))?;
+    let payload = response.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_string();
+    Ok((status, payload))
+}
+
+/// Waits until `GET /health` answers, or the child exits.
+fn wait_healthy(child: &mut std::process::Child, listen: &str, timeout: Duration) -> Result<bool> {
+    use std::io::{Read, Write};
+    let started = Instant::now();
+    while started.elapsed() < timeout {
+        if child.try_wait()?.is_some() || INTERRUPTED.load(Ordering::SeqCst) {
+            return Ok(false);
+        }
+        if let Ok(mut s) = std::net::TcpStream::connect(listen) {
+            let _ = write!(s, "GET /health HTTP/1.1\r\nHost: {listen}\r\nConnection: close\r\n\r\n");
+            let mut answer = String::new();
+            let _ = s.read_to_string(&mut answer);
+            if answer.starts_with("HTTP/1.1 200") {
+                return Ok(true);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(false)
 }
 
 #[cfg(test)]
