@@ -33,6 +33,9 @@ pub struct EmbedArgs {
     /// Python with sentence-transformers and torch.
     #[arg(long, env = "TESSERA_BENCH_PYTHON", default_value = "/opt/refenv/bin/python")]
     python: PathBuf,
+    /// torch threads for sentence-transformers [default: every core].
+    #[arg(long)]
+    torch_threads: Option<usize>,
     /// Sentences per measurement.
     #[arg(long, default_value_t = 1024)]
     sentences: usize,
@@ -114,7 +117,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
                     }
                 }
                 None => {
-                    for line in run_reference(&args.python, &reference_model, &sentences_path, &args.batches)? {
+                    for line in run_reference(&args, &reference_model, &sentences_path)? {
                         let b = args.batches.iter().position(|&x| x as u64 == line["batch"].as_u64().unwrap_or(0)).context("unexpected batch")?;
                         let t = line["seconds"].as_f64().context("no seconds")?;
                         println!(
@@ -220,15 +223,19 @@ fn count_tokens(server: &Server, sentences: &[String]) -> Result<u64> {
     Ok(total)
 }
 
-fn run_reference(python: &std::path::Path, model: &std::path::Path, sentences: &std::path::Path, batches: &[usize]) -> Result<Vec<Value>> {
+fn run_reference(args: &EmbedArgs, model: &std::path::Path, sentences: &std::path::Path) -> Result<Vec<Value>> {
     let script = tessera_e2e::root().join("benches/embed_reference.py");
-    let out = Command::new(python)
-        .arg(&script)
+    let mut cmd = Command::new(&args.python);
+    cmd.arg(&script)
         .arg(model)
         .arg(sentences)
-        .args(batches.iter().map(|b| b.to_string()))
+        .args(args.batches.iter().map(|b| b.to_string()));
+    if let Some(threads) = args.torch_threads {
+        cmd.env("TESSERA_BENCH_TORCH_THREADS", threads.to_string());
+    }
+    let out = cmd
         .output()
-        .with_context(|| format!("running {}", python.display()))?;
+        .with_context(|| format!("running {}", args.python.display()))?;
     if !out.status.success() {
         bail!("{} failed:\n{}", script.display(), String::from_utf8_lossy(&out.stderr));
     }

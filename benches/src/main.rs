@@ -4,6 +4,7 @@
 
 mod embed;
 mod host;
+mod kb;
 mod proc;
 mod stats;
 mod wrk;
@@ -24,6 +25,11 @@ enum Scenario {
     Host(host::HostArgs),
     /// The embedding worker (tract, optionally onnxruntime) against sentence-transformers.
     Embed(embed::EmbedArgs),
+    /// Recall@5 and MRR of vector, text and hybrid search on the demo evaluation set.
+    KbEval(kb::EvalArgs),
+    /// Query embedding in the component vs natively, ingest throughput, search latency and
+    /// HNSW recall over a large corpus.
+    Kb(kb::KbArgs),
     /// Serves `hello from tessera` from plain hyper (the no-Wasm baseline), until killed.
     Baseline {
         #[arg(long)]
@@ -35,6 +41,8 @@ fn main() -> Result<()> {
     match Cli::parse().scenario {
         Scenario::Host(args) => host::run(args),
         Scenario::Embed(args) => embed::run(args),
+        Scenario::KbEval(args) => kb::eval(args),
+        Scenario::Kb(args) => kb::run(args),
         Scenario::Baseline { listen } => host::serve_baseline(listen),
     }
 }

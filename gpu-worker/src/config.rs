@@ -29,9 +29,10 @@ pub struct Config {
     /// libonnxruntime.so, for the ort and cuda backends.
     #[arg(long, env = "ORT_DYLIB_PATH")]
     pub ort_dylib: Option<PathBuf>,
-    /// onnxruntime sessions run at once (ort/cuda); threads are split between them.
-    #[arg(long, default_value_t = 1)]
-    pub ort_sessions: usize,
+    /// onnxruntime sessions run at once; threads are split between them [default: one per
+    /// thread on the CPU (measured faster than one session with all threads), one for cuda].
+    #[arg(long)]
+    pub ort_sessions: Option<usize>,
     /// Bearer token required on /embed and /v1/embeddings (Spin's `auth_token`). Without
     /// one the endpoints are open: bind to loopback then.
     #[arg(long, env = "TESSERA_WORKER_TOKEN", hide_env_values = true)]
@@ -124,7 +125,10 @@ impl Config {
             model_dir: self.model_dir.clone(),
             threads: self.threads(),
             ort_dylib: self.ort_dylib.clone(),
-            ort_sessions: self.ort_sessions,
+            ort_sessions: self.ort_sessions.unwrap_or(match self.backend {
+                BackendKind::Cuda => 1,
+                _ => self.threads(),
+            }),
         }
     }
 

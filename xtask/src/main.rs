@@ -563,15 +563,8 @@ fn load_demo_kb(ctx: &Ctx, listen: &str) -> Result<()> {
     for path in &files {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let stem = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
-        let front = tessera_retrieval::front_matter::parse(&text)
-            .map_err(|e| anyhow!("{}: front matter: {e}", path.display()))?;
-        let body_start = tessera_retrieval::front_matter::locate(&text).map_or(0, |b| b.body_start);
-        let body = serde_json::json!({
-            "title": front.text("title").unwrap_or(&stem),
-            "content": &text[body_start..],
-            "scope": front.text("scope").unwrap_or("global"),
-            "metadata": { "source": format!("demo/kb/{stem}.md"), "doc": stem, "tags": front.list("tags") },
-        });
+        let body = tessera_retrieval::ingest::request_for_markdown_file(&stem, &text)
+            .map_err(|e| anyhow!("{}: {e}", path.display()))?;
         let (status, answer) = http_post_json(listen, "/v1/kb/documents", &body)?;
         match status {
             201 => created += 1,

@@ -54,11 +54,13 @@ pub fn load(config: &BackendConfig) -> Result<Arc<dyn Backend>> {
         #[cfg(feature = "ort")]
         BackendKind::Ort | BackendKind::Cuda => Ok(Arc::new(ort::OrtBackend::new(&onnx, config)?)),
         #[cfg(not(feature = "ort"))]
-        kind => bail!(
-            "this tessera-worker was built without the {kind:?} backend: rebuild it with \
-             `cargo build --release -p tessera-worker --features {}`",
-            if kind == BackendKind::Cuda { "cuda" } else { "ort" }
-        ),
+        kind => {
+            let feature = if kind == BackendKind::Cuda { "cuda" } else { "ort" };
+            bail!(
+                "this tessera-worker was built without the {feature} backend: rebuild it with \
+                 `cargo build --release -p tessera-worker --features {feature}`"
+            )
+        }
     }
 }
 

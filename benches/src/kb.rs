@@ -1,0 +1,269 @@
+//! Knowledge-base benchmarks, on the real host with the repository's spin.toml:
+//!
+//! - `kb-eval`: recall@5 and MRR of vector, text and hybrid search on demo/kb/eval.json;
+//! - `kb`: query embedding in the component against the same code natively; inline ingest
+//!   throughput; `/v1/kb/search` latency over a corpus grown to `--chunks` (default 100k)
+//!   and the HNSW scan's recall@10 against an exact scan.
+
+use crate::stats::median;
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use std::time::Instant;
+use tessera_e2e::http::Request;
+use tessera_e2e::{HostCommand, TestDb, TestHost};
+use tessera_retrieval::metrics::{LabelledQuestion, distinct_in_order, evaluate, summarise};
+
+const TENANT: &str = "bench";
+
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// Depth of each ranking scored for MRR (recall is at 5).
+    #[arg(long, default_value_t = 10)]
+    depth: usize,
+}
+
+#[derive(clap::Args)]
+pub struct KbArgs {
+    /// Corpus size for the search latency and recall measurement.
+    #[arg(long, default_value_t = 100_000)]
+    chunks: usize,
+    /// Search requests timed per mode.
+    #[arg(long, default_value_t = 200)]
+    searches: usize,
+}
+
+fn start(db: &TestDb) -> TestHost {
+    HostCommand::with_manifest_file(db, tessera_e2e::root().join("spin.toml"))
+        .env("SPIN_VARIABLE_DATABASE_HOST", db.host_port())
+        .env("RUST_LOG", "warn")
+        .start()
+}
+
+fn post(host: &TestHost, path: &str, body: &Value) -> Result<Value> {
+    let r = Request::new("POST", path)
+        .header("x-tenant-id", TENANT)
+        .json(body)
+        .send(host.addr())
+        .with_context(|| format!("POST {path}"))?;
+    if r.status >= 300 {
+        bail!("POST {path}: {}", r.describe());
+    }
+    Ok(r.json())
+}
+
+/// Ingests every demo document; returns (documents, chunks, seconds).
+fn load_demo(host: &TestHost) -> Result<(usize, u64, f64)> {
+    let dir = tessera_e2e::root().join("demo/kb");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "md") && !p.ends_with("README.md"))
+        .collect();
+    files.sort();
+    let started = Instant::now();
+    let mut chunks = 0;
+    for path in &files {
+        let stem = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(path)?;
+        let body = tessera_retrieval::ingest::request_for_markdown_file(&stem, &text).map_err(anyhow::Error::msg)?;
+        let answer = post(host, "/v1/kb/documents", &body)?;
+        if answer["status"] != "ready" {
+            bail!("{stem} was not embedded inline: {answer}");
+        }
+        chunks += answer["chunks"].as_u64().unwrap_or(0);
+    }
+    Ok((files.len(), chunks, started.elapsed().as_secs_f64()))
+}
+
+fn questions() -> Result<Vec<LabelledQuestion>> {
+    let text = std::fs::read_to_string(tessera_e2e::root().join("demo/kb/eval.json"))?;
+    let value: Value = serde_json::from_str(&text)?;
+    let list = value.get("questions").cloned().unwrap_or(value);
+    Ok(serde_json::from_value(list)?)
+}
+
+/// Document stems in rank order for one search.
+fn ranked_docs(host: &TestHost, question: &str, mode: &str, depth: usize) -> Result<Vec<String>> {
+    let r = post(host, "/v1/kb/search", &json!({"query": question, "mode": mode, "k": depth}))?;
+    let docs = r["results"]
+        .as_array()
+        .context("results")?
+        .iter()
+        .map(|h| h["metadata"]["doc"].as_str().unwrap_or("").to_string());
+    Ok(distinct_in_order(docs))
+}
+
+pub fn eval(args: EvalArgs) -> Result<()> {
+    let db = TestDb::new();
+    let host = start(&db);
+    let (docs, chunks, _) = load_demo(&host)?;
+    let questions = questions()?;
+    println!("kb evaluation: {} questions over {docs} documents ({chunks} chunks), k = {}", questions.len(), args.depth);
+    println!();
+    println!("| mode | recall@5 | MRR@{} | misses | lexical recall@5 | paraphrase recall@5 | mixed recall@5 |", args.depth);
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for mode in ["vector", "text", "hybrid"] {
+        let mut all = Vec::new();
+        let mut by_kind: std::collections::BTreeMap<String, Vec<_>> = Default::default();
+        for q in &questions {
+            let ranking = ranked_docs(&host, &q.question, mode, args.depth)?;
+            let score = evaluate(&ranking, &q.relevant, 5);
+            all.push(score);
+            let kind = q.kind.map(|k| format!("{k:?}").to_lowercase()).unwrap_or_default();
+            by_kind.entry(kind).or_default().push(score);
+        }
+        let s = summarise(&all, 5);
+        let kind = |k: &str| by_kind.get(k).map_or(f64::NAN, |v| summarise(v, 5).recall_at_k);
+        println!(
+            "| {mode} | {:.3} | {:.3} | {} | {:.3} | {:.3} | {:.3} |",
+            s.recall_at_k,
+            s.mrr,
+            s.misses,
+            kind("lexical"),
+            kind("paraphrase"),
+            kind("mixed")
+        );
+    }
+    Ok(())
+}
+
+pub fn run(args: KbArgs) -> Result<()> {
+    let db = TestDb::new();
+    let host = start(&db);
+
+    // 1. Inline ingest throughput (every demo document is small enough to embed inline).
+    let (docs, chunks, seconds) = load_demo(&host)?;
+    println!("inline ingest: {docs} documents, {chunks} chunks in {seconds:.1} s = {:.1} chunks/s", chunks as f64 / seconds);
+
+    // 2. Query embedding: the component (timed inside it) against the same code natively.
+    let questions = questions()?;
+    let embedder = tessera_embedder::Embedder::from_dir(tessera_e2e::root().join(".tessera/models/all-MiniLM-L6-v2"))?;
+    let (mut wasm_ms, mut native_ms) = (Vec::new(), Vec::new());
+    for q in questions.iter().cycle().take(args.searches) {
+        let r = post(&host, "/v1/kb/search", &json!({"query": q.question, "mode": "vector", "k": 1}))?;
+        wasm_ms.push(r["timing"]["embed_ms"].as_f64().context("timing.embed_ms")?);
+        let t = Instant::now();
+        embedder.embed_one(&q.question)?;
+        native_ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let (w, n) = (median(&wasm_ms), median(&native_ms));
+    println!("query embedding p50: component {w:.2} ms, native {n:.2} ms, ratio {:.2}×", w / n);
+
+    // 3. Grow the corpus and time searches.
+    grow_corpus(&db, args.chunks)?;
+    let total: i64 = db.query("SELECT count(*) FROM kb_chunks").map_err(anyhow::Error::msg)?.first().map(|r| r.get(0)).unwrap_or(0);
+    println!("corpus: {total} chunks");
+    println!();
+    println!("| mode | searches | p50 ms | p95 ms | embed p50 ms |");
+    println!("|---|---:|---:|---:|---:|");
+    for mode in ["hybrid", "vector", "text"] {
+        let (mut lat, mut emb) = (Vec::new(), Vec::new());
+        for q in questions.iter().cycle().take(args.searches) {
+            let t = Instant::now();
+            let r = post(&host, "/v1/kb/search", &json!({"query": q.question, "mode": mode, "k": 10}))?;
+            lat.push(t.elapsed().as_secs_f64() * 1e3);
+            emb.push(r["timing"]["embed_ms"].as_f64().unwrap_or(0.0));
+        }
+        println!("| {mode} | {} | {:.1} | {:.1} | {:.1} |", lat.len(), median(&lat), percentile(&lat, 0.95), median(&emb));
+    }
+
+    // 4. Recall@10 of the HNSW scan against an exact scan, same queries, same filters.
+    let probe = RecallProbe::new(db.url())?;
+    let mut recalls = Vec::new();
+    for q in questions.iter().take(args.searches.min(questions.len())) {
+        let vector = tessera_e2e::http::Request::new("POST", "/v1/embeddings")
+            .json(&json!({"input": q.question}))
+            .send(host.addr())?
+            .json()["data"][0]["embedding"]
+            .to_string();
+        let approx = probe.top10(&vector, false)?;
+        let exact = probe.top10(&vector, true)?;
+        let hit = approx.iter().filter(|id| exact.contains(id)).count();
+        recalls.push(hit as f64 / exact.len().max(1) as f64);
+    }
+    let mean = recalls.iter().sum::<f64>() / recalls.len().max(1) as f64;
+    println!();
+    println!("HNSW recall@10 against exact search over {total} chunks: {mean:.3} ({} queries)", recalls.len());
+    Ok(())
+}
+
+fn percentile(values: &[f64], p: f64) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Two sessions for the recall measurement: one scanning like the kb (iterative HNSW scan,
+/// tenant filter), one with index scans off, which makes Postgres compute every distance.
+struct RecallProbe {
+    rt: tokio::runtime::Runtime,
+    approx: tokio_postgres::Client,
+    exact: tokio_postgres::Client,
+}
+
+impl RecallProbe {
+    fn new(url: &str) -> Result<Self> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let connect = |setting: &'static str| {
+            let url = url.to_string();
+            rt.block_on(async move {
+                let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+                tokio::spawn(conn);
+                client.batch_execute(setting).await?;
+                Ok::<_, anyhow::Error>(client)
+            })
+        };
+        let approx = connect("SET hnsw.iterative_scan = relaxed_order")?;
+        let exact = connect("SET enable_indexscan = off")?;
+        Ok(Self { rt, approx, exact })
+    }
+
+    fn top10(&self, vector: &str, exact: bool) -> Result<Vec<i64>> {
+        let client = if exact { &self.exact } else { &self.approx };
+        let sql = format!(
+            "SELECT id FROM kb_chunks WHERE tenant_id = '{TENANT}' AND embedding IS NOT NULL
+             ORDER BY embedding <=> '{vector}'::vector LIMIT 10"
+        );
+        let rows = self.rt.block_on(client.query(&sql, &[]))?;
+        Ok(rows.iter().map(|r| r.get::<_, i64>(0)).collect())
+    }
+}
+
+/// Copies the demo chunks (text and embedding) into `target` synthetic chunks: each copy's
+/// vector is the original plus Gaussian-like noise, re-normalised, so neighbourhoods are
+/// realistic clusters rather than uniform noise (the hardest, least realistic case).
+fn grow_corpus(db: &TestDb, target: usize) -> Result<()> {
+    let existing: i64 = db.query("SELECT count(*) FROM kb_chunks").map_err(anyhow::Error::msg)?.first().map(|r| r.get(0)).unwrap_or(0);
+    let missing = target.saturating_sub(existing as usize);
+    if missing == 0 {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let per_doc = 100;
+    let docs = missing.div_ceil(per_doc);
+    db.execute(&format!(
+        "INSERT INTO kb_documents (tenant_id, title, scope, format, content, content_hash, status, chunk_count)
+         SELECT '{TENANT}', 'synthetic ' || g, 'global', 'text', 'synthetic', 'synthetic-' || g, 'ready', {per_doc}
+         FROM generate_series(1, {docs}) g"
+    ));
+    // Noise in SQL: sum of uniforms (Irwin–Hall) approximates a normal; 0.35 keeps copies
+    // near their original without collapsing onto it.
+    db.execute(&format!(
+        "WITH base AS (
+             SELECT row_number() OVER (ORDER BY id) - 1 AS i, heading, content, embedding::real[] AS e
+             FROM kb_chunks WHERE embedding IS NOT NULL),
+         n AS (SELECT count(*) AS c FROM base),
+         docs AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS d FROM kb_documents WHERE title LIKE 'synthetic %'),
+         slots AS (SELECT g - 1 AS s FROM generate_series(1, {missing}) g)
+         INSERT INTO kb_chunks (document_id, tenant_id, scope, ordinal, heading, content, token_count, embedding)
+         SELECT docs.id, '{TENANT}', 'global', slots.s % {per_doc}, base.heading,
+                base.content || ' (copy ' || slots.s || ')', 100,
+                l2_normalize((SELECT array_agg(x + 0.35 * ((random() + random() + random() - 1.5) / 1.5) * 0.05 ORDER BY o)
+                              FROM unnest(base.e) WITH ORDINALITY AS u(x, o))::vector)
+         FROM slots, n
+         JOIN base ON true
+         JOIN docs ON true
+         WHERE base.i = slots.s % n.c AND docs.d = slots.s / {per_doc}"
+    ));
+    println!("grew the corpus by {missing} chunks in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}

@@ -1,0 +1,69 @@
+//! Circuit breaker rows (`provider_breakers`): tessera-gateway's state machine, stored as
+//! JSON and written by compare-and-set on `version`, so two instances recording outcomes at
+//! once never lose one (the loser re-reads and re-applies).
+
+use std::collections::HashMap;
+
+use spin_sdk::pg::Connection;
+use tessera_gateway::BreakerState;
+use tessera_spin_kit::ApiError;
+
+use crate::db::{self, P};
+
+/// Every stored breaker: provider → (state, version).
+pub async fn load(db: &Connection) -> Result<HashMap<String, (BreakerState, i64)>, ApiError> {
+    let rows = db::rows(db, "read breakers", "SELECT provider, state::text, version FROM provider_breakers", vec![]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let state = serde_json::from_str(&db::text(r, 1)).unwrap_or_default();
+            (db::text(r, 0), (state, db::int(r, 2)))
+        })
+        .collect())
+}
+
+/// Applies `change` to the provider's state. `None` from `change` writes nothing and returns
+/// false (e.g. the breaker refuses the call); an unchanged state is not written either.
+pub async fn update(db: &Connection, provider: &str, change: impl Fn(BreakerState) -> Option<BreakerState>) -> Result<bool, ApiError> {
+    for _ in 0..5 {
+        let row = db::one(
+            db,
+            "read breaker",
+            "SELECT state::text, version FROM provider_breakers WHERE provider = $1",
+            vec![P::Str(provider.into())],
+        )
+        .await?;
+        let (old, version) = match &row {
+            Some(r) => (serde_json::from_str(&db::text(r, 0)).unwrap_or_default(), Some(db::int(r, 1))),
+            None => (BreakerState::default(), None),
+        };
+        let Some(new) = change(old.clone()) else {
+            return Ok(false);
+        };
+        if new == old {
+            return Ok(true);
+        }
+        let state = serde_json::to_string(&new).expect("breaker state serialises");
+        let written = match version {
+            Some(v) => db::execute(
+                db,
+                "write breaker",
+                "UPDATE provider_breakers SET state = $2::jsonb, version = version + 1, updated_at = now()
+                 WHERE provider = $1 AND version = $3",
+                vec![P::Str(provider.into()), P::Str(state), P::Int64(v)],
+            )
+            .await?,
+            None => db::execute(
+                db,
+                "write breaker",
+                "INSERT INTO provider_breakers (provider, state) VALUES ($1, $2::jsonb) ON CONFLICT (provider) DO NOTHING",
+                vec![P::Str(provider.into()), P::Str(state)],
+            )
+            .await?,
+        };
+        if written == 1 {
+            return Ok(true);
+        }
+    }
+    Err(ApiError::dependency("breaker_contention", format!("could not update the breaker of {provider}")))
+}

@@ -1,0 +1,478 @@
+//! The model gateway's I/O: tessera-gateway decides (route, retry, breaker, cache match,
+//! cost), this module does what it says — reads and writes breakers, the cache and
+//! `llm_calls`, sends the provider request with spin-sdk and parses the stream as it arrives.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use spin_sdk::http::body::IncomingBodyExt;
+use spin_sdk::http::{FullBody, send};
+use spin_sdk::pg::Connection;
+use tessera_gateway::retry::{decide, parse_retry_after};
+use tessera_gateway::usage::usage_or_estimate;
+use tessera_gateway::{
+    BreakerState, CacheHit, CallFailure, CallStatus, Candidate, ChatRequest, KeySource, LlmCall, Outcome as BreakerOutcome, ProviderKind,
+    ProviderStatus, ProviderStream, RetryDecision, RouteDecision, RouteInput, StepKind, StreamEvent, StreamParser, Usage, UserTier,
+    build_request, estimate_tokens, parse_error_body, route,
+};
+use tessera_progressive::{ChatEvent, Source};
+use tessera_spin_kit::ApiError;
+
+use crate::clock::{self, now_ms};
+use crate::config::Settings;
+use crate::db::{self, P};
+use crate::sse::Sink;
+use crate::{breakers, cache};
+
+/// Who pays and what is left, for one turn.
+pub struct Account {
+    pub tenant: String,
+    pub user: String,
+    pub tier: UserTier,
+    /// The user's own monthly cap, if any.
+    pub monthly_budget_micros: Option<u64>,
+    /// Platform-paid usage this month so far (updated as calls are made).
+    pub month_tokens: u64,
+    pub month_cost_micros: u64,
+    /// Decrypted bring-your-own keys by provider id.
+    pub user_keys: Vec<(String, String)>,
+    /// `provider` or `provider/model` the client asked for.
+    pub pinned: Option<String>,
+}
+
+/// One paid step's call.
+pub struct CallSpec<'a> {
+    pub kind: StepKind,
+    pub step_n: i64,
+    pub step_id: i64,
+    pub conversation_id: &'a str,
+    pub message_id: &'a str,
+    pub complexity: f32,
+    /// Model left empty: filled per candidate.
+    pub request: ChatRequest,
+    /// The embedding of what this step is asked (semantic cache), if computed.
+    pub semantic: Option<&'a [f32]>,
+    /// The turn's sources, to store and map citations of cached answers.
+    pub sources: &'a [Source],
+    pub stream_text: bool,
+}
+
+pub struct Completion {
+    pub text: String,
+    pub provider: String,
+    pub model: String,
+    pub usage: Usage,
+    pub cost_micros: u64,
+    pub cache: CacheHit,
+    pub reason: String,
+}
+
+pub enum Outcome {
+    Answer(Completion),
+    /// The chain ends at (or routing chose) the local answerer; the caller answers locally.
+    Local { reason: String },
+    /// Nothing may answer: every provider failed and the local answer is not allowed.
+    Failed { reason: String },
+    /// The client went away; no further paid call was made.
+    Cancelled,
+}
+
+struct CallError {
+    failure: CallFailure,
+    status: CallStatus,
+    http_status: Option<u16>,
+    message: String,
+    usage: Option<Usage>,
+}
+
+pub struct Gateway<'a> {
+    pub settings: &'a Settings,
+    pub db: &'a Connection,
+    pub account: Account,
+}
+
+impl Gateway<'_> {
+    fn statuses(&self, breakers: &HashMap<String, (BreakerState, i64)>, now: u64) -> Vec<ProviderStatus> {
+        self.settings
+            .catalog
+            .providers()
+            .iter()
+            .filter(|p| p.kind != ProviderKind::Local)
+            .map(|p| ProviderStatus {
+                provider: p.id.clone(),
+                platform_key: self.settings.platform_key(&p.id).is_some(),
+                user_key: self.account.user_keys.iter().any(|(id, _)| id == &p.id),
+                breaker_allows: breakers.get(&p.id).is_none_or(|(s, _)| self.settings.breaker.allows(s, now)),
+            })
+            .collect()
+    }
+
+    fn key_for(&self, c: &Candidate) -> Option<String> {
+        match c.key {
+            KeySource::User => self.account.user_keys.iter().find(|(p, _)| *p == c.provider).map(|(_, k)| k.clone()),
+            KeySource::Platform => self.settings.platform_key(&c.provider).map(str::to_string),
+            KeySource::None => None,
+        }
+    }
+
+    /// Routes the step and runs its fallback chain.
+    pub async fn call(&mut self, spec: &CallSpec<'_>, sink: &mut Sink) -> Result<Outcome, ApiError> {
+        let now = now_ms();
+        let breakers = breakers::load(self.db).await?;
+        let statuses = self.statuses(&breakers, now);
+        let estimated = Usage::new(estimate_tokens(&spec.request.prompt_text()), u64::from(spec.request.max_output_tokens / 2));
+        let remaining_budget = self.account.monthly_budget_micros.map(|b| b.saturating_sub(self.account.month_cost_micros));
+        let decision = route(
+            &self.settings.catalog,
+            &self.settings.routing,
+            &RouteInput {
+                complexity: spec.complexity,
+                user_tier: self.account.tier,
+                month_tokens: self.account.month_tokens,
+                month_cost_micros: self.account.month_cost_micros,
+                budget_micros: remaining_budget,
+                estimated_usage: estimated,
+                providers: &statuses,
+            },
+        );
+        let mut chain: Vec<Candidate> = match decision {
+            RouteDecision::Route { chain, .. } => chain,
+            RouteDecision::BudgetExhausted { reason, local, skipped } => {
+                let (provider, model) = skipped.first().map(|s| (s.provider.clone(), s.model.clone())).unwrap_or_default();
+                let call = LlmCall::failed(&provider, &model, CallStatus::BudgetExhausted, reason.clone());
+                self.record(spec, &call).await?;
+                sink.send(&ChatEvent::Error {
+                    step: Some(spec.step_n),
+                    code: "budget_exhausted".into(),
+                    message: reason.clone(),
+                    recoverable: local.is_some(),
+                    reset: false,
+                    provider: None,
+                })
+                .await;
+                return Ok(match local {
+                    Some(_) => Outcome::Local { reason },
+                    None => Outcome::Failed { reason },
+                });
+            }
+            RouteDecision::NoRoute { .. } => {
+                return Ok(Outcome::Failed { reason: "no provider is configured or available, and the local answer is turned off".into() });
+            }
+        };
+        if let Some(pin) = &self.account.pinned
+            && let Some(i) = chain.iter().position(|c| pin == &c.provider || *pin == format!("{}/{}", c.provider, c.model))
+        {
+            let mut c = chain.remove(i);
+            c.reason = format!("requested by the client; {}", c.reason);
+            chain.insert(0, c);
+        }
+
+        if let Some(hit) = self.cached(spec, &chain).await? {
+            return Ok(Outcome::Answer(hit));
+        }
+
+        let started = now_ms();
+        for cand in &chain {
+            if cand.kind == ProviderKind::Local {
+                return Ok(Outcome::Local { reason: cand.reason.clone() });
+            }
+            match self.try_candidate(spec, cand, started, sink).await? {
+                Tried::Answer(c) => return Ok(Outcome::Answer(c)),
+                Tried::Cancelled => return Ok(Outcome::Cancelled),
+                Tried::GiveUp(reason) => {
+                    return Ok(if self.settings.routing.allow_local_fallback {
+                        Outcome::Local { reason: format!("{reason}; answering locally") }
+                    } else {
+                        Outcome::Failed { reason }
+                    });
+                }
+                Tried::Next => {}
+            }
+        }
+        Ok(Outcome::Failed { reason: "every provider in the fallback chain failed".into() })
+    }
+
+    async fn try_candidate(&mut self, spec: &CallSpec<'_>, cand: &Candidate, started: u64, sink: &mut Sink) -> Result<Tried, ApiError> {
+        let Some(provider) = self.settings.catalog.provider(&cand.provider).cloned() else {
+            return Ok(Tried::Next);
+        };
+        let mut req = spec.request.clone();
+        req.model = cand.model.clone();
+        let endpoint = provider.endpoint(self.key_for(cand));
+        let mut attempt = 1u32;
+        loop {
+            if sink.gone() {
+                return Ok(Tried::Cancelled);
+            }
+            // Claim the call with the breaker (a half-open breaker admits one trial).
+            let cfg = &self.settings.breaker;
+            let now = now_ms();
+            let admitted = breakers::update(self.db, &cand.provider, |s| {
+                if cfg.allows(&s, now) { Some(cfg.on_attempt(s, now)) } else { None }
+            })
+            .await?;
+            if !admitted {
+                let call = LlmCall::failed(&cand.provider, &cand.model, CallStatus::CircuitOpen, "circuit breaker open");
+                self.record(spec, &call).await?;
+                return Ok(Tried::Next);
+            }
+            let elapsed = Duration::from_millis(now_ms().saturating_sub(started));
+            let limit = self.settings.retry.timeout_for_next_call(elapsed);
+            if limit.is_zero() {
+                return Ok(Tried::GiveUp("the step's deadline passed".into()));
+            }
+            let t0 = now_ms();
+            let result = self.call_once(spec, &provider.kind, &endpoint, &req, limit, sink).await;
+            let latency = now_ms().saturating_sub(t0);
+            match result {
+                Ok((text, reported)) => {
+                    let (usage, estimated) = usage_or_estimate(reported, &req.prompt_text(), &text);
+                    let cost = self.settings.catalog.cost(&cand.provider, &cand.model, usage).unwrap_or(0);
+                    let mut call = LlmCall::ok(&cand.provider, &cand.model, usage, cost, latency);
+                    call.usage_estimated = estimated;
+                    call.attempt = attempt;
+                    call.user_key = cand.key == KeySource::User;
+                    self.record(spec, &call).await?;
+                    let end = now_ms();
+                    breakers::update(self.db, &cand.provider, |s| Some(cfg.on_result(s, BreakerOutcome::Success, end))).await?;
+                    if cand.key != KeySource::User {
+                        self.account.month_tokens += usage.total();
+                        self.account.month_cost_micros += cost;
+                    }
+                    let completion = Completion {
+                        text,
+                        provider: cand.provider.clone(),
+                        model: cand.model.clone(),
+                        usage,
+                        cost_micros: cost,
+                        cache: CacheHit::Miss,
+                        reason: cand.reason.clone(),
+                    };
+                    cache::store(self.db, &self.account.tenant, spec, &req, &completion, &self.settings.catalog).await?;
+                    return Ok(Tried::Answer(completion));
+                }
+                Err(err) => {
+                    let mut call = LlmCall::failed(&cand.provider, &cand.model, err.status, err.message.clone());
+                    call.attempt = attempt;
+                    call.http_status = err.http_status;
+                    call.latency_ms = latency;
+                    call.user_key = cand.key == KeySource::User;
+                    if let Some(u) = err.usage {
+                        // Tokens already streamed are billed by the provider even when the call
+                        // ends badly; count them.
+                        call.input_tokens = u.input_tokens;
+                        call.output_tokens = u.output_tokens;
+                        call.usage_estimated = true;
+                        call.cost_micros = self.settings.catalog.cost(&cand.provider, &cand.model, u).unwrap_or(0);
+                        if cand.key != KeySource::User {
+                            self.account.month_tokens += u.total();
+                            self.account.month_cost_micros += call.cost_micros;
+                        }
+                    }
+                    self.record(spec, &call).await?;
+                    let end = now_ms();
+                    if err.status == CallStatus::Cancelled {
+                        return Ok(Tried::Cancelled);
+                    }
+                    if err.failure.is_provider_fault() {
+                        breakers::update(self.db, &cand.provider, |s| Some(cfg.on_result(s, BreakerOutcome::Failure, end))).await?;
+                    }
+                    let elapsed = Duration::from_millis(end.saturating_sub(started));
+                    let decision = decide(&self.settings.retry, attempt, elapsed, &err.failure, clock::random_unit());
+                    let what = match &decision {
+                        RetryDecision::RetryAfter(d) => format!("retrying in {} ms", d.as_millis()),
+                        RetryDecision::FallBack => "trying the next provider".into(),
+                        RetryDecision::GiveUp(r) => format!("giving up: {r}"),
+                    };
+                    sink.send(&ChatEvent::Error {
+                        step: Some(spec.step_n),
+                        code: err.status.as_str().into(),
+                        message: format!("{}/{} attempt {attempt}: {}; {what}", cand.provider, cand.model, err.message),
+                        recoverable: true,
+                        reset: spec.stream_text,
+                        provider: Some(cand.provider.clone()),
+                    })
+                    .await;
+                    match decision {
+                        RetryDecision::RetryAfter(d) => {
+                            clock::sleep(d).await;
+                            attempt += 1;
+                        }
+                        RetryDecision::FallBack => return Ok(Tried::Next),
+                        RetryDecision::GiveUp(r) => return Ok(Tried::GiveUp(r)),
+                    }
+                }
+            }
+        }
+    }
+
+    /// One HTTP call, streamed: text deltas go to the client as they arrive.
+    async fn call_once(
+        &self,
+        spec: &CallSpec<'_>,
+        kind: &ProviderKind,
+        endpoint: &tessera_gateway::Endpoint,
+        req: &ChatRequest,
+        limit: Duration,
+        sink: &mut Sink,
+    ) -> Result<(String, Option<Usage>), CallError> {
+        let fail = |failure: CallFailure, status: CallStatus, message: String| CallError { failure, status, http_status: None, message, usage: None };
+        let built = build_request(endpoint, req).map_err(|e| {
+            fail(CallFailure::Http { status: 400, retry_after: None }, CallStatus::ProviderError, format!("request not built: {e}"))
+        })?;
+        let http_req = built
+            .into_http()
+            .map_err(|e| fail(CallFailure::Connection, CallStatus::ConnectionError, format!("invalid request: {e}")))?
+            .map(|b| FullBody::new(Bytes::from(b)));
+        let deadline = now_ms() + limit.as_millis() as u64;
+        let left = || Duration::from_millis(deadline.saturating_sub(now_ms()));
+        let timed_out = || fail(CallFailure::Timeout, CallStatus::Timeout, format!("no complete answer within {} ms", limit.as_millis()));
+        let resp = match clock::timeout(limit, send(http_req)).await {
+            None => return Err(timed_out()),
+            Some(Err(e)) => return Err(fail(CallFailure::Connection, CallStatus::ConnectionError, format!("connection failed: {e:?}"))),
+            Some(Ok(r)) => r,
+        };
+        let status = resp.status().as_u16();
+        if !(200..300).contains(&status) {
+            let retry_after = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, now_ms()));
+            let body = clock::timeout(left(), resp.into_body().bytes()).await.and_then(Result::ok).unwrap_or_default();
+            let perr = parse_error_body(*kind, status, &body);
+            return Err(CallError {
+                failure: CallFailure::Http { status, retry_after },
+                status: CallStatus::ProviderError,
+                http_status: Some(status),
+                message: format!("HTTP {status}: {}", perr.message.chars().take(200).collect::<String>()),
+                usage: None,
+            });
+        }
+        let mut parser = ProviderStream::new(*kind).expect("paid candidates are never local");
+        let mut body = resp.into_body().stream();
+        let mut text = String::new();
+        let mut usage = None;
+        let partial = |text: &str| Some(Usage::new(estimate_tokens(&req.prompt_text()), estimate_tokens(text)));
+        loop {
+            let events = match clock::timeout(left(), body.next()).await {
+                None => return Err(CallError { usage: partial(&text), ..timed_out() }),
+                Some(None) => match parser.finish() {
+                    Ok(ev) => ev,
+                    Err(e) => {
+                        return Err(CallError { usage: partial(&text), ..fail(CallFailure::MalformedStream, CallStatus::MalformedStream, e.to_string()) });
+                    }
+                },
+                Some(Some(Err(e))) => {
+                    return Err(CallError {
+                        usage: partial(&text),
+                        ..fail(CallFailure::Connection, CallStatus::ConnectionError, format!("the stream broke: {e:?}"))
+                    });
+                }
+                Some(Some(Ok(bytes))) => match parser.feed(&bytes) {
+                    Ok(ev) => ev,
+                    Err(e) => {
+                        return Err(CallError { usage: partial(&text), ..fail(CallFailure::MalformedStream, CallStatus::MalformedStream, e.to_string()) });
+                    }
+                },
+            };
+            for ev in events {
+                match ev {
+                    StreamEvent::TextDelta(d) => {
+                        text.push_str(&d);
+                        if spec.stream_text {
+                            sink.send(&ChatEvent::TextDelta { step: spec.step_n, id: format!("step-{}", spec.step_n), delta: d }).await;
+                        }
+                    }
+                    StreamEvent::Usage(u) => usage = Some(u),
+                    StreamEvent::Finish { .. } => return Ok((text, usage)),
+                    StreamEvent::ProviderError(e) => {
+                        let message = format!("error in stream: {}", e.message.chars().take(200).collect::<String>());
+                        return Err(CallError { usage: partial(&text), ..fail(CallFailure::Stream(e), CallStatus::ProviderError, message) });
+                    }
+                    // No tools are offered to providers; a stray call is ignored.
+                    StreamEvent::ToolCall(_) => {}
+                }
+            }
+            if sink.gone() {
+                // Dropping the body aborts the call: no more output tokens are generated.
+                return Err(CallError { usage: partial(&text), ..fail(CallFailure::Connection, CallStatus::Cancelled, "the client disconnected".into()) });
+            }
+        }
+    }
+
+    async fn cached(&mut self, spec: &CallSpec<'_>, chain: &[Candidate]) -> Result<Option<Completion>, ApiError> {
+        let paid: Vec<&Candidate> = chain.iter().filter(|c| c.kind != ProviderKind::Local).collect();
+        if paid.is_empty() {
+            return Ok(None);
+        }
+        let Some(hit) = cache::lookup(self.db, &self.account.tenant, spec, &paid, self.settings.semantic_threshold).await? else {
+            return Ok(None);
+        };
+        let call = LlmCall { cache_hit: hit.kind, ..LlmCall::ok(&hit.provider, &hit.model, Usage::default(), 0, 0) };
+        self.record(spec, &call).await?;
+        Ok(Some(Completion {
+            text: hit.text,
+            provider: hit.provider,
+            model: hit.model,
+            usage: Usage::default(),
+            cost_micros: 0,
+            cache: hit.kind,
+            reason: format!("{} cache hit (similarity {:.3}); no paid call", hit.kind.as_str(), hit.similarity),
+        }))
+    }
+
+    /// Appends an `llm_calls` row.
+    pub async fn record(&self, spec: &CallSpec<'_>, call: &LlmCall) -> Result<(), ApiError> {
+        record_call(self.db, &self.account, Some(spec), call).await
+    }
+}
+
+enum Tried {
+    Answer(Completion),
+    Next,
+    GiveUp(String),
+    Cancelled,
+}
+
+/// Inserts one `llm_calls` row; also used for local answers (no spec fields missing).
+pub async fn record_call(db: &Connection, account: &Account, spec: Option<&CallSpec<'_>>, call: &LlmCall) -> Result<(), ApiError> {
+    db::execute(
+        db,
+        "record llm call",
+        "INSERT INTO llm_calls (tenant_id, user_id, conversation_id, message_id, step_id, step_kind, provider, model,
+            input_tokens, output_tokens, usage_estimated, cost_micros, latency_ms, cache_hit, status, attempt, http_status, error, user_key)
+         VALUES ($1, $2, $3::uuid, $4::uuid, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+        vec![
+            P::Str(account.tenant.clone()),
+            P::Str(account.user.clone()),
+            db::opt_str(spec.map(|s| s.conversation_id)),
+            db::opt_str(spec.map(|s| s.message_id)),
+            spec.map_or(P::DbNull, |s| P::Int64(s.step_id)),
+            db::opt_str(spec.map(|s| s.kind.as_str())),
+            P::Str(call.provider.clone()),
+            P::Str(call.model.clone()),
+            P::Int64(call.input_tokens as i64),
+            P::Int64(call.output_tokens as i64),
+            P::Boolean(call.usage_estimated),
+            P::Int64(call.cost_micros as i64),
+            P::Int32(call.latency_ms.min(i32::MAX as u64) as i32),
+            P::Str(call.cache_hit.as_str().into()),
+            P::Str(call.status.as_str().into()),
+            P::Int32(call.attempt as i32),
+            call.http_status.map_or(P::DbNull, |s| P::Int32(i32::from(s))),
+            db::opt_str(call.error.as_deref()),
+            P::Boolean(call.user_key),
+        ],
+    )
+    .await
+    .map(|_| ())
+}
+
+/// JSON for a step's `inputs`: what routing saw.
+pub fn route_note(spec: &CallSpec<'_>) -> Value {
+    json!({ "complexity": spec.complexity, "estimated_input_tokens": estimate_tokens(&spec.request.prompt_text()) })
+}

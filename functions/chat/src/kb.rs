@@ -1,0 +1,78 @@
+//! The knowledge base, reached with Spin self requests (`http://self/...`): the kb
+//! component already holds the embedding model, so this component loads none.
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+use spin_sdk::http::body::IncomingBodyExt;
+use spin_sdk::http::{FullBody, send};
+use tessera_progressive::Source;
+use tessera_spin_kit::ApiError;
+
+/// Chunks retrieved per turn.
+pub const K: usize = 6;
+
+async fn post(path: &str, tenant: &str, body: &Value) -> Result<Value, ApiError> {
+    let req = http::Request::post(format!("http://self{path}"))
+        .header("content-type", "application/json")
+        .header("x-tenant-id", tenant)
+        .body(FullBody::new(Bytes::from(body.to_string())))
+        .map_err(|e| ApiError::dependency("kb_unavailable", e.to_string()))?;
+    let resp = send(req).await.map_err(|e| ApiError::dependency("kb_unavailable", format!("{path}: {e:?}")))?;
+    let status = resp.status();
+    let bytes = resp
+        .into_body()
+        .bytes()
+        .await
+        .map_err(|e| ApiError::dependency("kb_unavailable", format!("{path}: {e:?}")))?;
+    if !status.is_success() {
+        return Err(ApiError::dependency(
+            "kb_unavailable",
+            format!("{path} answered {status}: {}", String::from_utf8_lossy(&bytes[..bytes.len().min(300)])),
+        ));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::dependency("kb_unavailable", format!("{path}: {e}")))
+}
+
+/// all-MiniLM-L6-v2 embeddings of `texts` (384-d, normalised).
+pub async fn embed(tenant: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, ApiError> {
+    if texts.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The model reads 256 word pieces; longer text only costs time.
+    let inputs: Vec<String> = texts.iter().map(|t| t.chars().take(2_000).collect()).collect();
+    let v = post("/v1/embeddings", tenant, &json!({ "input": inputs })).await?;
+    let data = v["data"].as_array().cloned().unwrap_or_default();
+    let vectors: Vec<Vec<f32>> = data
+        .iter()
+        .map(|d| d["embedding"].as_array().map(|a| a.iter().filter_map(|x| x.as_f64()).map(|x| x as f32).collect()).unwrap_or_default())
+        .collect();
+    if vectors.len() != texts.len() {
+        return Err(ApiError::dependency("kb_unavailable", "the embeddings answer has the wrong number of vectors"));
+    }
+    Ok(vectors)
+}
+
+/// Hybrid search; the results numbered 1..=k as the turn's sources.
+pub async fn search(tenant: &str, query: &str, scopes: &[String]) -> Result<Vec<Source>, ApiError> {
+    let mut body = json!({ "query": query.chars().take(1_000).collect::<String>(), "k": K, "mode": "hybrid" });
+    if !scopes.is_empty() {
+        body["scope"] = json!(scopes);
+    }
+    let v = post("/v1/kb/search", tenant, &body).await?;
+    Ok(v["results"]
+        .as_array()
+        .map(|a| a.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, r)| Source {
+            n: i + 1,
+            chunk_id: r["chunk_id"].as_i64().unwrap_or_default(),
+            document_id: r["document_id"].as_str().unwrap_or_default().to_string(),
+            title: r["title"].as_str().unwrap_or_default().to_string(),
+            heading: r["heading"].as_str().unwrap_or_default().to_string(),
+            content: r["content"].as_str().unwrap_or_default().to_string(),
+            score: r["score"].as_f64().unwrap_or_default() as f32,
+        })
+        .collect())
+}
