@@ -127,6 +127,9 @@ CREATE TABLE response_cache (
     tenant_id  text        NOT NULL,
     step_kind  text        NOT NULL,
     cache_key  text        NOT NULL,
+    -- Semantic hits match only within a scope (an implementation step's task number), so a
+    -- similar question never returns another task's answer.
+    scope      text        NOT NULL DEFAULT '',
     provider   text        NOT NULL,
     model      text        NOT NULL,
     embedding  vector(384),

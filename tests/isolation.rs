@@ -1,11 +1,12 @@
 //! A guest that traps or never returns costs one request, not the host: a trap is a JSON 500
-//! with a request id, an endless loop is stopped at the deadline, and other requests are
-//! served meanwhile.
+//! with a request id, an endless loop is stopped at the deadline, a guest growing past the
+//! memory cap is stopped, and other requests are served meanwhile.
 
 use std::time::{Duration, Instant};
 use tessera_e2e::{Checks, HostCommand, TestDb};
 
 const TIMEOUT_MS: u64 = 1500;
+const MEMORY_LIMIT_MB: usize = 64;
 
 const MANIFEST: &str = r#"
 spin_manifest_version = 2
@@ -41,6 +42,8 @@ fn faults_are_contained() {
     let mut host = HostCommand::new(&db, MANIFEST)
         .arg("--request-timeout-ms")
         .arg(TIMEOUT_MS.to_string())
+        .arg("--memory-limit-mb")
+        .arg(MEMORY_LIMIT_MB.to_string())
         .start();
     let mut c = Checks::new("isolation");
 
@@ -75,6 +78,16 @@ fn faults_are_contained() {
             assert_eq!(host.get("/trap").status, 500);
             assert_eq!(host.get("/hello").status, 200);
         }
+    });
+
+    c.check("a guest growing past the memory cap is stopped; others are not", || {
+        let r = host.get("/trap?grow=8");
+        assert_eq!(r.status, 200, "8 MiB is within the cap: {}", r.describe());
+        let r = host.get(&format!("/trap?grow={}", MEMORY_LIMIT_MB * 2));
+        assert_eq!(r.status, 500, "{}", r.describe());
+        assert_eq!(r.json()["error"]["code"], "component_trapped", "{}", r.describe());
+        assert!(r.header("x-request-id").is_some());
+        assert_eq!(host.get("/hello").status, 200);
     });
 
     c.check(

@@ -14,6 +14,7 @@ mod checks;
 mod db;
 mod host;
 pub mod http;
+pub mod provider_double;
 mod server;
 mod worker;
 
@@ -21,6 +22,7 @@ pub use checks::Checks;
 pub use db::TestDb;
 pub use host::{Exited, HostCommand, TestHost};
 pub use http::Response;
+pub use provider_double::{ProviderDouble, Recorded, Reply};
 pub use server::TestServer;
 pub use worker::{TestWorker, WorkerCommand, model_dir, worker_bin};
 

@@ -13,6 +13,9 @@ const WASM_TARGET: &str = "wasm32-wasip2";
 const HOST_BIN: &str = "tessera";
 const LISTEN: &str = "127.0.0.1:3000";
 const APP_DATABASE: &str = "tessera";
+const WORKER_BIN: &str = "tessera-worker";
+/// Where `up` runs the embedding worker (TESSERA_WORKER_LISTEN overrides it).
+const WORKER_LISTEN: &str = "127.0.0.1:3001";
 
 /// Set by SIGINT: xtask outlives Ctrl-C so that it can stop PostgreSQL after its child.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -40,7 +43,9 @@ enum Cmd {
     Db,
     /// Set up and run a benchmark scenario of `tessera-bench` (see benches/README.md).
     Bench {
-        /// `host`: hello on tessera up vs wasmtime serve vs plain hyper, and idle RSS.
+        /// `host` (hello on tessera up vs wasmtime serve vs plain hyper, idle RSS), `kb-eval`
+        /// (retrieval quality), `kb` (embedding, search latency, recall, ingest), `embed`
+        /// (the worker vs sentence-transformers).
         scenario: String,
         /// Extra arguments for the scenario (after `--`), e.g. `-- --rounds 3`.
         #[arg(last = true)]
@@ -204,6 +209,8 @@ fn up(ctx: &Ctx) -> Result<i32> {
         }
     };
     check_interrupted()?;
+    let worker = start_worker(ctx, &url)?;
+    check_interrupted()?;
     let mut cmd = Command::new(ctx.host_bin());
     cmd.current_dir(&ctx.root)
         .args(["up", "--manifest", "spin.toml", "--listen", LISTEN])
@@ -211,7 +218,16 @@ fn up(ctx: &Ctx) -> Result<i32> {
         .arg(&url)
         .arg("--state-dir")
         .arg(&ctx.state_dir)
-        .env("SPIN_VARIABLE_DATABASE_URL", &url);
+        .arg("--llm-url")
+        .arg(format!("http://{}", worker.listen))
+        .env("SPIN_VARIABLE_DATABASE_URL", &url)
+        // The token travels in the environment, not on the command line `ps` shows.
+        .env("TESSERA_LLM_TOKEN", &worker.token);
+    if std::env::var_os("SPIN_VARIABLE_FEEDBACK_SIGNING_KEY").is_none() {
+        // Answers carry feedback tokens out of the box; the key persists so tokens handed out
+        // before a restart stay valid.
+        cmd.env("SPIN_VARIABLE_FEEDBACK_SIGNING_KEY", feedback_signing_key(ctx)?);
+    }
     println!("xtask: starting the host: {}", command_line(&cmd));
     let mut child = cmd
         .spawn()
@@ -227,7 +243,111 @@ fn up(ctx: &Ctx) -> Result<i32> {
     if code != 0 && !INTERRUPTED.load(Ordering::SeqCst) {
         eprintln!("xtask: the host exited with {status}");
     }
-    Ok(code) // `_server` drops here: PostgreSQL stops after the host
+    drop(worker);
+    Ok(code) // `_server` drops here: PostgreSQL stops after the host and the worker
+}
+
+/// The embedding worker `up` runs next to the host: it drains the kb's `embedding_jobs`
+/// (large documents) and answers the host's llm.generate-embeddings.
+struct Worker {
+    child: std::process::Child,
+    listen: String,
+    token: String,
+}
+
+impl Drop for Worker {
+    /// Stops the worker with SIGTERM (it finishes its batch), then waits for it.
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            // SAFETY: plain kill(2) on our own child's pid.
+            unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(10) {
+                if self.child.try_wait().ok().flatten().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+fn start_worker(ctx: &Ctx, database_url: &str) -> Result<Worker> {
+    let listen = std::env::var("TESSERA_WORKER_LISTEN").unwrap_or_else(|_| WORKER_LISTEN.into());
+    let token = match std::env::var("TESSERA_WORKER_TOKEN") {
+        Ok(t) if !t.is_empty() => t,
+        _ => random_token()?,
+    };
+    // For curl and other local clients: the worker refuses requests without it.
+    let token_file = ctx.state_dir.join("worker.token");
+    write_private(&token_file, &token)?;
+    let bin = ctx.target_dir.join("release").join(WORKER_BIN);
+    let mut cmd = Command::new(&bin);
+    cmd.current_dir(&ctx.root)
+        .arg("--listen")
+        .arg(&listen)
+        .arg("--model-dir")
+        .arg(ctx.state_dir.join("models").join("all-MiniLM-L6-v2"))
+        .env("DATABASE_URL", database_url)
+        .env("TESSERA_WORKER_TOKEN", &token);
+    println!("xtask: starting the embedding worker: {}", command_line(&cmd));
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("failed to start the embedding worker: cannot run `{}`", bin.display()))?;
+    let mut worker = Worker { child, listen, token };
+    if !wait_healthy(&mut worker.child, &worker.listen, Duration::from_secs(60))? {
+        check_interrupted()?;
+        bail!(
+            "the embedding worker did not become healthy on {} (is the port taken? set TESSERA_WORKER_LISTEN)",
+            worker.listen
+        );
+    }
+    println!(
+        "xtask: embedding worker ready on http://{} (bearer token in {})",
+        worker.listen,
+        token_file.display()
+    );
+    Ok(worker)
+}
+
+/// The local feedback-token key: `.tessera/feedback-signing.key`, made once.
+fn feedback_signing_key(ctx: &Ctx) -> Result<String> {
+    let path = ctx.state_dir.join("feedback-signing.key");
+    if let Ok(key) = std::fs::read_to_string(&path)
+        && key.trim().len() >= 32
+    {
+        return Ok(key.trim().to_string());
+    }
+    let key = random_token()?;
+    write_private(&path, &key)?;
+    Ok(key)
+}
+
+/// Writes `text` to a file only its owner can read.
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// 32 random bytes as hex, from the kernel (xtask keeps no RNG dependency).
+fn random_token() -> Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("reading /dev/urandom")?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn test(ctx: &Ctx, extra: &[String]) -> Result<i32> {
@@ -303,7 +423,9 @@ fn bench(ctx: &Ctx, scenario: &str, extra: &[String]) -> Result<i32> {
                 ctx.root.join("spin.toml").into(),
             ]);
         }
-        other => bail!("unknown benchmark scenario {other:?}; known: host"),
+        // These start their own host / worker from target/release and need the model.
+        "kb" | "kb-eval" | "embed" | "chat" => {}
+        other => bail!("unknown benchmark scenario {other:?}; known: host, kb, kb-eval, embed"),
     }
     args.extend(extra.iter().map(Into::into));
     let (_server, url) = test_database(ctx)?;
@@ -311,6 +433,7 @@ fn bench(ctx: &Ctx, scenario: &str, extra: &[String]) -> Result<i32> {
     cmd.current_dir(&ctx.root)
         .args(&args)
         .env("TESSERA_TEST_DATABASE_URL", &url)
+        .env("TESSERA_BIN", ctx.host_bin())
         .env("TESSERA_ROOT", &ctx.root);
     println!("xtask: ▸ {}", command_line(&cmd));
     let status = wait_child(&mut cmd, "run the benchmark")?;

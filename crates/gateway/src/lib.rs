@@ -35,6 +35,7 @@
 //!     budget_micros: None,
 //!     estimated_usage: Usage::new(800, 300),
 //!     providers: &statuses,
+//!     pinned: None,
 //! });
 //! let first = decision.chain()[0];
 //! assert_eq!((first.provider.as_str(), first.model.as_str()), ("openai", "gpt-4o-mini"));

@@ -144,6 +144,10 @@ pub struct RouteInput<'a> {
     pub budget_micros: Option<u64>,
     pub estimated_usage: Usage,
     pub providers: &'a [ProviderStatus],
+    /// What the client asked for (`provider` or `provider/model`): tried first when it is
+    /// usable. Applied before the chain is cut to `max_paid_candidates`, so a pin is never lost
+    /// to the cut.
+    pub pinned: Option<&'a str>,
 }
 
 /// Whose key a call uses.
@@ -380,6 +384,15 @@ pub fn route(catalog: &Catalog, policy: &RoutingPolicy, input: &RouteInput<'_>) 
             *order,
         )
     });
+    if let Some(pin) = input.pinned
+        && let Some(i) = usable
+            .iter()
+            .position(|(_, c)| pin == c.provider || pin == format!("{}/{}", c.provider, c.model))
+    {
+        let (order, mut c) = usable.remove(i);
+        c.reason = format!("requested by the client; {}", c.reason);
+        usable.insert(0, (order, c));
+    }
     let mut seen = HashSet::new();
     let (first, repeats): (Vec<_>, Vec<_>) = usable
         .into_iter()
@@ -477,7 +490,24 @@ mod tests {
             budget_micros: None,
             estimated_usage: Usage::new(2_000, 500),
             providers,
+            pinned: None,
         }
+    }
+
+    #[test]
+    fn a_pinned_provider_leads_even_past_the_chain_cut() {
+        let (cat, keys) = (Catalog::builtin(), all_keys());
+        let pol = RoutingPolicy { max_paid_candidates: 1, ..RoutingPolicy::default() };
+        let unpinned = route(&cat, &pol, &input(0.1, UserTier::Enterprise, &keys));
+        assert_eq!(pairs(&unpinned)[0], "gemini/gemini-2.0-flash");
+        let d = route(&cat, &pol, &RouteInput { pinned: Some("anthropic"), ..input(0.1, UserTier::Enterprise, &keys) });
+        assert_eq!(pairs(&d)[0], "anthropic/claude-3-5-haiku-latest");
+        assert!(d.chain()[0].reason.starts_with("requested by the client"), "{}", d.chain()[0].reason);
+        let d = route(&cat, &pol, &RouteInput { pinned: Some("openai/gpt-4o"), ..input(0.1, UserTier::Enterprise, &keys) });
+        assert_eq!(pairs(&d)[0], "openai/gpt-4o");
+        // A pin that is not usable (unknown, or no key) changes nothing.
+        let d = route(&cat, &pol, &RouteInput { pinned: Some("nobody"), ..input(0.1, UserTier::Enterprise, &keys) });
+        assert_eq!(pairs(&d), pairs(&unpinned));
     }
 
     fn pairs(d: &RouteDecision) -> Vec<String> {

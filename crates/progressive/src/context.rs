@@ -88,6 +88,27 @@ impl Default for ContextBudget {
     }
 }
 
+impl ContextBudget {
+    /// The budget of each step kind: an implementation step reads a few cut-down sources,
+    /// synthesis reads drafts (not sources), the single-shot baseline reads everything.
+    pub fn for_step(kind: tessera_gateway::StepKind) -> Self {
+        use tessera_gateway::StepKind::*;
+        let total_tokens = match kind {
+            Analysis | Embedding => 0,
+            Planning => 800,
+            Implementation => 700,
+            Validation => 0,
+            Synthesis => 1_200,
+        };
+        Self { total_tokens, ..Self::default() }
+    }
+
+    /// The baseline's budget: one prompt holding the whole retrieved context.
+    pub fn single_shot() -> Self {
+        Self { total_tokens: 4_000, ..Self::default() }
+    }
+}
+
 /// What a step's prompt is built from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepContext {

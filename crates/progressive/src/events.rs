@@ -104,6 +104,11 @@ pub enum ChatEvent {
         /// The final answer (also streamed as the synthesis step's text deltas).
         text: String,
         citations: Vec<Citation>,
+        /// A presigned token that lets the browser rate this answer (`POST
+        /// /v1/messages/{id}/feedback` with `authorization: Bearer …`) until it expires; absent
+        /// when feedback tokens are not configured or the turn did not complete.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        feedback_token: Option<String>,
     },
 }
 

@@ -49,7 +49,9 @@ pub fn parse(answer: &str) -> Result<Plan, PlanError> {
     let plan: Plan = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        if path == "." {
+        if inner.is_eof() {
+            PlanError("the JSON object is not closed (the answer was cut off)".into())
+        } else if path == "." {
             PlanError(format!("the JSON does not match the schema: {inner}"))
         } else {
             PlanError(format!("`{path}`: {inner}"))

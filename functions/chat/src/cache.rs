@@ -58,10 +58,11 @@ pub async fn lookup(
     if let Some(e) = spec.semantic {
         sql.push_str(&format!(
             " UNION ALL (SELECT {columns} FROM response_cache
-               WHERE tenant_id = $1 AND step_kind = $2 AND expires_at > now() AND embedding IS NOT NULL
+               WHERE tenant_id = $1 AND step_kind = $2 AND expires_at > now() AND embedding IS NOT NULL AND scope = $5
                ORDER BY embedding <=> $4::vector LIMIT 4)"
         ));
         params.push(P::Str(db::vector_text(e)));
+        params.push(P::Str(spec.semantic_scope.clone()));
     }
     let rows = db::rows(db, "read cache", &sql, params).await?;
     let entries: Vec<CacheEntry<Stored>> = rows
@@ -139,8 +140,8 @@ pub async fn store(
     db::execute(
         db,
         "store cache",
-        "INSERT INTO response_cache (tenant_id, step_kind, cache_key, provider, model, embedding, value, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6::vector, $7, now() + make_interval(secs => $8))",
+        "INSERT INTO response_cache (tenant_id, step_kind, cache_key, provider, model, embedding, value, expires_at, scope)
+         VALUES ($1, $2, $3, $4, $5, $6::vector, $7, now() + make_interval(secs => $8), $9)",
         vec![
             P::Str(tenant.into()),
             P::Str(spec.kind.as_str().into()),
@@ -150,6 +151,7 @@ pub async fn store(
             spec.semantic.map_or(P::DbNull, |e| P::Str(db::vector_text(e))),
             db::jsonb(&value),
             P::Int64(ttl),
+            P::Str(spec.semantic_scope.clone()),
         ],
     )
     .await

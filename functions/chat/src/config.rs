@@ -9,7 +9,6 @@
 use std::time::Duration;
 
 use tessera_gateway::{BreakerConfig, Catalog, ModelConfig, ModelTier, Price, ProviderConfig, ProviderKind, RetryPolicy, RoutingPolicy};
-use tessera_progressive::ContextBudget;
 use tessera_spin_kit::ApiError;
 
 pub struct Settings {
@@ -21,7 +20,6 @@ pub struct Settings {
     pub breaker: BreakerConfig,
     pub heartbeat: Duration,
     pub semantic_threshold: f32,
-    pub context: ContextBudget,
     /// 32-byte key for bring-your-own-key storage; `None` disables it.
     pub key_encryption_key: Option<[u8; 32]>,
 }
@@ -83,7 +81,6 @@ impl Settings {
             breaker,
             heartbeat: Duration::from_millis(num("chat_heartbeat_ms", 5_000).await?.max(50)),
             semantic_threshold: num("cache_semantic_threshold", tessera_gateway::cache::DEFAULT_SEMANTIC_THRESHOLD).await?,
-            context: ContextBudget::default(),
             key_encryption_key,
         })
     }

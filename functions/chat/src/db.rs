@@ -63,14 +63,6 @@ pub fn opt_int(row: &Row, i: usize) -> Option<i64> {
     }
 }
 
-pub fn float(row: &Row, i: usize) -> f64 {
-    match &row[i] {
-        DbValue::Floating64(v) => *v,
-        DbValue::Floating32(v) => f64::from(*v),
-        _ => 0.0,
-    }
-}
-
 pub fn boolean(row: &Row, i: usize) -> bool {
     matches!(&row[i], DbValue::Boolean(true))
 }

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use serde_json::{Value, json};
 use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::http::{FullBody, send};
 use spin_sdk::pg::Connection;
@@ -55,6 +54,8 @@ pub struct CallSpec<'a> {
     pub request: ChatRequest,
     /// The embedding of what this step is asked (semantic cache), if computed.
     pub semantic: Option<&'a [f32]>,
+    /// Semantic hits match only within this scope (an implementation step's task).
+    pub semantic_scope: String,
     /// The turn's sources, to store and map citations of cached answers.
     pub sources: &'a [Source],
     pub stream_text: bool,
@@ -136,9 +137,10 @@ impl Gateway<'_> {
                 budget_micros: remaining_budget,
                 estimated_usage: estimated,
                 providers: &statuses,
+                pinned: self.account.pinned.as_deref(),
             },
         );
-        let mut chain: Vec<Candidate> = match decision {
+        let chain: Vec<Candidate> = match decision {
             RouteDecision::Route { chain, .. } => chain,
             RouteDecision::BudgetExhausted { reason, local, skipped } => {
                 let (provider, model) = skipped.first().map(|s| (s.provider.clone(), s.model.clone())).unwrap_or_default();
@@ -162,14 +164,6 @@ impl Gateway<'_> {
                 return Ok(Outcome::Failed { reason: "no provider is configured or available, and the local answer is turned off".into() });
             }
         };
-        if let Some(pin) = &self.account.pinned
-            && let Some(i) = chain.iter().position(|c| pin == &c.provider || *pin == format!("{}/{}", c.provider, c.model))
-        {
-            let mut c = chain.remove(i);
-            c.reason = format!("requested by the client; {}", c.reason);
-            chain.insert(0, c);
-        }
-
         if let Some(hit) = self.cached(spec, &chain).await? {
             return Ok(Outcome::Answer(hit));
         }
@@ -177,6 +171,8 @@ impl Gateway<'_> {
         let started = now_ms();
         for cand in &chain {
             if cand.kind == ProviderKind::Local {
+                // The local answer is a call too (free, no model): it shows in usage.
+                self.record(spec, &LlmCall::ok(&cand.provider, &cand.model, Usage::default(), 0, 0)).await?;
                 return Ok(Outcome::Local { reason: cand.reason.clone() });
             }
             match self.try_candidate(spec, cand, started, sink).await? {
@@ -470,9 +466,4 @@ pub async fn record_call(db: &Connection, account: &Account, spec: Option<&CallS
     )
     .await
     .map(|_| ())
-}
-
-/// JSON for a step's `inputs`: what routing saw.
-pub fn route_note(spec: &CallSpec<'_>) -> Value {
-    json!({ "complexity": spec.complexity, "estimated_input_tokens": estimate_tokens(&spec.request.prompt_text()) })
 }

@@ -5,6 +5,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::http::{FullBody, send};
+use tessera_feedback::curated;
 use tessera_progressive::Source;
 use tessera_spin_kit::ApiError;
 
@@ -52,17 +53,27 @@ pub async fn embed(tenant: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, ApiE
     Ok(vectors)
 }
 
-/// Hybrid search; the results numbered 1..=k as the turn's sources.
+/// Hybrid search; the results numbered 1..=k as the turn's sources. Operator-approved
+/// answers (scope `curated`, promoted from feedback) among them that are about the question
+/// come first (tessera_feedback::curated). One search finds both, with the same k as
+/// without curation, so a knowledge base with no curated answers retrieves exactly as before.
 pub async fn search(tenant: &str, query: &str, scopes: &[String]) -> Result<Vec<Source>, ApiError> {
     let mut body = json!({ "query": query.chars().take(1_000).collect::<String>(), "k": K, "mode": "hybrid" });
     if !scopes.is_empty() {
+        let mut scopes = scopes.to_vec();
+        if !scopes.iter().any(|s| s == curated::SCOPE) {
+            scopes.push(curated::SCOPE.into());
+        }
         body["scope"] = json!(scopes);
     }
     let v = post("/v1/kb/search", tenant, &body).await?;
-    Ok(v["results"]
-        .as_array()
-        .map(|a| a.as_slice())
-        .unwrap_or_default()
+    let results = v["results"].as_array().cloned().unwrap_or_default();
+    let approved: Vec<(Value, Option<f32>)> = results
+        .iter()
+        .filter(|r| r["scope"] == curated::SCOPE)
+        .map(|r| (r.clone(), r["matched"]["vector"]["score"].as_f64().map(|s| s as f32)))
+        .collect();
+    Ok(curated::curated_first(approved, results, |r| r["chunk_id"].as_i64(), K)
         .iter()
         .enumerate()
         .map(|(i, r)| Source {

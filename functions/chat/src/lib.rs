@@ -1,9 +1,85 @@
-//! The chat component (being built).
-use spin_sdk::http::{IntoResponse, Request};
+//! The chat component: the progressive protocol (tessera-progressive) over the cost-aware
+//! model gateway (tessera-gateway), streamed as Server-Sent Events (docs/chat-stream.md).
+//!
+//! - `POST /v1/chat/conversations`                     create (optional title, project/page context)
+//! - `GET  /v1/chat/conversations/{id}`                messages, steps (model, tokens, cost, timing, status, versions)
+//! - `POST /v1/chat/conversations/{id}/messages`       a user message; answers with the SSE stream of its steps
+//! - `POST /v1/chat/conversations/{id}/steps/{n}/edit` preview (JSON) or apply (SSE) a step's changed requirements
+//! - `GET|PUT /v1/chat/profile`                        skill level, plan tier, monthly budget, own provider keys
+//! - `GET  /v1/usage`                                  tokens and cost by user, provider, model and day
+//!
+//! Tenant and user come from the `x-tenant-id` and `x-user-id` headers. Completed answers
+//! carry a presigned feedback token (see `feedback_token`) for the feedback component. The knowledge base
+//! is reached with self requests (`http://self/v1/kb/search`, `/v1/embeddings`).
+
+mod breakers;
+mod cache;
+mod clock;
+mod config;
+mod conversations;
+mod crypto;
+mod db;
+mod edit;
+mod feedback_token;
+mod gateway;
+mod identity;
+mod kb;
+mod profile;
+mod sse;
+mod store;
+mod turn;
+mod usage;
+
+use spin_sdk::http::{IntoResponse, Method, Request};
 use spin_sdk::http_service;
-use tessera_spin_kit::{ApiError, error_response};
+use tessera_spin_kit::{ApiError, StatusCode, error_response, json_response, read_body};
+
+/// What the handler answers: a finished response or the head of a stream.
+pub type Answer = Result<spin_sdk::wasip3::http::types::Response, spin_sdk::wasip3::http::types::ErrorCode>;
+/// A JSON answer.
+pub type Handled = Result<(StatusCode, serde_json::Value), ApiError>;
 
 #[http_service]
-async fn handle(_req: Request) -> impl IntoResponse {
-    error_response(ApiError::new(503, "not_ready", "the chat component is being built"))
+async fn handle(req: Request) -> impl IntoResponse {
+    match route(req).await {
+        Ok(answer) => answer,
+        Err(err) => error_response(err),
+    }
+}
+
+fn json(result: Handled) -> Result<Answer, ApiError> {
+    result.map(|(status, body)| json_response(status, &body))
+}
+
+async fn route(req: Request) -> Result<Answer, ApiError> {
+    let path = req.uri().path().trim_end_matches('/').to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let method = req.method().clone();
+    let caller = identity::caller(&req)?;
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match (segments.as_slice(), method) {
+        (["v1", "chat", "conversations"], Method::POST) => json(conversations::create(req, &caller).await),
+        (["v1", "chat", "conversations", id], Method::GET) => json(conversations::get(&caller, id).await),
+        (["v1", "chat", "conversations", id, "messages"], Method::POST) => {
+            let id = id.to_string();
+            conversations::post_message(req, caller, &id).await
+        }
+        (["v1", "chat", "conversations", id, "steps", n, "edit"], Method::POST) => {
+            let (id, n) = (id.to_string(), n.to_string());
+            edit::edit(req, caller, &id, &n).await
+        }
+        (["v1", "chat", "profile"], Method::GET) => json(profile::get(&caller).await),
+        (["v1", "chat", "profile"], Method::PUT) => {
+            let settings = config::Settings::load().await?;
+            let body = read_body(req, 16 * 1024).await?;
+            json(profile::put(&body, &caller, &settings).await)
+        }
+        (["v1", "usage"], Method::GET) => json(usage::get(&caller, &query).await),
+        (["v1", "chat", "conversations"], _)
+        | (["v1", "chat", "conversations", _, "messages"], _)
+        | (["v1", "chat", "conversations", _, "steps", _, "edit"], _) => Err(ApiError::method_not_allowed("POST")),
+        (["v1", "chat", "conversations", _], _) | (["v1", "usage"], _) => Err(ApiError::method_not_allowed("GET")),
+        (["v1", "chat", "profile"], _) => Err(ApiError::method_not_allowed("GET, PUT")),
+        _ => Err(ApiError::not_found("not_found", format!("no chat endpoint at {path}"))),
+    }
 }

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use spin_sdk::pg::Connection;
+use tessera_feedback::preferences::{self, SuccessStats};
 use tessera_gateway::UserTier;
 use tessera_progressive::SkillLevel;
 use tessera_spin_kit::{ApiError, StatusCode};
@@ -18,6 +19,22 @@ pub struct Profile {
     pub monthly_budget_micros: Option<u64>,
     /// provider id → stored ciphertext.
     pub provider_keys: Map<String, Value>,
+    /// Up/down votes by persona and model, kept by the feedback component.
+    pub feedback_stats: SuccessStats,
+}
+
+impl Profile {
+    /// The persona to answer with: the configured skill level, unless the user's votes
+    /// clearly favour another (tessera_feedback::preferences::persona).
+    pub fn persona(&self) -> SkillLevel {
+        let (chosen, _why) = preferences::persona(&self.feedback_stats, self.skill.as_str());
+        SkillLevel::parse(&chosen).unwrap_or(self.skill)
+    }
+
+    /// The paid model the user's up-votes single out, to try first when the request pins none.
+    pub fn preferred_model(&self) -> Option<String> {
+        preferences::preferred_model(&self.feedback_stats)
+    }
 }
 
 fn parse_tier(s: &str) -> Option<UserTier> {
@@ -41,7 +58,7 @@ pub async fn load(db: &Connection, caller: &Caller) -> Result<Profile, ApiError>
     let row = db::one(
         db,
         "read profile",
-        "SELECT skill_level, tier, monthly_budget_micros, provider_keys::text FROM user_profiles WHERE tenant_id = $1 AND user_id = $2",
+        "SELECT skill_level, tier, monthly_budget_micros, provider_keys::text, feedback_stats::text FROM user_profiles WHERE tenant_id = $1 AND user_id = $2",
         vec![P::Str(caller.tenant.clone()), P::Str(caller.user.clone())],
     )
     .await?;
@@ -51,8 +68,15 @@ pub async fn load(db: &Connection, caller: &Caller) -> Result<Profile, ApiError>
             tier: parse_tier(&db::text(&r, 1)).unwrap_or(UserTier::Free),
             monthly_budget_micros: db::opt_int(&r, 2).map(|v| v.max(0) as u64),
             provider_keys: db::json(&r, 3).as_object().cloned().unwrap_or_default(),
+            feedback_stats: serde_json::from_value(db::json(&r, 4)).unwrap_or_default(),
         },
-        None => Profile { skill: SkillLevel::default(), tier: UserTier::Free, monthly_budget_micros: None, provider_keys: Map::new() },
+        None => Profile {
+            skill: SkillLevel::default(),
+            tier: UserTier::Free,
+            monthly_budget_micros: None,
+            provider_keys: Map::new(),
+            feedback_stats: SuccessStats::default(),
+        },
     })
 }
 
@@ -75,6 +99,10 @@ fn view(p: &Profile) -> Value {
         "monthly_budget_usd": p.monthly_budget_micros.map(|m| m as f64 / 1e6),
         // Which providers have a key of the user's own; the keys themselves are never returned.
         "own_keys": keys,
+        // Votes on the user's answers by persona and model, and what they make the chat use.
+        "feedback_stats": serde_json::to_value(&p.feedback_stats).unwrap_or_default(),
+        "persona": p.persona().as_str(),
+        "preferred_model": p.preferred_model(),
     })
 }
 

@@ -1,0 +1,57 @@
+//! The feedback component: thin adapter from HTTP and Postgres to tessera-feedback.
+//!
+//! - `POST /v1/messages/{id}/feedback`  rate an assistant message (replaces the caller's earlier rating)
+//! - `GET  /v1/messages/{id}/feedback`  the current feedback on a message, and its history
+//! - `GET  /v1/feedback/report`         questions clustered by embedding, worst feedback first
+//! - `POST /v1/feedback/{id}/promote`   an operator approves a correction: it becomes a `curated` kb document
+//!
+//! Tenant and user come from `x-tenant-id` / `x-user-id` (set by a trusted gateway, as for
+//! chat), or, for posting feedback from a browser, from a presigned feedback token.
+
+mod db;
+mod identity;
+mod promote;
+mod report;
+mod stats;
+mod submit;
+mod token;
+mod view;
+
+use spin_sdk::http::{IntoResponse, Method, Request};
+use spin_sdk::http_service;
+use tessera_spin_kit::{ApiError, StatusCode, error_response, json_response};
+
+/// A JSON answer.
+pub type Handled = Result<(StatusCode, serde_json::Value), ApiError>;
+
+#[http_service]
+async fn handle(req: Request) -> impl IntoResponse {
+    match route(req).await {
+        Ok((status, body)) => json_response(status, &body),
+        Err(err) => error_response(err),
+    }
+}
+
+async fn route(req: Request) -> Handled {
+    let path = req.uri().path().trim_end_matches('/').to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let method = req.method().clone();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match (segments.as_slice(), method) {
+        (["v1", "messages", id, "feedback"], Method::POST) => {
+            let id = id.to_string();
+            submit::post(req, &id).await
+        }
+        (["v1", "messages", id, "feedback"], Method::GET) => view::get(&req, id).await,
+        (["v1", "feedback", "report"], Method::GET) => report::get(&identity::caller(&req)?, &query).await,
+        (["v1", "feedback", id, "promote"], Method::POST) => {
+            let caller = identity::caller(&req)?;
+            let id = id.to_string();
+            promote::post(req, &caller, &id).await
+        }
+        (["v1", "messages", _, "feedback"], _) => Err(ApiError::method_not_allowed("GET, POST")),
+        (["v1", "feedback", "report"], _) => Err(ApiError::method_not_allowed("GET")),
+        (["v1", "feedback", _, "promote"], _) => Err(ApiError::method_not_allowed("POST")),
+        _ => Err(ApiError::not_found("not_found", format!("no feedback endpoint at {path}"))),
+    }
+}
