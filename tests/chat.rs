@@ -20,7 +20,9 @@ const KEK: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1
 fn host(db: &TestDb, env: &[(&str, String)]) -> TestHost {
     let mut cmd = HostCommand::with_manifest_file(db, tessera_e2e::root().join("spin.toml"))
         .env("SPIN_VARIABLE_DATABASE_HOST", db.host_port())
-        .env("SPIN_VARIABLE_CHAT_HEARTBEAT_MS", "300");
+        // Long enough that a call which only progresses when some timer wakes the instance
+        // (the heartbeat is one) shows up in the step durations checked below.
+        .env("SPIN_VARIABLE_CHAT_HEARTBEAT_MS", "2000");
     for (k, v) in env {
         cmd = cmd.env(k, v.clone());
     }
@@ -190,6 +192,9 @@ fn chat_against_provider_doubles() {
             assert_eq!(s.finish()["status"], "completed", "{}", s.raw);
             let step = s.step("implementation");
             assert_eq!(step["provider"], provider, "{}", s.raw);
+            // The double answers in under a millisecond; a call stalled until the next
+            // heartbeat (the spawned request-body writer left unpolled) took seconds.
+            assert!(step["duration_ms"].as_u64().unwrap() < 1000, "the paid call did not stall: {}", s.raw);
             assert_eq!(double.hits(provider), before + 1, "one paid call: analysis, planning, validation and synthesis are local");
             let req = double.requests().into_iter().rfind(|r| r.provider == provider).unwrap();
             assert_eq!(req.header(header), Some(value), "{req:?}");
@@ -488,7 +493,9 @@ fn chat_against_provider_doubles() {
         });
         double.set_chunk_delay(Duration::ZERO);
         assert_eq!(message.as_deref(), Some("cancelled"));
-        assert_eq!(double.total_hits(), hits + 1, "only the planning call that was already under way");
+        // The client left right after planning started: that call may already have been
+        // under way (or, noticed first, never made); nothing after it is.
+        assert!(double.total_hits() <= hits + 1, "no paid call after the client left: {} calls", double.total_hits() - hits);
         let id = db.query(&format!("SELECT id::text FROM messages WHERE conversation_id = '{conv}' AND role = 'assistant'")).unwrap()[0].get::<_, String>(0);
         assert_consistent(&db, &id);
         assert!(count(&db, &format!("SELECT count(*) FROM steps WHERE message_id = '{id}' AND status = 'cancelled'")) >= 1);

@@ -2,6 +2,7 @@
 //! them with a load tool and print medians. Run through `cargo xtask bench <scenario>`, which
 //! builds everything and provides the database; results go to benches/README.md.
 
+mod chat;
 mod embed;
 mod host;
 mod kb;
@@ -30,6 +31,9 @@ enum Scenario {
     /// Query embedding in the component vs natively, ingest throughput, search latency and
     /// HNSW recall over a large corpus.
     Kb(kb::KbArgs),
+    /// The chat step (issue 5): local-mode turn, gateway overhead against the provider double,
+    /// cache hits, and paid tokens of the progressive protocol against a single-shot prompt.
+    Chat(chat::ChatArgs),
     /// Serves `hello from tessera` from plain hyper (the no-Wasm baseline), until killed.
     Baseline {
         #[arg(long)]
@@ -43,6 +47,7 @@ fn main() -> Result<()> {
         Scenario::Embed(args) => embed::run(args),
         Scenario::KbEval(args) => kb::eval(args),
         Scenario::Kb(args) => kb::run(args),
+        Scenario::Chat(args) => chat::run(args),
         Scenario::Baseline { listen } => host::serve_baseline(listen),
     }
 }

@@ -134,6 +134,13 @@ pub fn renumber(text: &str, from: &[(usize, i64)], sources: &[Source]) -> Option
     Some(map_citations(text, lookup))
 }
 
+/// The answer without the footer [`sources_footer`] appended (its chunk ids are not claims).
+pub fn without_footer(text: &str) -> &str {
+    text.rsplit_once(FOOTER_HEAD).map_or(text, |(body, _)| body)
+}
+
+const FOOTER_HEAD: &str = "\n\nSources:\n";
+
 /// The sources list appended to an answer: `[n] title`, for the numbers cited, in order.
 pub fn sources_footer(text: &str, sources: &[Source]) -> String {
     let mut cited: Vec<usize> = citations(text);
@@ -147,7 +154,7 @@ pub fn sources_footer(text: &str, sources: &[Source]) -> String {
     if lines.is_empty() {
         String::new()
     } else {
-        format!("\n\nSources:\n{}", lines.join("\n"))
+        format!("{FOOTER_HEAD}{}", lines.join("\n"))
     }
 }
 
@@ -194,6 +201,9 @@ mod tests {
         let s = vec![source(1, 70, "WACC", "a"), source(2, 50, "CAPM", "b")];
         assert_eq!(sources_footer("a [2] b [2]", &s), "\n\nSources:\n[2] CAPM (chunk 50)");
         assert_eq!(sources_footer("none", &s), "");
+        let answer = format!("Beta is 1.2 [2].{}", sources_footer("[2]", &s));
+        assert_eq!(without_footer(&answer), "Beta is 1.2 [2].");
+        assert_eq!(without_footer("no footer"), "no footer");
         assert!(s[0].render().starts_with("[1] WACC\na"));
     }
 }

@@ -3,6 +3,7 @@
 //! below a component's route, and the database connection from the component variable
 //! `db_url`. Domain logic does not live here.
 
+pub mod outbound;
 mod request;
 
 pub use request::{error_response, json_response, read_body, read_json, sub_path};

@@ -8,7 +8,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use spin_sdk::http::body::IncomingBodyExt;
-use spin_sdk::http::{FullBody, send};
+use spin_sdk::http::FullBody;
+use tessera_spin_kit::outbound::send;
 use spin_sdk::pg::Connection;
 use tessera_gateway::retry::{decide, parse_retry_after};
 use tessera_gateway::usage::usage_or_estimate;
@@ -200,7 +201,7 @@ impl Gateway<'_> {
         let endpoint = provider.endpoint(self.key_for(cand));
         let mut attempt = 1u32;
         loop {
-            if sink.gone() {
+            if !sink.still_there().await {
                 return Ok(Tried::Cancelled);
             }
             // Claim the call with the breaker (a half-open breaker admits one trial).

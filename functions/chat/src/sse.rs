@@ -42,6 +42,19 @@ impl Sink {
         self.tx.is_closed()
     }
 
+    /// Whether the client is still there, found out by writing to it: a client that has
+    /// gone is only noticed when a write fails, and between steps nothing may have been
+    /// written for a while. So before a paid call the turn writes a comment (ignored by
+    /// clients) and lets the writer task hand it to the host, which refuses it at once if the
+    /// connection has closed.
+    pub async fn still_there(&mut self) -> bool {
+        if self.tx.send(heartbeat()).await.is_err() {
+            return false;
+        }
+        crate::clock::sleep(std::time::Duration::from_millis(1)).await;
+        !self.tx.is_closed()
+    }
+
     /// Writes an event; `false` once the client is gone.
     pub async fn send(&mut self, event: &ChatEvent) -> bool {
         self.tx.send(event.encode()).await.is_ok()

@@ -11,7 +11,7 @@ use tessera_gateway::{CacheHit, StepKind};
 use tessera_progressive::context::{self, sources_for_task};
 use tessera_progressive::events::{Citation, StepInfo, StepTotals, usd};
 use tessera_progressive::plan::{self, local_plan, retry_instruction};
-use tessera_progressive::sources::{citations, sources_footer};
+use tessera_progressive::sources::{citations, sources_footer, without_footer};
 use tessera_progressive::steps::{PLANNING, TurnLayout};
 use tessera_progressive::{
     Analysis, ChatEvent, Classifier, HistoryMessage, Plan, SkillLevel, Source, StepStatus, ValidationReport, local, prompt, validate,
@@ -268,7 +268,7 @@ impl Turn {
             input: json!({ "query": self.question, "k": kb::K, "scope": self.scopes }),
         })
         .await;
-        self.sources = kb::search(&self.tenant, &self.question, &self.scopes).await?;
+        self.sources = kb::search(&self.tenant, &self.question, &self.scopes, self.question_embedding.as_deref()).await?;
         let found: Vec<Value> = self
             .sources
             .iter()
@@ -467,7 +467,7 @@ impl Turn {
         if d.provider == "local" {
             sink.send(&ChatEvent::TextDelta { step: n, id: text_id, delta: text.clone() }).await;
         }
-        let issues = validate::check("The answer", &text, &self.sources, &self.question);
+        let issues = validate::check("The answer", without_footer(&text), &self.sources, &self.question);
         d.output = Some(json!({ "issues": issues }));
         d.text = Some(text);
         self.end(gw.db, sink, o, t0, d).await

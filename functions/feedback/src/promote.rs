@@ -7,7 +7,8 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use spin_sdk::http::body::IncomingBodyExt;
-use spin_sdk::http::{FullBody, Request, send};
+use spin_sdk::http::{FullBody, Request};
+use tessera_spin_kit::outbound::send;
 use tessera_feedback::curated;
 use tessera_spin_kit::{ApiError, StatusCode, connect, read_body};
 

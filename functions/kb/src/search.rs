@@ -56,9 +56,16 @@ pub async fn search(req: Request, tenant: &str) -> Answer {
 
     let mut lists: Vec<RankedList<i64>> = Vec::new();
     if q.mode.uses_vector() {
-        let t = Instant::now();
-        let query_vector = model::embed(&[q.query.as_str()])?.remove(0);
-        timing.insert("embed_ms".into(), ms(t));
+        let query_vector = match &q.embedding {
+            // The caller embedded the query already (the chat step does, once per turn).
+            Some(given) => given.clone(),
+            None => {
+                let t = Instant::now();
+                let v = model::embed(&[q.query.as_str()])?.remove(0);
+                timing.insert("embed_ms".into(), ms(t));
+                v
+            }
+        };
         let t = Instant::now();
         lists.push(vector_side(&db, tenant, &q, &query_vector, depth).await?);
         timing.insert("vector_ms".into(), ms(t));

@@ -92,9 +92,17 @@ pub struct SearchRequest {
     /// applies its default (for example global plus the caller's tenant).
     pub scopes: Vec<Scope>,
     pub filter: MetadataFilter,
+    /// The query's embedding, when the caller already has it (the chat step embeds each
+    /// question once for its cache and history, and passes it here rather than paying for a
+    /// second embedding). It must be the MiniLM embedding of `query`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<Vec<f32>>,
 }
 
-const FIELDS: [&str; 5] = ["query", "k", "mode", "scope", "filter"];
+/// Dimensions of a query embedding (all-MiniLM-L6-v2).
+pub const EMBEDDING_DIMENSIONS: usize = 384;
+
+const FIELDS: [&str; 6] = ["query", "k", "mode", "scope", "filter", "embedding"];
 
 impl SearchRequest {
     /// Validates a raw request body.
@@ -124,8 +132,31 @@ impl SearchRequest {
             scopes: given("scope").map_or(Ok(Vec::new()), parse_scopes)?,
             filter: given("filter")
                 .map_or(Ok(MetadataFilter::default()), MetadataFilter::from_json)?,
+            embedding: given("embedding").map(parse_embedding).transpose()?,
         })
     }
+}
+
+/// 384 finite numbers.
+fn parse_embedding(value: &Value) -> Result<Vec<f32>, QueryError> {
+    let Value::Array(items) = value else {
+        return Err(wrong_type("embedding", "a list of 384 numbers"));
+    };
+    if items.len() != EMBEDDING_DIMENSIONS {
+        return Err(QueryError::InvalidValue {
+            field: "embedding",
+            reason: format!("expected {EMBEDDING_DIMENSIONS} numbers, got {}", items.len()),
+        });
+    }
+    items
+        .iter()
+        .map(|v| {
+            v.as_f64()
+                .map(|x| x as f32)
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| wrong_type("embedding", "a list of 384 numbers"))
+        })
+        .collect()
 }
 
 fn wrong_type(field: &str, expected: &'static str) -> QueryError {

@@ -22,6 +22,7 @@ fn minimal_request_takes_the_defaults() {
             mode: SearchMode::Hybrid,
             scopes: vec![],
             filter: MetadataFilter::default(),
+            embedding: None,
         }
     );
     let nulls =
@@ -215,4 +216,25 @@ fn the_first_problem_in_field_order_is_reported() {
     assert_eq!(err, QueryError::EmptyQuery);
     let err = parse(json!({"query": "q", "k": 0, "mode": "x"})).unwrap_err();
     assert_eq!(err.field(), Some("k"));
+}
+
+#[test]
+fn a_given_embedding_is_384_finite_numbers() {
+    let v: Vec<f64> = (0..384).map(|i| i as f64 / 384.0).collect();
+    let req = parse(json!({"query": "x", "embedding": v})).unwrap();
+    assert_eq!(req.embedding.as_ref().map(Vec::len), Some(384));
+    assert_eq!(
+        field_of(json!({"query": "x", "embedding": [0.1, 0.2]})),
+        (Some("embedding".into()), "invalid_value")
+    );
+    assert_eq!(
+        field_of(json!({"query": "x", "embedding": "0.1,0.2"})),
+        (Some("embedding".into()), "invalid_type")
+    );
+    let mut bad: Vec<Value> = v.iter().map(|x| json!(x)).collect();
+    bad[7] = json!("NaN");
+    assert_eq!(
+        field_of(json!({"query": "x", "embedding": bad})),
+        (Some("embedding".into()), "invalid_type")
+    );
 }
