@@ -29,7 +29,13 @@ fn host(db: &TestDb, env: &[(&str, String)]) -> TestHost {
     cmd.start()
 }
 
-fn post(host: &TestHost, path: &str, body: &Value, tenant: &str, user: &str) -> tessera_e2e::Response {
+fn post(
+    host: &TestHost,
+    path: &str,
+    body: &Value,
+    tenant: &str,
+    user: &str,
+) -> tessera_e2e::Response {
     Request::new("POST", path)
         .header("x-tenant-id", tenant)
         .header("x-user-id", user)
@@ -39,21 +45,41 @@ fn post(host: &TestHost, path: &str, body: &Value, tenant: &str, user: &str) -> 
 }
 
 fn get(host: &TestHost, path: &str, tenant: &str) -> tessera_e2e::Response {
-    Request::new("GET", path).header("x-tenant-id", tenant).send(host.addr()).unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    Request::new("GET", path)
+        .header("x-tenant-id", tenant)
+        .send(host.addr())
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
 }
 
 /// Ingests demo knowledge-base documents (front matter and all) for `tenant`.
 fn ingest_demo(host: &TestHost, tenant: &str, files: &[&str]) {
     for f in files {
         let text = std::fs::read_to_string(tessera_e2e::root().join("demo/kb").join(f)).unwrap();
-        let title = text.lines().find_map(|l| l.strip_prefix("title:")).unwrap_or(f).trim().to_string();
-        let r = post(host, "/v1/kb/documents", &json!({"title": title, "content": text}), tenant, "admin");
+        let title = text
+            .lines()
+            .find_map(|l| l.strip_prefix("title:"))
+            .unwrap_or(f)
+            .trim()
+            .to_string();
+        let r = post(
+            host,
+            "/v1/kb/documents",
+            &json!({"title": title, "content": text}),
+            tenant,
+            "admin",
+        );
         assert!(r.status == 201 || r.status == 200, "{f}: {}", r.describe());
     }
 }
 
 fn conversation(host: &TestHost, tenant: &str) -> String {
-    let r = post(host, "/v1/chat/conversations", &json!({"title": "test"}), tenant, "u1");
+    let r = post(
+        host,
+        "/v1/chat/conversations",
+        &json!({"title": "test"}),
+        tenant,
+        "u1",
+    );
     assert_eq!(r.status, 201, "{}", r.describe());
     r.json()["id"].as_str().unwrap().to_string()
 }
@@ -67,16 +93,25 @@ struct Stream {
 
 impl Stream {
     fn of(&self, kind: &str) -> Vec<&Value> {
-        self.events.iter().filter(|(e, _)| e == kind).map(|(_, v)| v).collect()
+        self.events
+            .iter()
+            .filter(|(e, _)| e == kind)
+            .map(|(_, v)| v)
+            .collect()
     }
 
     fn finish(&self) -> &Value {
-        self.of("finish").pop().unwrap_or_else(|| panic!("no finish event in {}", self.raw))
+        self.of("finish")
+            .pop()
+            .unwrap_or_else(|| panic!("no finish event in {}", self.raw))
     }
 
     /// The `step-finish` of the first step of `kind`.
     fn step(&self, kind: &str) -> &Value {
-        self.of("step-finish").into_iter().find(|v| v["kind"] == kind).unwrap_or_else(|| panic!("no {kind} step in {}", self.raw))
+        self.of("step-finish")
+            .into_iter()
+            .find(|v| v["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} step in {}", self.raw))
     }
 
     fn errors(&self) -> Vec<&Value> {
@@ -101,20 +136,45 @@ fn parse_sse(status: u16, text: &str) -> Stream {
         if data == "[DONE]" {
             done = true;
         } else if let Some(n) = name {
-            let v: Value = serde_json::from_str(&data).unwrap_or_else(|e| panic!("event {n}: bad JSON {data:?}: {e}"));
-            assert_eq!(v["type"], n.as_str(), "the JSON type repeats the event name");
+            let v: Value = serde_json::from_str(&data)
+                .unwrap_or_else(|e| panic!("event {n}: bad JSON {data:?}: {e}"));
+            assert_eq!(
+                v["type"],
+                n.as_str(),
+                "the JSON type repeats the event name"
+            );
             events.push((n, v));
         }
     }
     // For failure messages: every event but the text deltas (which would crowd out the rest).
-    let raw: String = text.split("\n\n").filter(|b| !b.starts_with("event: text-delta")).collect::<Vec<_>>().join("\n\n");
-    Stream { events, done, raw: raw.chars().take(12_000).collect() }
+    let raw: String = text
+        .split("\n\n")
+        .filter(|b| !b.starts_with("event: text-delta"))
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    Stream {
+        events,
+        done,
+        raw: raw.chars().take(12_000).collect(),
+    }
 }
 
 fn say(host: &TestHost, conv: &str, body: Value, tenant: &str, user: &str) -> Stream {
-    let r = post(host, &format!("/v1/chat/conversations/{conv}/messages"), &body, tenant, user);
+    let r = post(
+        host,
+        &format!("/v1/chat/conversations/{conv}/messages"),
+        &body,
+        tenant,
+        user,
+    );
     assert_eq!(r.status, 200, "{}", r.describe());
-    assert!(r.header("content-type").unwrap_or("").starts_with("text/event-stream"), "{}", r.describe());
+    assert!(
+        r.header("content-type")
+            .unwrap_or("")
+            .starts_with("text/event-stream"),
+        "{}",
+        r.describe()
+    );
     let s = parse_sse(r.status, &r.text());
     assert!(s.done, "the stream ends with [DONE]: {}", s.raw);
     s
@@ -136,7 +196,10 @@ fn count(db: &TestDb, sql: &str) -> i64 {
 fn assert_error(r: &tessera_e2e::Response, status: u16, field: Option<&str>) {
     assert_eq!(r.status, status, "{}", r.describe());
     let j = r.json();
-    assert!(j["error"]["code"].is_string() && j["error"]["message"].is_string(), "{j}");
+    assert!(
+        j["error"]["code"].is_string() && j["error"]["message"].is_string(),
+        "{j}"
+    );
     if let Some(f) = field {
         assert_eq!(j["error"]["field"], f, "{j}");
     }
@@ -149,7 +212,12 @@ fn fresh_cache(db: &TestDb) {
 
 /// The stored steps of a message are all final: none pending or running.
 fn assert_consistent(db: &TestDb, message: &str) {
-    let open = count(db, &format!("SELECT count(*) FROM steps WHERE message_id = '{message}' AND status IN ('pending', 'running')"));
+    let open = count(
+        db,
+        &format!(
+            "SELECT count(*) FROM steps WHERE message_id = '{message}' AND status IN ('pending', 'running')"
+        ),
+    );
     assert_eq!(open, 0, "steps left pending or running");
 }
 
@@ -176,41 +244,108 @@ fn chat_against_provider_doubles() {
         ],
     );
     let t = "acme";
-    ingest_demo(&host, t, &["wacc.md", "capm-cost-of-equity.md", "dcf-basics.md", "sharpe-ratio.md", "terminal-value.md", "free-cash-flow.md"]);
+    ingest_demo(
+        &host,
+        t,
+        &[
+            "wacc.md",
+            "capm-cost-of-equity.md",
+            "dcf-basics.md",
+            "sharpe-ratio.md",
+            "terminal-value.md",
+            "free-cash-flow.md",
+        ],
+    );
     let mut c = Checks::new("chat");
 
     let formats = [
-        ("openai", "What is WACC?", "authorization", "Bearer test-platform-key"),
-        ("openai-responses", "What is free cash flow?", "authorization", "Bearer test-platform-key"),
-        ("anthropic", "What is drawdown?", "x-api-key", "test-platform-key"),
-        ("gemini", "What is the Sharpe ratio?", "x-goog-api-key", "test-platform-key"),
+        (
+            "openai",
+            "What is WACC?",
+            "authorization",
+            "Bearer test-platform-key",
+        ),
+        (
+            "openai-responses",
+            "What is free cash flow?",
+            "authorization",
+            "Bearer test-platform-key",
+        ),
+        (
+            "anthropic",
+            "What is drawdown?",
+            "x-api-key",
+            "test-platform-key",
+        ),
+        (
+            "gemini",
+            "What is the Sharpe ratio?",
+            "x-goog-api-key",
+            "test-platform-key",
+        ),
     ];
     for (provider, question, header, value) in formats {
-        c.check(&format!("a simple question is answered through {provider}'s wire format"), || {
-            let before = double.hits(provider);
-            let s = ask(&host, t, question, Some(provider));
-            assert_eq!(s.finish()["status"], "completed", "{}", s.raw);
-            let step = s.step("implementation");
-            assert_eq!(step["provider"], provider, "{}", s.raw);
-            // The double answers in under a millisecond; a call stalled until the next
-            // heartbeat (the spawned request-body writer left unpolled) took seconds.
-            assert!(step["duration_ms"].as_u64().unwrap() < 1000, "the paid call did not stall: {}", s.raw);
-            assert_eq!(double.hits(provider), before + 1, "one paid call: analysis, planning, validation and synthesis are local");
-            let req = double.requests().into_iter().rfind(|r| r.provider == provider).unwrap();
-            assert_eq!(req.header(header), Some(value), "{req:?}");
-            // Usage is what the provider reported, and it is priced.
-            assert_eq!(step["input_tokens"].as_u64().unwrap(), req.input_tokens, "{}", s.raw);
-            assert!(step["output_tokens"].as_u64().unwrap() > 0 && step["cost_micros"].as_u64().unwrap() > 0, "{}", s.raw);
-            // The answer streamed as text deltas and cites the knowledge base.
-            let deltas: String = s.of("text-delta").iter().filter(|d| d["step"] == step["step"]).map(|d| d["delta"].as_str().unwrap()).collect();
-            assert!(deltas.contains("According to the sources"), "{deltas}");
-            let finish = s.finish();
-            assert!(finish["text"].as_str().unwrap().contains("Sources:"), "{finish}");
-            assert!(!finish["citations"].as_array().unwrap().is_empty(), "{finish}");
-            for kind in ["analysis", "planning", "validation", "synthesis"] {
-                assert_eq!(s.step(kind)["provider"], "local", "{kind}");
-            }
-        });
+        c.check(
+            &format!("a simple question is answered through {provider}'s wire format"),
+            || {
+                let before = double.hits(provider);
+                let s = ask(&host, t, question, Some(provider));
+                assert_eq!(s.finish()["status"], "completed", "{}", s.raw);
+                let step = s.step("implementation");
+                assert_eq!(step["provider"], provider, "{}", s.raw);
+                // The double answers in under a millisecond; a call stalled until the next
+                // heartbeat (the spawned request-body writer left unpolled) took seconds.
+                assert!(
+                    step["duration_ms"].as_u64().unwrap() < 1000,
+                    "the paid call did not stall: {}",
+                    s.raw
+                );
+                assert_eq!(
+                    double.hits(provider),
+                    before + 1,
+                    "one paid call: analysis, planning, validation and synthesis are local"
+                );
+                let req = double
+                    .requests()
+                    .into_iter()
+                    .rfind(|r| r.provider == provider)
+                    .unwrap();
+                assert_eq!(req.header(header), Some(value), "{req:?}");
+                // Usage is what the provider reported, and it is priced.
+                assert_eq!(
+                    step["input_tokens"].as_u64().unwrap(),
+                    req.input_tokens,
+                    "{}",
+                    s.raw
+                );
+                assert!(
+                    step["output_tokens"].as_u64().unwrap() > 0
+                        && step["cost_micros"].as_u64().unwrap() > 0,
+                    "{}",
+                    s.raw
+                );
+                // The answer streamed as text deltas and cites the knowledge base.
+                let deltas: String = s
+                    .of("text-delta")
+                    .iter()
+                    .filter(|d| d["step"] == step["step"])
+                    .map(|d| d["delta"].as_str().unwrap())
+                    .collect();
+                assert!(deltas.contains("According to the sources"), "{deltas}");
+                let finish = s.finish();
+                assert!(
+                    finish["text"].as_str().unwrap().contains("Sources:"),
+                    "{finish}"
+                );
+                assert!(
+                    !finish["citations"].as_array().unwrap().is_empty(),
+                    "{finish}"
+                );
+                for kind in ["analysis", "planning", "validation", "synthesis"] {
+                    assert_eq!(s.step(kind)["provider"], "local", "{kind}");
+                }
+            },
+        );
     }
 
     c.check("429 with Retry-After is waited out, then retried", || {
@@ -241,7 +376,13 @@ fn chat_against_provider_doubles() {
         assert_eq!(s.finish()["status"], "completed", "{}", s.raw);
         assert_eq!(s.step("implementation")["provider"], "gemini");
         assert_eq!(double.hits("gemini"), before + 2);
-        assert!(s.errors().iter().any(|e| e["message"].as_str().unwrap().contains("HTTP 500") && e["reset"] == true), "{}", s.raw);
+        assert!(
+            s.errors()
+                .iter()
+                .any(|e| e["message"].as_str().unwrap().contains("HTTP 500") && e["reset"] == true),
+            "{}",
+            s.raw
+        );
     });
 
     c.check("a provider that hangs times out and is retried", || {
@@ -263,48 +404,89 @@ fn chat_against_provider_doubles() {
         assert_eq!(count(&db, "SELECT count(*) FROM llm_calls WHERE provider = 'openai' AND status = 'malformed_stream'"), 1);
     });
 
-    c.check("after repeated failures the next provider in the chain answers", || {
-        fresh_cache(&db);
-        double.script("gemini", [Reply::status(503), Reply::status(503)]);
-        let before = double.hits("gemini");
-        let s = ask(&host, t, "What is unlevered free cash flow?", Some("gemini"));
-        assert_eq!(s.finish()["status"], "completed", "{}", s.raw);
-        let step = s.step("implementation");
-        assert_ne!(step["provider"], "gemini", "{}", s.raw);
-        assert_ne!(step["provider"], "local", "{}", s.raw);
-        assert_eq!(double.hits("gemini"), before + 2);
-        assert!(s.errors().iter().any(|e| e["message"].as_str().unwrap().contains("trying the next provider")), "{}", s.raw);
-    });
+    c.check(
+        "after repeated failures the next provider in the chain answers",
+        || {
+            fresh_cache(&db);
+            double.script("gemini", [Reply::status(503), Reply::status(503)]);
+            let before = double.hits("gemini");
+            let s = ask(
+                &host,
+                t,
+                "What is unlevered free cash flow?",
+                Some("gemini"),
+            );
+            assert_eq!(s.finish()["status"], "completed", "{}", s.raw);
+            let step = s.step("implementation");
+            assert_ne!(step["provider"], "gemini", "{}", s.raw);
+            assert_ne!(step["provider"], "local", "{}", s.raw);
+            assert_eq!(double.hits("gemini"), before + 2);
+            assert!(
+                s.errors().iter().any(|e| e["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("trying the next provider")),
+                "{}",
+                s.raw
+            );
+        },
+    );
 
-    c.check("the circuit opens after repeated failures and closes after a good trial", || {
-        // gemini failed three times within the window (one 500, two 503): open.
-        let state = |p: &str| db.query(&format!("SELECT state->>'state' FROM provider_breakers WHERE provider = '{p}'")).unwrap()[0].get::<_, String>(0);
-        assert_eq!(state("gemini"), "open");
-        fresh_cache(&db);
-        let before = double.hits("gemini");
-        let s = ask(&host, t, "Define drawdown.", Some("gemini"));
-        assert_eq!(s.finish()["status"], "completed", "{}", s.raw);
-        assert_eq!(double.hits("gemini"), before, "an open breaker sends nothing");
-        assert_ne!(s.step("implementation")["provider"], "gemini");
-        std::thread::sleep(Duration::from_millis(1700)); // the cooldown
-        let s = ask(&host, t, "Define the Sharpe ratio.", Some("gemini"));
-        assert_eq!(s.step("implementation")["provider"], "gemini", "{}", s.raw);
-        assert_eq!(double.hits("gemini"), before + 1);
-        assert_eq!(state("gemini"), "closed");
-    });
+    c.check(
+        "the circuit opens after repeated failures and closes after a good trial",
+        || {
+            // gemini failed three times within the window (one 500, two 503): open.
+            let state = |p: &str| {
+                db.query(&format!(
+                    "SELECT state->>'state' FROM provider_breakers WHERE provider = '{p}'"
+                ))
+                .unwrap()[0]
+                    .get::<_, String>(0)
+            };
+            assert_eq!(state("gemini"), "open");
+            fresh_cache(&db);
+            let before = double.hits("gemini");
+            let s = ask(&host, t, "Define drawdown.", Some("gemini"));
+            assert_eq!(s.finish()["status"], "completed", "{}", s.raw);
+            assert_eq!(
+                double.hits("gemini"),
+                before,
+                "an open breaker sends nothing"
+            );
+            assert_ne!(s.step("implementation")["provider"], "gemini");
+            std::thread::sleep(Duration::from_millis(1700)); // the cooldown
+            let s = ask(&host, t, "Define the Sharpe ratio.", Some("gemini"));
+            assert_eq!(s.step("implementation")["provider"], "gemini", "{}", s.raw);
+            assert_eq!(double.hits("gemini"), before + 1);
+            assert_eq!(state("gemini"), "closed");
+        },
+    );
 
-    c.check("a repeated question is an exact cache hit with no paid call", || {
-        let first = ask(&host, t, "What is the interest tax shield?", None);
-        assert_eq!(first.step("implementation")["cache"], "miss", "{}", first.raw);
-        let hits = double.total_hits();
-        let again = ask(&host, t, "What is the interest tax shield?", None);
-        let step = again.step("implementation");
-        assert_eq!(step["cache"], "exact", "{}", again.raw);
-        assert_eq!(step["cost_micros"], 0);
-        assert_eq!(double.total_hits(), hits);
-        assert_eq!(again.finish()["text"], first.finish()["text"]);
-        assert!(count(&db, "SELECT count(*) FROM llm_calls WHERE cache_hit = 'exact'") >= 1);
-    });
+    c.check(
+        "a repeated question is an exact cache hit with no paid call",
+        || {
+            let first = ask(&host, t, "What is the interest tax shield?", None);
+            assert_eq!(
+                first.step("implementation")["cache"],
+                "miss",
+                "{}",
+                first.raw
+            );
+            let hits = double.total_hits();
+            let again = ask(&host, t, "What is the interest tax shield?", None);
+            let step = again.step("implementation");
+            assert_eq!(step["cache"], "exact", "{}", again.raw);
+            assert_eq!(step["cost_micros"], 0);
+            assert_eq!(double.total_hits(), hits);
+            assert_eq!(again.finish()["text"], first.finish()["text"]);
+            assert!(
+                count(
+                    &db,
+                    "SELECT count(*) FROM llm_calls WHERE cache_hit = 'exact'"
+                ) >= 1
+            );
+        },
+    );
 
     c.check("a reworded question is a semantic cache hit with no paid call", || {
         let hits = double.total_hits();
@@ -365,19 +547,34 @@ fn chat_against_provider_doubles() {
 
     let complex = "How do I compute WACC from the cost of equity and the after-tax cost of debt, and then use it to discount free cash flow in a DCF with a terminal value?";
     let mut edited_conv = String::new();
-    c.check("a complex question is planned by a model and synthesised from its tasks", || {
-        edited_conv = conversation(&host, t);
-        let s = say(&host, &edited_conv, json!({"content": complex}), t, "u1");
-        assert_eq!(s.finish()["status"], "completed", "{}", s.raw);
-        assert_ne!(s.step("planning")["provider"], "local", "{}", s.raw);
-        let impls = s.of("step-finish").into_iter().filter(|v| v["kind"] == "implementation").count();
-        assert_eq!(impls, 2, "{}", s.raw);
-        assert_ne!(s.step("synthesis")["provider"], "local", "{}", s.raw);
-        let ns: Vec<i64> = s.of("step-start").iter().map(|v| v["step"].as_i64().unwrap()).collect();
-        assert_eq!(ns, [1, 2, 3, 4, 5, 6]);
-        let total: u64 = s.of("step-finish").iter().map(|v| v["cost_micros"].as_u64().unwrap()).sum();
-        assert_eq!(s.finish()["cost_micros"].as_u64().unwrap(), total);
-    });
+    c.check(
+        "a complex question is planned by a model and synthesised from its tasks",
+        || {
+            edited_conv = conversation(&host, t);
+            let s = say(&host, &edited_conv, json!({"content": complex}), t, "u1");
+            assert_eq!(s.finish()["status"], "completed", "{}", s.raw);
+            assert_ne!(s.step("planning")["provider"], "local", "{}", s.raw);
+            let impls = s
+                .of("step-finish")
+                .into_iter()
+                .filter(|v| v["kind"] == "implementation")
+                .count();
+            assert_eq!(impls, 2, "{}", s.raw);
+            assert_ne!(s.step("synthesis")["provider"], "local", "{}", s.raw);
+            let ns: Vec<i64> = s
+                .of("step-start")
+                .iter()
+                .map(|v| v["step"].as_i64().unwrap())
+                .collect();
+            assert_eq!(ns, [1, 2, 3, 4, 5, 6]);
+            let total: u64 = s
+                .of("step-finish")
+                .iter()
+                .map(|v| v["cost_micros"].as_u64().unwrap())
+                .sum();
+            assert_eq!(s.finish()["cost_micros"].as_u64().unwrap(), total);
+        },
+    );
 
     c.check("editing a step previews and reruns it with its dependents, keeping old versions", || {
         let path = format!("/v1/chat/conversations/{edited_conv}/steps/3/edit");
@@ -417,26 +614,129 @@ fn chat_against_provider_doubles() {
 
     c.check("bad input gets a JSON 4xx", || {
         let missing = "00000000-0000-0000-0000-000000000000";
-        assert_error(&post(&host, &format!("/v1/chat/conversations/{missing}/messages"), &json!({"content": "hi"}), t, "u1"), 404, None);
-        assert_error(&post(&host, "/v1/chat/conversations/not-a-uuid/messages", &json!({"content": "hi"}), t, "u1"), 404, None);
-        assert_error(&get(&host, &format!("/v1/chat/conversations/{missing}"), t), 404, None);
+        assert_error(
+            &post(
+                &host,
+                &format!("/v1/chat/conversations/{missing}/messages"),
+                &json!({"content": "hi"}),
+                t,
+                "u1",
+            ),
+            404,
+            None,
+        );
+        assert_error(
+            &post(
+                &host,
+                "/v1/chat/conversations/not-a-uuid/messages",
+                &json!({"content": "hi"}),
+                t,
+                "u1",
+            ),
+            404,
+            None,
+        );
+        assert_error(
+            &get(&host, &format!("/v1/chat/conversations/{missing}"), t),
+            404,
+            None,
+        );
         // Another tenant cannot see the conversation.
-        assert_error(&get(&host, &format!("/v1/chat/conversations/{edited_conv}"), "other-co"), 404, None);
+        assert_error(
+            &get(
+                &host,
+                &format!("/v1/chat/conversations/{edited_conv}"),
+                "other-co",
+            ),
+            404,
+            None,
+        );
         let conv = conversation(&host, t);
         let path = format!("/v1/chat/conversations/{conv}/messages");
-        assert_error(&post(&host, &path, &json!({"content": "   "}), t, "u1"), 400, Some("content"));
-        assert_error(&post(&host, &path, &json!({}), t, "u1"), 400, Some("content"));
-        assert_error(&post(&host, &path, &json!({"content": "x".repeat(8_001)}), t, "u1"), 413, Some("content"));
-        assert_error(&post(&host, &path, &json!({"content": "x".repeat(70_000)}), t, "u1"), 413, Some("content"));
-        assert_error(&post(&host, &path, &json!({"content": "hi", "colour": 1}), t, "u1"), 400, None);
+        assert_error(
+            &post(&host, &path, &json!({"content": "   "}), t, "u1"),
+            400,
+            Some("content"),
+        );
+        assert_error(
+            &post(&host, &path, &json!({}), t, "u1"),
+            400,
+            Some("content"),
+        );
+        assert_error(
+            &post(
+                &host,
+                &path,
+                &json!({"content": "x".repeat(8_001)}),
+                t,
+                "u1",
+            ),
+            413,
+            Some("content"),
+        );
+        assert_error(
+            &post(
+                &host,
+                &path,
+                &json!({"content": "x".repeat(70_000)}),
+                t,
+                "u1",
+            ),
+            413,
+            Some("content"),
+        );
+        assert_error(
+            &post(
+                &host,
+                &path,
+                &json!({"content": "hi", "colour": 1}),
+                t,
+                "u1",
+            ),
+            400,
+            None,
+        );
         let edit = |n: &str| format!("/v1/chat/conversations/{edited_conv}/steps/{n}/edit");
-        assert_error(&post(&host, &edit("abc"), &json!({"instructions": "x"}), t, "u1"), 400, Some("n"));
-        assert_error(&post(&host, &edit("0"), &json!({"instructions": "x"}), t, "u1"), 400, Some("n"));
-        assert_error(&post(&host, &edit("99"), &json!({"instructions": "x"}), t, "u1"), 404, None);
-        assert_error(&post(&host, &edit("1"), &json!({"instructions": "x"}), t, "u1"), 400, Some("n"));
-        assert_error(&post(&host, &edit("3"), &json!({"instructions": ""}), t, "u1"), 400, Some("instructions"));
-        assert_error(&post(&host, &edit("3"), &json!({"instructions": "x", "mode": "now"}), t, "u1"), 400, Some("mode"));
-        let r = Request::new("POST", "/v1/chat/conversations").header("x-tenant-id", "bad tenant!").send(host.addr()).unwrap();
+        assert_error(
+            &post(&host, &edit("abc"), &json!({"instructions": "x"}), t, "u1"),
+            400,
+            Some("n"),
+        );
+        assert_error(
+            &post(&host, &edit("0"), &json!({"instructions": "x"}), t, "u1"),
+            400,
+            Some("n"),
+        );
+        assert_error(
+            &post(&host, &edit("99"), &json!({"instructions": "x"}), t, "u1"),
+            404,
+            None,
+        );
+        assert_error(
+            &post(&host, &edit("1"), &json!({"instructions": "x"}), t, "u1"),
+            400,
+            Some("n"),
+        );
+        assert_error(
+            &post(&host, &edit("3"), &json!({"instructions": ""}), t, "u1"),
+            400,
+            Some("instructions"),
+        );
+        assert_error(
+            &post(
+                &host,
+                &edit("3"),
+                &json!({"instructions": "x", "mode": "now"}),
+                t,
+                "u1",
+            ),
+            400,
+            Some("mode"),
+        );
+        let r = Request::new("POST", "/v1/chat/conversations")
+            .header("x-tenant-id", "bad tenant!")
+            .send(host.addr())
+            .unwrap();
         assert_error(&r, 400, Some("x-tenant-id"));
         assert_error(&get(&host, "/v1/usage?period=year", t), 400, Some("period"));
     });
@@ -547,34 +847,88 @@ fn chat_in_local_mode_with_the_demo_knowledge_base() {
     ingest_demo(
         &host,
         t,
-        &["wacc.md", "capm-cost-of-equity.md", "beta.md", "dcf-basics.md", "terminal-value.md", "sharpe-ratio.md", "sortino-ratio.md", "drawdown.md"],
+        &[
+            "wacc.md",
+            "capm-cost-of-equity.md",
+            "beta.md",
+            "dcf-basics.md",
+            "terminal-value.md",
+            "sharpe-ratio.md",
+            "sortino-ratio.md",
+            "drawdown.md",
+        ],
     );
     let mut c = Checks::new("chat-local");
     let conv = conversation(&host, t);
 
-    c.check("with no provider configured every step answers locally, with citations, and says so", || {
-        let s = say(&host, &conv, json!({"content": "What is the weighted average cost of capital?"}), t, "u1");
-        let f = s.finish();
-        assert_eq!(f["status"], "completed", "{}", s.raw);
-        let text = f["text"].as_str().unwrap();
-        assert!(text.starts_with("Answered locally from the knowledge base, without a language model"), "{text}");
-        assert!(text.contains("[1]") || text.contains("[2]"), "{text}");
-        let cites = f["citations"].as_array().unwrap();
-        assert!(!cites.is_empty());
-        assert!(cites.iter().any(|c| c["title"].as_str().unwrap().contains("WACC")), "{f}");
-        // Every cited number is a source the analysis step retrieved.
-        let retrieved = s.of("tool-result")[0]["output"]["results"].as_array().unwrap().clone();
-        for c in cites {
-            assert!(retrieved.iter().any(|r| r["chunk_id"] == c["chunk_id"] && r["n"] == c["n"]), "{c}");
-        }
-        for v in s.of("step-finish") {
-            assert_eq!(v["provider"], "local", "{v}");
-            assert_eq!(v["cost_micros"], 0);
-        }
-        let kinds: Vec<&str> = s.of("step-start").iter().map(|v| v["kind"].as_str().unwrap()).collect();
-        assert_eq!(kinds, ["analysis", "planning", "implementation", "validation", "synthesis"]);
-        assert_eq!(s.step("analysis")["output"]["complexity"].as_f64().map(|c| (0.0..=1.0).contains(&c)), Some(true));
-    });
+    c.check(
+        "with no provider configured every step answers locally, with citations, and says so",
+        || {
+            let s = say(
+                &host,
+                &conv,
+                json!({"content": "What is the weighted average cost of capital?"}),
+                t,
+                "u1",
+            );
+            let f = s.finish();
+            assert_eq!(f["status"], "completed", "{}", s.raw);
+            let text = f["text"].as_str().unwrap();
+            assert!(
+                text.starts_with(
+                    "Answered locally from the knowledge base, without a language model"
+                ),
+                "{text}"
+            );
+            assert!(text.contains("[1]") || text.contains("[2]"), "{text}");
+            let cites = f["citations"].as_array().unwrap();
+            assert!(!cites.is_empty());
+            assert!(
+                cites
+                    .iter()
+                    .any(|c| c["title"].as_str().unwrap().contains("WACC")),
+                "{f}"
+            );
+            // Every cited number is a source the analysis step retrieved.
+            let retrieved = s.of("tool-result")[0]["output"]["results"]
+                .as_array()
+                .unwrap()
+                .clone();
+            for c in cites {
+                assert!(
+                    retrieved
+                        .iter()
+                        .any(|r| r["chunk_id"] == c["chunk_id"] && r["n"] == c["n"]),
+                    "{c}"
+                );
+            }
+            for v in s.of("step-finish") {
+                assert_eq!(v["provider"], "local", "{v}");
+                assert_eq!(v["cost_micros"], 0);
+            }
+            let kinds: Vec<&str> = s
+                .of("step-start")
+                .iter()
+                .map(|v| v["kind"].as_str().unwrap())
+                .collect();
+            assert_eq!(
+                kinds,
+                [
+                    "analysis",
+                    "planning",
+                    "implementation",
+                    "validation",
+                    "synthesis"
+                ]
+            );
+            assert_eq!(
+                s.step("analysis")["output"]["complexity"]
+                    .as_f64()
+                    .map(|c| (0.0..=1.0).contains(&c)),
+                Some(true)
+            );
+        },
+    );
 
     c.check("a follow-up and a multi-part question continue the conversation", || {
         let s = say(&host, &conv, json!({"content": "How do the Sharpe and Sortino ratios differ, and how does drawdown relate to them?"}), t, "u1");
@@ -586,32 +940,64 @@ fn chat_in_local_mode_with_the_demo_knowledge_base() {
         assert!(s2.finish()["text"].as_str().unwrap().to_lowercase().contains("terminal"), "{}", s2.raw);
     });
 
-    c.check("the conversation stores messages and steps with timing and status", || {
-        let v = get(&host, &format!("/v1/chat/conversations/{conv}"), t).json();
-        let messages = v["messages"].as_array().unwrap();
-        assert_eq!(messages.len(), 6, "{v}");
-        assert!(messages.iter().all(|m| m["status"] == "completed"));
-        let steps = v["steps"].as_array().unwrap();
-        assert!(steps.len() >= 15, "{}", steps.len());
-        for s in steps {
-            assert_eq!(s["status"], "completed", "{s}");
-            assert!(s["duration_ms"].as_i64().is_some() && s["started_at"].is_string() && s["finished_at"].is_string(), "{s}");
-            assert_eq!(s["version"], 1);
-        }
-        let ns: Vec<i64> = steps.iter().map(|s| s["n"].as_i64().unwrap()).collect();
-        assert_eq!(ns, (1..=ns.len() as i64).collect::<Vec<_>>(), "steps are numbered 1..n in the conversation");
-        let u = get(&host, "/v1/usage?period=all", t).json();
-        assert_eq!(u["totals"]["cost_micros"], 0, "{u}");
-        assert!(u["by_provider"].as_array().unwrap().iter().all(|p| p["provider"] == "local"), "{u}");
-    });
+    c.check(
+        "the conversation stores messages and steps with timing and status",
+        || {
+            let v = get(&host, &format!("/v1/chat/conversations/{conv}"), t).json();
+            let messages = v["messages"].as_array().unwrap();
+            assert_eq!(messages.len(), 6, "{v}");
+            assert!(messages.iter().all(|m| m["status"] == "completed"));
+            let steps = v["steps"].as_array().unwrap();
+            assert!(steps.len() >= 15, "{}", steps.len());
+            for s in steps {
+                assert_eq!(s["status"], "completed", "{s}");
+                assert!(
+                    s["duration_ms"].as_i64().is_some()
+                        && s["started_at"].is_string()
+                        && s["finished_at"].is_string(),
+                    "{s}"
+                );
+                assert_eq!(s["version"], 1);
+            }
+            let ns: Vec<i64> = steps.iter().map(|s| s["n"].as_i64().unwrap()).collect();
+            assert_eq!(
+                ns,
+                (1..=ns.len() as i64).collect::<Vec<_>>(),
+                "steps are numbered 1..n in the conversation"
+            );
+            let u = get(&host, "/v1/usage?period=all", t).json();
+            assert_eq!(u["totals"]["cost_micros"], 0, "{u}");
+            assert!(
+                u["by_provider"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|p| p["provider"] == "local"),
+                "{u}"
+            );
+        },
+    );
 
-    c.check("a local step can be edited and rerun with its dependents", || {
-        let r = post(&host, &format!("/v1/chat/conversations/{conv}/steps/3/edit"), &json!({"instructions": "market values of debt and equity", "mode": "apply"}), t, "u1");
-        let s = parse_sse(r.status, &r.text());
-        assert_eq!(s.finish()["status"], "completed", "{}", s.raw);
-        let ns: Vec<i64> = s.of("step-start").iter().map(|v| v["step"].as_i64().unwrap()).collect();
-        assert_eq!(ns, [3, 4, 5]);
-    });
+    c.check(
+        "a local step can be edited and rerun with its dependents",
+        || {
+            let r = post(
+                &host,
+                &format!("/v1/chat/conversations/{conv}/steps/3/edit"),
+                &json!({"instructions": "market values of debt and equity", "mode": "apply"}),
+                t,
+                "u1",
+            );
+            let s = parse_sse(r.status, &r.text());
+            assert_eq!(s.finish()["status"], "completed", "{}", s.raw);
+            let ns: Vec<i64> = s
+                .of("step-start")
+                .iter()
+                .map(|v| v["step"].as_i64().unwrap())
+                .collect();
+            assert_eq!(ns, [3, 4, 5]);
+        },
+    );
 
     c.finish(Some(&host));
 }

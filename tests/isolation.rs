@@ -80,15 +80,23 @@ fn faults_are_contained() {
         }
     });
 
-    c.check("a guest growing past the memory cap is stopped; others are not", || {
-        let r = host.get("/trap?grow=8");
-        assert_eq!(r.status, 200, "8 MiB is within the cap: {}", r.describe());
-        let r = host.get(&format!("/trap?grow={}", MEMORY_LIMIT_MB * 2));
-        assert_eq!(r.status, 500, "{}", r.describe());
-        assert_eq!(r.json()["error"]["code"], "component_trapped", "{}", r.describe());
-        assert!(r.header("x-request-id").is_some());
-        assert_eq!(host.get("/hello").status, 200);
-    });
+    c.check(
+        "a guest growing past the memory cap is stopped; others are not",
+        || {
+            let r = host.get("/trap?grow=8");
+            assert_eq!(r.status, 200, "8 MiB is within the cap: {}", r.describe());
+            let r = host.get(&format!("/trap?grow={}", MEMORY_LIMIT_MB * 2));
+            assert_eq!(r.status, 500, "{}", r.describe());
+            assert_eq!(
+                r.json()["error"]["code"],
+                "component_trapped",
+                "{}",
+                r.describe()
+            );
+            assert!(r.header("x-request-id").is_some());
+            assert_eq!(host.get("/hello").status, 200);
+        },
+    );
 
     c.check(
         "busy loop stopped at the deadline while others are served",

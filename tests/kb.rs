@@ -47,7 +47,10 @@ fn count(db: &TestDb, sql: &str) -> i64 {
 fn assert_error(r: &tessera_e2e::Response, status: u16, field: Option<&str>) {
     assert_eq!(r.status, status, "{}", r.describe());
     let j = r.json();
-    assert!(j["error"]["code"].is_string() && j["error"]["message"].is_string(), "{j}");
+    assert!(
+        j["error"]["code"].is_string() && j["error"]["message"].is_string(),
+        "{j}"
+    );
     if let Some(field) = field {
         assert_eq!(j["error"]["field"], field, "{j}");
     }
@@ -67,30 +70,42 @@ fn knowledge_base() {
     let host = start(&db);
     let mut c = Checks::new("kb");
 
-    let sortino = ingest(&host, json!({"title": "Sortino ratio", "content": SORTINO, "metadata": {"topic": "risk"}}));
-    let wacc = ingest(&host, json!({"title": "WACC", "content": WACC, "metadata": {"topic": "valuation"}}));
+    let sortino = ingest(
+        &host,
+        json!({"title": "Sortino ratio", "content": SORTINO, "metadata": {"topic": "risk"}}),
+    );
+    let wacc = ingest(
+        &host,
+        json!({"title": "WACC", "content": WACC, "metadata": {"topic": "valuation"}}),
+    );
     let spread = ingest(
         &host,
         json!({"title": "Bid-ask spread", "content": SPREAD, "scope": "page:/trading", "metadata": {"topic": "trading"}}),
     );
 
-    c.check("ingest answers id, status and chunks; small documents are embedded inline", || {
-        assert_eq!(sortino["status"], "ready", "{sortino}");
-        assert_eq!(sortino["embedded"], "inline", "{sortino}");
-        assert!(sortino["chunks"].as_u64().unwrap() >= 1, "{sortino}");
-        let id = sortino["id"].as_str().unwrap();
-        let r = Request::new("GET", &format!("/v1/kb/documents/{id}?chunks=true"))
-            .header("x-tenant-id", "acme")
-            .send(host.addr())
-            .unwrap();
-        assert_eq!(r.status, 200, "{}", r.describe());
-        let j = r.json();
-        assert_eq!(j["title"], "Sortino ratio");
-        assert_eq!(j["embedded_chunks"], j["chunks"], "{j}");
-        let first = &j["chunk_list"][0];
-        assert_eq!(first["embedded"], true, "{j}");
-        assert!(first["heading"].as_str().unwrap().contains("Sortino"), "{j}");
-    });
+    c.check(
+        "ingest answers id, status and chunks; small documents are embedded inline",
+        || {
+            assert_eq!(sortino["status"], "ready", "{sortino}");
+            assert_eq!(sortino["embedded"], "inline", "{sortino}");
+            assert!(sortino["chunks"].as_u64().unwrap() >= 1, "{sortino}");
+            let id = sortino["id"].as_str().unwrap();
+            let r = Request::new("GET", &format!("/v1/kb/documents/{id}?chunks=true"))
+                .header("x-tenant-id", "acme")
+                .send(host.addr())
+                .unwrap();
+            assert_eq!(r.status, 200, "{}", r.describe());
+            let j = r.json();
+            assert_eq!(j["title"], "Sortino ratio");
+            assert_eq!(j["embedded_chunks"], j["chunks"], "{j}");
+            let first = &j["chunk_list"][0];
+            assert_eq!(first["embedded"], true, "{j}");
+            assert!(
+                first["heading"].as_str().unwrap().contains("Sortino"),
+                "{j}"
+            );
+        },
+    );
 
     c.check("hybrid, vector and text search find the right document", || {
         for mode in ["hybrid", "vector", "text"] {
@@ -107,20 +122,37 @@ fn knowledge_base() {
     });
 
     c.check("scopes and metadata filters apply", || {
-        let r = search(&host, json!({"query": "spread liquidity", "scope": ["global"], "k": 5}));
+        let r = search(
+            &host,
+            json!({"query": "spread liquidity", "scope": ["global"], "k": 5}),
+        );
         assert!(!titles(&r).contains(&"Bid-ask spread".to_string()), "{r}");
-        let r = search(&host, json!({"query": "spread liquidity", "scope": ["page:/trading"], "k": 5}));
+        let r = search(
+            &host,
+            json!({"query": "spread liquidity", "scope": ["page:/trading"], "k": 5}),
+        );
         assert_eq!(titles(&r), vec!["Bid-ask spread"], "{r}");
-        let r = search(&host, json!({"query": "ratio", "filter": {"topic": "valuation"}, "k": 5}));
+        let r = search(
+            &host,
+            json!({"query": "ratio", "filter": {"topic": "valuation"}, "k": 5}),
+        );
         assert_eq!(titles(&r), vec!["WACC"], "{r}");
     });
 
     c.check("tenants never see each other's documents", || {
-        let r = post(&host, "/v1/kb/search", &json!({"query": "Sortino downside"}), "other-co");
+        let r = post(
+            &host,
+            "/v1/kb/search",
+            &json!({"query": "Sortino downside"}),
+            "other-co",
+        );
         assert_eq!(r.status, 200, "{}", r.describe());
         assert_eq!(r.json()["results"], json!([]), "{}", r.describe());
         let id = sortino["id"].as_str().unwrap();
-        let r = Request::new("GET", &format!("/v1/kb/documents/{id}")).header("x-tenant-id", "other-co").send(host.addr()).unwrap();
+        let r = Request::new("GET", &format!("/v1/kb/documents/{id}"))
+            .header("x-tenant-id", "other-co")
+            .send(host.addr())
+            .unwrap();
         assert_error(&r, 404, None);
     });
 
@@ -136,10 +168,22 @@ fn knowledge_base() {
 
     c.check("delete removes the document and its chunks", || {
         let id = spread["id"].as_str().unwrap();
-        let r = Request::new("DELETE", &format!("/v1/kb/documents/{id}")).header("x-tenant-id", "acme").send(host.addr()).unwrap();
+        let r = Request::new("DELETE", &format!("/v1/kb/documents/{id}"))
+            .header("x-tenant-id", "acme")
+            .send(host.addr())
+            .unwrap();
         assert_eq!(r.status, 200, "{}", r.describe());
-        assert_eq!(count(&db, &format!("SELECT count(*) FROM kb_chunks WHERE document_id = '{id}'")), 0);
-        let r = Request::new("DELETE", &format!("/v1/kb/documents/{id}")).header("x-tenant-id", "acme").send(host.addr()).unwrap();
+        assert_eq!(
+            count(
+                &db,
+                &format!("SELECT count(*) FROM kb_chunks WHERE document_id = '{id}'")
+            ),
+            0
+        );
+        let r = Request::new("DELETE", &format!("/v1/kb/documents/{id}"))
+            .header("x-tenant-id", "acme")
+            .send(host.addr())
+            .unwrap();
         assert_error(&r, 404, None);
         let r = search(&host, json!({"query": "bid ask spread liquidity", "k": 5}));
         assert!(!titles(&r).contains(&"Bid-ask spread".to_string()), "{r}");
@@ -165,30 +209,64 @@ fn knowledge_base() {
         assert_eq!(titles(&r).first().map(String::as_str), Some("Liquidity handbook"), "{r}");
     });
 
-    c.check("bad documents get a JSON 4xx naming the field and store nothing", || {
-        let before = count(&db, "SELECT count(*) FROM kb_documents");
-        for (body, status, field) in [
-            (json!({"title": "t", "content": "   \n "}), 400, Some("content")),
-            (json!({"content": "x"}), 400, Some("title")),
-            (json!({"title": "t", "content": "x", "scope": "planet:x"}), 400, Some("scope")),
-            (json!({"title": "t", "content": "x", "format": "pdf"}), 400, Some("format")),
-            (json!({"title": "t", "content": "x", "metadata": [1]}), 400, Some("metadata")),
-        ] {
-            let r = post(&host, "/v1/kb/documents", &body, "acme");
-            assert_error(&r, status, field);
-        }
-        let big = "a".repeat(5 * 1024 * 1024 + 1);
-        let r = post(&host, "/v1/kb/documents", &json!({"title": "big", "content": big}), "acme");
-        assert_error(&r, 413, Some("content"));
-        let r = Request::new("POST", "/v1/kb/documents").body(b"{\"title\": \"t\", \"content\": \"\xff\xfe\"}").send(host.addr()).unwrap();
-        assert_error(&r, 400, None);
-        assert_eq!(r.json()["error"]["code"], "invalid_utf8");
-        let r = Request::new("POST", "/v1/kb/documents").body(b"{\"title\": ").send(host.addr()).unwrap();
-        assert_error(&r, 400, None);
-        let r = Request::new("POST", "/v1/kb/documents").header("x-tenant-id", "bad tenant!").json(&json!({"title": "t", "content": "x"})).send(host.addr()).unwrap();
-        assert_error(&r, 400, Some("x-tenant-id"));
-        assert_eq!(count(&db, "SELECT count(*) FROM kb_documents"), before);
-    });
+    c.check(
+        "bad documents get a JSON 4xx naming the field and store nothing",
+        || {
+            let before = count(&db, "SELECT count(*) FROM kb_documents");
+            for (body, status, field) in [
+                (
+                    json!({"title": "t", "content": "   \n "}),
+                    400,
+                    Some("content"),
+                ),
+                (json!({"content": "x"}), 400, Some("title")),
+                (
+                    json!({"title": "t", "content": "x", "scope": "planet:x"}),
+                    400,
+                    Some("scope"),
+                ),
+                (
+                    json!({"title": "t", "content": "x", "format": "pdf"}),
+                    400,
+                    Some("format"),
+                ),
+                (
+                    json!({"title": "t", "content": "x", "metadata": [1]}),
+                    400,
+                    Some("metadata"),
+                ),
+            ] {
+                let r = post(&host, "/v1/kb/documents", &body, "acme");
+                assert_error(&r, status, field);
+            }
+            let big = "a".repeat(5 * 1024 * 1024 + 1);
+            let r = post(
+                &host,
+                "/v1/kb/documents",
+                &json!({"title": "big", "content": big}),
+                "acme",
+            );
+            assert_error(&r, 413, Some("content"));
+            let r = Request::new("POST", "/v1/kb/documents")
+                .body(b"{\"title\": \"t\", \"content\": \"\xff\xfe\"}")
+                .send(host.addr())
+                .unwrap();
+            assert_error(&r, 400, None);
+            assert_eq!(r.json()["error"]["code"], "invalid_utf8");
+            let r = Request::new("POST", "/v1/kb/documents")
+                .body(b"{\"title\": ")
+                .send(host.addr())
+                .unwrap();
+            assert_error(&r, 400, None);
+            let r = Request::new("POST", "/v1/kb/documents")
+                .header("x-tenant-id", "bad tenant!")
+                .json(&json!({"title": "t", "content": "x"}))
+                .send(host.addr())
+                .unwrap();
+            assert_error(&r, 400, Some("x-tenant-id"));
+            assert_eq!(count(&db, "SELECT count(*) FROM kb_documents"), before);
+        },
+    );
 
     c.check("a failure while storing chunks leaves no partial document", || {
         // A trigger in the real database makes the chunk insert fail mid-transaction.
@@ -218,18 +296,32 @@ fn knowledge_base() {
             let r = post(&host, "/v1/kb/search", &body, "acme");
             assert_error(&r, 400, Some(field));
         }
-        let r = Request::new("POST", "/v1/kb/search").body(b"{nope").send(host.addr()).unwrap();
+        let r = Request::new("POST", "/v1/kb/search")
+            .body(b"{nope")
+            .send(host.addr())
+            .unwrap();
         assert_error(&r, 400, None);
     });
 
     c.check("documents: bad ids, unknown routes and methods", || {
-        let r = Request::new("GET", "/v1/kb/documents/not-a-uuid").send(host.addr()).unwrap();
+        let r = Request::new("GET", "/v1/kb/documents/not-a-uuid")
+            .send(host.addr())
+            .unwrap();
         assert_error(&r, 400, Some("id"));
-        let r = Request::new("GET", "/v1/kb/documents/00000000-0000-4000-8000-000000000000").send(host.addr()).unwrap();
+        let r = Request::new(
+            "GET",
+            "/v1/kb/documents/00000000-0000-4000-8000-000000000000",
+        )
+        .send(host.addr())
+        .unwrap();
         assert_error(&r, 404, None);
-        let r = Request::new("PUT", "/v1/kb/search").send(host.addr()).unwrap();
+        let r = Request::new("PUT", "/v1/kb/search")
+            .send(host.addr())
+            .unwrap();
         assert_error(&r, 405, None);
-        let r = Request::new("GET", "/v1/kb/nothing").send(host.addr()).unwrap();
+        let r = Request::new("GET", "/v1/kb/nothing")
+            .send(host.addr())
+            .unwrap();
         assert_error(&r, 404, None);
     });
 
@@ -242,7 +334,10 @@ fn embeddings_endpoint_matches_the_reference_model() {
     let host = start(&db);
     let mut c = Checks::new("embeddings");
     let fixture: Value = serde_json::from_str(
-        &std::fs::read_to_string(tessera_e2e::root().join("crates/embedder/tests/fixtures/reference.json")).unwrap(),
+        &std::fs::read_to_string(
+            tessera_e2e::root().join("crates/embedder/tests/fixtures/reference.json"),
+        )
+        .unwrap(),
     )
     .unwrap();
     // The endpoint refuses blank inputs (as OpenAI's does); the native reference test
@@ -255,53 +350,96 @@ fn embeddings_endpoint_matches_the_reference_model() {
         .cloned()
         .collect();
 
-    c.check("in-component embeddings agree with sentence-transformers (cosine >= 0.999)", || {
-        // Batches of 8: the endpoint's per-call limit is far above, and smaller calls keep
-        // each request short.
-        for batch in sentences.chunks(8) {
-            let inputs: Vec<&str> = batch.iter().map(|s| s["text"].as_str().unwrap()).collect();
-            let r = host.post_json("/v1/embeddings", &json!({"input": inputs, "model": "all-MiniLM-L6-v2"}));
-            assert_eq!(r.status, 200, "{}", r.describe());
-            let j = r.json();
-            assert_eq!(j["object"], "list");
-            for (i, s) in batch.iter().enumerate() {
-                let got: Vec<f64> = j["data"][i]["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
-                let want: Vec<f64> = s["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
-                assert_eq!(got.len(), 384);
-                let dot: f64 = got.iter().zip(&want).map(|(a, b)| a * b).sum();
-                let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
-                let cosine = dot / (norm(&got) * norm(&want));
-                assert!(cosine >= 0.999, "{:?}: cosine {cosine}", s["text"]);
+    c.check(
+        "in-component embeddings agree with sentence-transformers (cosine >= 0.999)",
+        || {
+            // Batches of 8: the endpoint's per-call limit is far above, and smaller calls keep
+            // each request short.
+            for batch in sentences.chunks(8) {
+                let inputs: Vec<&str> = batch.iter().map(|s| s["text"].as_str().unwrap()).collect();
+                let r = host.post_json(
+                    "/v1/embeddings",
+                    &json!({"input": inputs, "model": "all-MiniLM-L6-v2"}),
+                );
+                assert_eq!(r.status, 200, "{}", r.describe());
+                let j = r.json();
+                assert_eq!(j["object"], "list");
+                for (i, s) in batch.iter().enumerate() {
+                    let got: Vec<f64> = j["data"][i]["embedding"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|x| x.as_f64().unwrap())
+                        .collect();
+                    let want: Vec<f64> = s["embedding"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|x| x.as_f64().unwrap())
+                        .collect();
+                    assert_eq!(got.len(), 384);
+                    let dot: f64 = got.iter().zip(&want).map(|(a, b)| a * b).sum();
+                    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+                    let cosine = dot / (norm(&got) * norm(&want));
+                    assert!(cosine >= 0.999, "{:?}: cosine {cosine}", s["text"]);
+                }
+                assert!(j["usage"]["prompt_tokens"].as_u64().unwrap() > 0, "{j}");
             }
-            assert!(j["usage"]["prompt_tokens"].as_u64().unwrap() > 0, "{j}");
-        }
-    });
+        },
+    );
 
     c.check("base64 encoding and a single string input", || {
-        let r = host.post_json("/v1/embeddings", &json!({"input": "hello", "encoding_format": "base64"}));
+        let r = host.post_json(
+            "/v1/embeddings",
+            &json!({"input": "hello", "encoding_format": "base64"}),
+        );
         assert_eq!(r.status, 200, "{}", r.describe());
-        let b64 = r.json()["data"][0]["embedding"].as_str().unwrap().to_string();
-        let floats = host.post_json("/v1/embeddings", &json!({"input": "hello"})).json();
-        let want: Vec<f32> = floats["data"][0]["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
-        let got: Vec<f32> = base64_decode(&b64).chunks(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let b64 = r.json()["data"][0]["embedding"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let floats = host
+            .post_json("/v1/embeddings", &json!({"input": "hello"}))
+            .json();
+        let want: Vec<f32> = floats["data"][0]["embedding"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect();
+        let got: Vec<f32> = base64_decode(&b64)
+            .chunks(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
         assert_eq!(got, want);
     });
 
-    c.check("bad embedding requests get a JSON 4xx naming the field", || {
-        for (body, status, field) in [
-            (json!({"input": []}), 400, "input"),
-            (json!({"input": [""]}), 400, "input[0]"),
-            (json!({"input": "x", "model": "text-embedding-3-large"}), 404, "model"),
-            (json!({"input": "x", "encoding_format": "int8"}), 400, "encoding_format"),
-            (json!({"input": "x", "dimensions": 1536}), 400, "dimensions"),
-            (json!({"input": vec!["x"; 65]}), 400, "input"),
-            (json!({"input": 42}), 400, "input"),
-            (json!({"model": "all-MiniLM-L6-v2"}), 400, "input"),
-        ] {
-            let r = host.post_json("/v1/embeddings", &body);
-            assert_error(&r, status, Some(field));
-        }
-    });
+    c.check(
+        "bad embedding requests get a JSON 4xx naming the field",
+        || {
+            for (body, status, field) in [
+                (json!({"input": []}), 400, "input"),
+                (json!({"input": [""]}), 400, "input[0]"),
+                (
+                    json!({"input": "x", "model": "text-embedding-3-large"}),
+                    404,
+                    "model",
+                ),
+                (
+                    json!({"input": "x", "encoding_format": "int8"}),
+                    400,
+                    "encoding_format",
+                ),
+                (json!({"input": "x", "dimensions": 1536}), 400, "dimensions"),
+                (json!({"input": vec!["x"; 65]}), 400, "input"),
+                (json!({"input": 42}), 400, "input"),
+                (json!({"model": "all-MiniLM-L6-v2"}), 400, "input"),
+            ] {
+                let r = host.post_json("/v1/embeddings", &body);
+                assert_error(&r, status, Some(field));
+            }
+        },
+    );
 
     c.finish(Some(&host));
 }

@@ -25,7 +25,9 @@ fn floats(v: &Value) -> Vec<f64> {
 
 /// Vectors of an OpenAI-shaped answer, by `index`.
 fn openai_vectors(answer: &Value) -> Vec<Vec<f64>> {
-    let data = answer["data"].as_array().unwrap_or_else(|| panic!("{answer}"));
+    let data = answer["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{answer}"));
     let mut out = vec![Vec::new(); data.len()];
     for item in data {
         out[item["index"].as_u64().unwrap() as usize] = floats(&item["embedding"]);
@@ -51,7 +53,12 @@ fn assert_error(r: &tessera_e2e::Response, status: u16, code: &str, field: Optio
     assert_eq!(r.status, status, "{}", r.describe());
     let j = r.json();
     assert_eq!(j["error"]["code"], code, "{j}");
-    assert!(j["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{j}");
+    assert!(
+        j["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{j}"
+    );
     if let Some(field) = field {
         assert_eq!(j["error"]["field"], field, "{j}");
     }
@@ -103,7 +110,10 @@ fn start_app(db: &TestDb) -> TestHost {
 /// long enough to be truncated at the model's 256 word pieces.
 fn texts() -> Vec<String> {
     let fixture: Value = serde_json::from_str(
-        &std::fs::read_to_string(tessera_e2e::root().join("crates/embedder/tests/fixtures/reference.json")).unwrap(),
+        &std::fs::read_to_string(
+            tessera_e2e::root().join("crates/embedder/tests/fixtures/reference.json"),
+        )
+        .unwrap(),
     )
     .unwrap();
     let mut texts: Vec<String> = fixture["sentences"]
@@ -121,9 +131,26 @@ fn texts() -> Vec<String> {
 /// A passage of about `words` words on risk management.
 fn long_passage(words: usize) -> String {
     const VOCABULARY: &[&str] = &[
-        "volatility", "drawdown", "hedge", "exposure", "liquidity", "spread", "beta", "margin",
-        "leverage", "duration", "convexity", "yield", "portfolio", "rebalancing", "correlation",
-        "tail", "risk", "return", "position", "sizing",
+        "volatility",
+        "drawdown",
+        "hedge",
+        "exposure",
+        "liquidity",
+        "spread",
+        "beta",
+        "margin",
+        "leverage",
+        "duration",
+        "convexity",
+        "yield",
+        "portfolio",
+        "rebalancing",
+        "correlation",
+        "tail",
+        "risk",
+        "return",
+        "position",
+        "sizing",
     ];
     (0..words)
         .map(|i| VOCABULARY[(i * 7 + words) % VOCABULARY.len()])
@@ -147,121 +174,177 @@ fn worker_http_endpoints() {
     let texts = texts();
 
     // The worker's vector for every text, one request; later checks compare against it.
-    let r = worker.post_json("/embed", &json!({"model": "all-minilm-l6-v2", "input": texts}));
+    let r = worker.post_json(
+        "/embed",
+        &json!({"model": "all-minilm-l6-v2", "input": texts}),
+    );
     assert_eq!(r.status, 200, "{}", r.describe());
-    let reference: HashMap<String, Vec<f64>> = texts.iter().cloned().zip(spin_vectors(&r.json())).collect();
+    let reference: HashMap<String, Vec<f64>> =
+        texts.iter().cloned().zip(spin_vectors(&r.json())).collect();
 
-    c.check("the worker agrees with the kb component (cosine >= 0.999 each)", || {
-        let mut lowest = 1.0f64;
-        for batch in texts.chunks(8) {
-            let r = host.post_json("/v1/embeddings", &json!({"input": batch}));
-            assert_eq!(r.status, 200, "{}", r.describe());
-            let component = openai_vectors(&r.json());
-            let r = worker.post_json("/v1/embeddings", &json!({"input": batch, "model": "all-MiniLM-L6-v2"}));
-            assert_eq!(r.status, 200, "{}", r.describe());
-            let native = openai_vectors(&r.json());
-            for (i, text) in batch.iter().enumerate() {
-                assert_eq!(native[i].len(), 384);
-                for (what, theirs) in [("component", &component[i]), ("worker /embed", &reference[text])] {
-                    let cos = cosine(&native[i], theirs);
-                    lowest = lowest.min(cos);
-                    assert!(cos >= 0.999, "{text:?}: cosine {cos} against the {what}");
-                }
-            }
-        }
-        eprintln!("[worker] lowest cosine worker vs component: {lowest:.7}");
-    });
-
-    c.check("the worker agrees with sentence-transformers' reference vectors", || {
-        let fixture: Value = serde_json::from_str(
-            &std::fs::read_to_string(tessera_e2e::root().join("crates/embedder/tests/fixtures/reference.json")).unwrap(),
-        )
-        .unwrap();
-        for s in fixture["sentences"].as_array().unwrap() {
-            let text = s["text"].as_str().unwrap();
-            if let Some(ours) = reference.get(text) {
-                let cos = cosine(ours, &floats(&s["embedding"]));
-                assert!(cos >= 0.999, "{text:?}: cosine {cos}");
-            }
-        }
-    });
-
-    c.check("concurrent requests each get their own vectors, in order", || {
-        let threads: Vec<_> = (0..12)
-            .map(|t| {
-                let texts = texts.clone();
-                let addr = worker.addr();
-                std::thread::spawn(move || {
-                    let mut answers = Vec::new();
-                    for round in 0..3 {
-                        // A different selection and order for every request.
-                        let n = 1 + (t * 5 + round * 3) % 9;
-                        let picked: Vec<String> =
-                            (0..n).map(|i| texts[(t * 7 + round * 11 + i * 5) % texts.len()].clone()).collect();
-                        let (path, body) = if (t + round) % 2 == 0 {
-                            ("/embed", json!({"model": "all-minilm-l6-v2", "input": picked}))
-                        } else {
-                            ("/v1/embeddings", json!({"input": picked}))
-                        };
-                        let r = Request::new("POST", path)
-                            .header(EMBED_HEADER, format!("Bearer {TOKEN}"))
-                            .json(&body)
-                            .send(addr)
-                            .unwrap();
-                        answers.push((path, picked, r));
-                    }
-                    answers
-                })
-            })
-            .collect();
-        let mut requests = 0;
-        for thread in threads {
-            for (path, picked, r) in thread.join().unwrap() {
-                requests += 1;
+    c.check(
+        "the worker agrees with the kb component (cosine >= 0.999 each)",
+        || {
+            let mut lowest = 1.0f64;
+            for batch in texts.chunks(8) {
+                let r = host.post_json("/v1/embeddings", &json!({"input": batch}));
                 assert_eq!(r.status, 200, "{}", r.describe());
-                let got = if path == "/embed" { spin_vectors(&r.json()) } else { openai_vectors(&r.json()) };
-                assert_eq!(got.len(), picked.len());
-                for (text, vector) in picked.iter().zip(&got) {
-                    let own = cosine(vector, &reference[text]);
-                    assert!(own >= 0.9999, "{text:?}: cosine {own} with its own vector");
-                    // Not another text's vector: its own is the best match of all.
-                    let best = reference
-                        .iter()
-                        .max_by(|a, b| cosine(vector, a.1).total_cmp(&cosine(vector, b.1)))
-                        .map(|(t, _)| t)
-                        .unwrap();
-                    assert!(best == text || reference[best] == reference[text], "{text:?} got {best:?}'s vector");
+                let component = openai_vectors(&r.json());
+                let r = worker.post_json(
+                    "/v1/embeddings",
+                    &json!({"input": batch, "model": "all-MiniLM-L6-v2"}),
+                );
+                assert_eq!(r.status, 200, "{}", r.describe());
+                let native = openai_vectors(&r.json());
+                for (i, text) in batch.iter().enumerate() {
+                    assert_eq!(native[i].len(), 384);
+                    for (what, theirs) in [
+                        ("component", &component[i]),
+                        ("worker /embed", &reference[text]),
+                    ] {
+                        let cos = cosine(&native[i], theirs);
+                        lowest = lowest.min(cos);
+                        assert!(cos >= 0.999, "{text:?}: cosine {cos} against the {what}");
+                    }
                 }
             }
-        }
-        assert_eq!(requests, 36);
-        let metrics = worker.get("/metrics").text();
-        let total = metrics
-            .lines()
-            .find_map(|l| l.strip_prefix("tessera_worker_embeddings_total "))
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap();
-        assert!(total >= 36, "{metrics}");
-    });
+            eprintln!("[worker] lowest cosine worker vs component: {lowest:.7}");
+        },
+    );
 
-    c.check("the host forwards llm.generate-embeddings to the worker (--llm-url)", || {
-        let input = vec![texts[0].clone(), texts[5].clone()];
-        let r = host.post_json("/llm", &json!({"model": "all-minilm-l6-v2", "input": input}));
-        assert_eq!(r.status, 200, "{}", r.describe());
-        let j = r.json();
-        let got = spin_vectors(&j);
-        assert_eq!(got.len(), 2);
-        for (text, v) in input.iter().zip(&got) {
-            assert!(cosine(v, &reference[text]) >= 0.9999, "{text:?}");
-        }
-        assert!(j["prompt_token_count"].as_u64().unwrap() > 4, "{j}");
-        let r = host.post_json("/llm", &json!({"model": "llama2-chat", "input": ["x"]}));
-        assert_eq!(r.status, 404, "the worker's 404 is Spin's model-not-supported: {}", r.describe());
-        assert_eq!(r.json()["error"]["code"], "model_not_supported");
-        let r = host.post_json("/llm", &json!({"model": "all-minilm-l6-v2", "input": [""]}));
-        assert_eq!(r.status, 400, "the worker's 400 is Spin's invalid-input: {}", r.describe());
-        assert!(r.json()["error"]["message"].as_str().unwrap().contains("empty_input"), "{}", r.describe());
-    });
+    c.check(
+        "the worker agrees with sentence-transformers' reference vectors",
+        || {
+            let fixture: Value = serde_json::from_str(
+                &std::fs::read_to_string(
+                    tessera_e2e::root().join("crates/embedder/tests/fixtures/reference.json"),
+                )
+                .unwrap(),
+            )
+            .unwrap();
+            for s in fixture["sentences"].as_array().unwrap() {
+                let text = s["text"].as_str().unwrap();
+                if let Some(ours) = reference.get(text) {
+                    let cos = cosine(ours, &floats(&s["embedding"]));
+                    assert!(cos >= 0.999, "{text:?}: cosine {cos}");
+                }
+            }
+        },
+    );
+
+    c.check(
+        "concurrent requests each get their own vectors, in order",
+        || {
+            let threads: Vec<_> = (0..12)
+                .map(|t| {
+                    let texts = texts.clone();
+                    let addr = worker.addr();
+                    std::thread::spawn(move || {
+                        let mut answers = Vec::new();
+                        for round in 0..3 {
+                            // A different selection and order for every request.
+                            let n = 1 + (t * 5 + round * 3) % 9;
+                            let picked: Vec<String> = (0..n)
+                                .map(|i| texts[(t * 7 + round * 11 + i * 5) % texts.len()].clone())
+                                .collect();
+                            let (path, body) = if (t + round) % 2 == 0 {
+                                (
+                                    "/embed",
+                                    json!({"model": "all-minilm-l6-v2", "input": picked}),
+                                )
+                            } else {
+                                ("/v1/embeddings", json!({"input": picked}))
+                            };
+                            let r = Request::new("POST", path)
+                                .header(EMBED_HEADER, format!("Bearer {TOKEN}"))
+                                .json(&body)
+                                .send(addr)
+                                .unwrap();
+                            answers.push((path, picked, r));
+                        }
+                        answers
+                    })
+                })
+                .collect();
+            let mut requests = 0;
+            for thread in threads {
+                for (path, picked, r) in thread.join().unwrap() {
+                    requests += 1;
+                    assert_eq!(r.status, 200, "{}", r.describe());
+                    let got = if path == "/embed" {
+                        spin_vectors(&r.json())
+                    } else {
+                        openai_vectors(&r.json())
+                    };
+                    assert_eq!(got.len(), picked.len());
+                    for (text, vector) in picked.iter().zip(&got) {
+                        let own = cosine(vector, &reference[text]);
+                        assert!(own >= 0.9999, "{text:?}: cosine {own} with its own vector");
+                        // Not another text's vector: its own is the best match of all.
+                        let best = reference
+                            .iter()
+                            .max_by(|a, b| cosine(vector, a.1).total_cmp(&cosine(vector, b.1)))
+                            .map(|(t, _)| t)
+                            .unwrap();
+                        assert!(
+                            best == text || reference[best] == reference[text],
+                            "{text:?} got {best:?}'s vector"
+                        );
+                    }
+                }
+            }
+            assert_eq!(requests, 36);
+            let metrics = worker.get("/metrics").text();
+            let total = metrics
+                .lines()
+                .find_map(|l| l.strip_prefix("tessera_worker_embeddings_total "))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap();
+            assert!(total >= 36, "{metrics}");
+        },
+    );
+
+    c.check(
+        "the host forwards llm.generate-embeddings to the worker (--llm-url)",
+        || {
+            let input = vec![texts[0].clone(), texts[5].clone()];
+            let r = host.post_json(
+                "/llm",
+                &json!({"model": "all-minilm-l6-v2", "input": input}),
+            );
+            assert_eq!(r.status, 200, "{}", r.describe());
+            let j = r.json();
+            let got = spin_vectors(&j);
+            assert_eq!(got.len(), 2);
+            for (text, v) in input.iter().zip(&got) {
+                assert!(cosine(v, &reference[text]) >= 0.9999, "{text:?}");
+            }
+            assert!(j["prompt_token_count"].as_u64().unwrap() > 4, "{j}");
+            let r = host.post_json("/llm", &json!({"model": "llama2-chat", "input": ["x"]}));
+            assert_eq!(
+                r.status,
+                404,
+                "the worker's 404 is Spin's model-not-supported: {}",
+                r.describe()
+            );
+            assert_eq!(r.json()["error"]["code"], "model_not_supported");
+            let r = host.post_json("/llm", &json!({"model": "all-minilm-l6-v2", "input": [""]}));
+            assert_eq!(
+                r.status,
+                400,
+                "the worker's 400 is Spin's invalid-input: {}",
+                r.describe()
+            );
+            assert!(
+                r.json()["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("empty_input"),
+                "{}",
+                r.describe()
+            );
+        },
+    );
 
     c.check("inputs over 256 word pieces are truncated and reported, or refused on request", || {
         let long = long_passage(400);
@@ -283,54 +366,150 @@ fn worker_http_endpoints() {
         }
     });
 
-    c.check("bad inputs get a JSON 4xx naming the field, on both endpoints", || {
-        let spin = |input: Value| json!({"model": "all-minilm-l6-v2", "input": input});
-        let too_many = vec!["x"; 513];
-        let cases: Vec<(&str, Value, u16, &str, &str)> = vec![
-            ("/embed", spin(json!([])), 400, "empty_input", "input"),
-            ("/v1/embeddings", json!({"input": []}), 400, "empty_input", "input"),
-            ("/embed", spin(json!(["ok", ""])), 400, "empty_input", "input[1]"),
-            ("/v1/embeddings", json!({"input": ""}), 400, "empty_input", "input[0]"),
-            ("/embed", spin(json!(too_many)), 400, "too_many_inputs", "input"),
-            ("/v1/embeddings", json!({"input": too_many}), 400, "too_many_inputs", "input"),
-            ("/embed", json!({"model": "text-embedding-3-small", "input": ["x"]}), 404, "model_not_found", "model"),
-            ("/v1/embeddings", json!({"model": "text-embedding-3-small", "input": "x"}), 404, "model_not_found", "model"),
-            ("/embed", json!({"input": ["x"]}), 400, "missing_field", "model"),
-            ("/v1/embeddings", json!({"input": 7}), 400, "invalid_type", "input"),
-            ("/v1/embeddings", json!({"input": "x", "dimensions": 1536}), 400, "invalid_value", "dimensions"),
-            ("/v1/embeddings", json!({"input": "x", "encoding_format": "int8"}), 400, "invalid_value", "encoding_format"),
-            ("/embed", json!({"model": "all-minilm-l6-v2", "input": ["x"], "stream": true}), 400, "unknown_field", "stream"),
-        ];
-        for (path, body, status, code, field) in cases {
-            assert_error(&worker.post_json(path, &body), status, code, Some(field));
-        }
-        for path in ["/embed", "/v1/embeddings"] {
-            let body = json!({"model": "all-minilm-l6-v2", "input": ["x"]});
-            assert_error(&worker.post_json_with(path, &body, None), 401, "unauthorized", Some("authorization"));
-            assert_error(&worker.post_json_with(path, &body, Some("wrong")), 401, "unauthorized", Some("authorization"));
-            let r = Request::new("POST", path)
-                .header(EMBED_HEADER, format!("Bearer {TOKEN}"))
-                .body(b"{\"input\": ")
-                .send(worker.addr())
-                .unwrap();
-            assert_error(&r, 400, "malformed_json", None);
-            let r = Request::new("GET", path).send(worker.addr()).unwrap();
-            assert_error(&r, 405, "method_not_allowed", None);
-        }
-        assert_error(&worker.get("/nothing"), 404, "not_found", None);
-        // Still healthy and answering after all of that.
-        let r = worker.post_json("/v1/embeddings", &json!({"input": "still fine"}));
-        assert_eq!(r.status, 200, "{}", r.describe());
-    });
+    c.check(
+        "bad inputs get a JSON 4xx naming the field, on both endpoints",
+        || {
+            let spin = |input: Value| json!({"model": "all-minilm-l6-v2", "input": input});
+            let too_many = vec!["x"; 513];
+            let cases: Vec<(&str, Value, u16, &str, &str)> = vec![
+                ("/embed", spin(json!([])), 400, "empty_input", "input"),
+                (
+                    "/v1/embeddings",
+                    json!({"input": []}),
+                    400,
+                    "empty_input",
+                    "input",
+                ),
+                (
+                    "/embed",
+                    spin(json!(["ok", ""])),
+                    400,
+                    "empty_input",
+                    "input[1]",
+                ),
+                (
+                    "/v1/embeddings",
+                    json!({"input": ""}),
+                    400,
+                    "empty_input",
+                    "input[0]",
+                ),
+                (
+                    "/embed",
+                    spin(json!(too_many)),
+                    400,
+                    "too_many_inputs",
+                    "input",
+                ),
+                (
+                    "/v1/embeddings",
+                    json!({"input": too_many}),
+                    400,
+                    "too_many_inputs",
+                    "input",
+                ),
+                (
+                    "/embed",
+                    json!({"model": "text-embedding-3-small", "input": ["x"]}),
+                    404,
+                    "model_not_found",
+                    "model",
+                ),
+                (
+                    "/v1/embeddings",
+                    json!({"model": "text-embedding-3-small", "input": "x"}),
+                    404,
+                    "model_not_found",
+                    "model",
+                ),
+                (
+                    "/embed",
+                    json!({"input": ["x"]}),
+                    400,
+                    "missing_field",
+                    "model",
+                ),
+                (
+                    "/v1/embeddings",
+                    json!({"input": 7}),
+                    400,
+                    "invalid_type",
+                    "input",
+                ),
+                (
+                    "/v1/embeddings",
+                    json!({"input": "x", "dimensions": 1536}),
+                    400,
+                    "invalid_value",
+                    "dimensions",
+                ),
+                (
+                    "/v1/embeddings",
+                    json!({"input": "x", "encoding_format": "int8"}),
+                    400,
+                    "invalid_value",
+                    "encoding_format",
+                ),
+                (
+                    "/embed",
+                    json!({"model": "all-minilm-l6-v2", "input": ["x"], "stream": true}),
+                    400,
+                    "unknown_field",
+                    "stream",
+                ),
+            ];
+            for (path, body, status, code, field) in cases {
+                assert_error(&worker.post_json(path, &body), status, code, Some(field));
+            }
+            for path in ["/embed", "/v1/embeddings"] {
+                let body = json!({"model": "all-minilm-l6-v2", "input": ["x"]});
+                assert_error(
+                    &worker.post_json_with(path, &body, None),
+                    401,
+                    "unauthorized",
+                    Some("authorization"),
+                );
+                assert_error(
+                    &worker.post_json_with(path, &body, Some("wrong")),
+                    401,
+                    "unauthorized",
+                    Some("authorization"),
+                );
+                let r = Request::new("POST", path)
+                    .header(EMBED_HEADER, format!("Bearer {TOKEN}"))
+                    .body(b"{\"input\": ")
+                    .send(worker.addr())
+                    .unwrap();
+                assert_error(&r, 400, "malformed_json", None);
+                let r = Request::new("GET", path).send(worker.addr()).unwrap();
+                assert_error(&r, 405, "method_not_allowed", None);
+            }
+            assert_error(&worker.get("/nothing"), 404, "not_found", None);
+            // Still healthy and answering after all of that.
+            let r = worker.post_json("/v1/embeddings", &json!({"input": "still fine"}));
+            assert_eq!(r.status, 200, "{}", r.describe());
+        },
+    );
 
     c.check("base64 encoding matches the float answer", || {
-        let floats_answer = worker.post_json("/v1/embeddings", &json!({"input": "hedge ratio"})).json();
-        let r = worker.post_json("/v1/embeddings", &json!({"input": "hedge ratio", "encoding_format": "base64"}));
+        let floats_answer = worker
+            .post_json("/v1/embeddings", &json!({"input": "hedge ratio"}))
+            .json();
+        let r = worker.post_json(
+            "/v1/embeddings",
+            &json!({"input": "hedge ratio", "encoding_format": "base64"}),
+        );
         assert_eq!(r.status, 200, "{}", r.describe());
         let bytes = base64_decode(r.json()["data"][0]["embedding"].as_str().unwrap());
-        let got: Vec<f32> = bytes.chunks(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let got: Vec<f32> = bytes
+            .chunks(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
         // JSON carries the shortest decimal of each f32: read back as f32, it is exact.
-        let want: Vec<f32> = openai_vectors(&floats_answer)[0].iter().map(|&x| x as f32).collect();
+        let want: Vec<f32> = openai_vectors(&floats_answer)[0]
+            .iter()
+            .map(|&x| x as f32)
+            .collect();
         assert_eq!(got, want);
     });
 
@@ -338,10 +517,22 @@ fn worker_http_endpoints() {
         let h = worker.get("/health");
         assert_eq!(h.status, 200, "{}", h.describe());
         let h = h.json();
-        assert_eq!((h["status"].as_str(), h["dimensions"].as_u64(), h["backend"].as_str()), (Some("ok"), Some(384), Some("tract")), "{h}");
+        assert_eq!(
+            (
+                h["status"].as_str(),
+                h["dimensions"].as_u64(),
+                h["backend"].as_str()
+            ),
+            (Some("ok"), Some(384), Some("tract")),
+            "{h}"
+        );
         let m = worker.get("/metrics");
         assert_eq!(m.status, 200);
-        assert!(m.header("content-type").unwrap().starts_with("text/plain"), "{}", m.describe());
+        assert!(
+            m.header("content-type").unwrap().starts_with("text/plain"),
+            "{}",
+            m.describe()
+        );
         let text = m.text();
         for family in [
             "tessera_worker_queue_depth ",
@@ -364,7 +555,18 @@ fn a_full_queue_answers_429_with_retry_after() {
     // One slow inference thread, a queue of 8 inputs: 12 concurrent requests of 8 long
     // passages cannot all be queued.
     let worker = WorkerCommand::new()
-        .args(["--threads", "1", "--max-queue", "8", "--max-inputs", "8", "--max-batch-size", "2", "--max-batch-tokens", "512"])
+        .args([
+            "--threads",
+            "1",
+            "--max-queue",
+            "8",
+            "--max-inputs",
+            "8",
+            "--max-batch-size",
+            "2",
+            "--max-batch-tokens",
+            "512",
+        ])
         .start();
     let passages: Vec<String> = (0..8).map(|i| long_passage(150 + i)).collect();
     let threads: Vec<_> = (0..12)
@@ -380,10 +582,18 @@ fn a_full_queue_answers_429_with_retry_after() {
         .collect();
     let answers: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     let busy: Vec<_> = answers.iter().filter(|r| r.status == 429).collect();
-    assert!(!busy.is_empty(), "no request was refused: {:?}", answers.iter().map(|r| r.status).collect::<Vec<_>>());
+    assert!(
+        !busy.is_empty(),
+        "no request was refused: {:?}",
+        answers.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
     for r in &busy {
         assert_error(r, 429, "queue_full", None);
-        let retry: u64 = r.header("retry-after").expect("Retry-After").parse().unwrap();
+        let retry: u64 = r
+            .header("retry-after")
+            .expect("Retry-After")
+            .parse()
+            .unwrap();
         assert!((1..=60).contains(&retry), "{}", r.describe());
     }
     for r in answers.iter().filter(|r| r.status != 429) {
@@ -392,7 +602,10 @@ fn a_full_queue_answers_429_with_retry_after() {
     }
     let metrics = worker.get("/metrics").text();
     assert!(
-        metrics.contains(&format!("tessera_worker_queue_rejections_total {}", busy.len())),
+        metrics.contains(&format!(
+            "tessera_worker_queue_rejections_total {}",
+            busy.len()
+        )),
         "{metrics}"
     );
     // Once the queue has drained, the same request is accepted.
@@ -444,7 +657,10 @@ fn wait_for_status(host: &TestHost, id: &str, status: &str, timeout: Duration) -
         if doc["status"] == status {
             return doc;
         }
-        assert!(started.elapsed() < timeout, "document {id} not {status} after {timeout:?}: {doc}");
+        assert!(
+            started.elapsed() < timeout,
+            "document {id} not {status} after {timeout:?}: {doc}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -530,7 +746,12 @@ fn queue_drain_with_a_killed_worker_loses_and_duplicates_nothing() {
     let host = start_app(&db);
     let docs: Vec<String> = ["Margin handbook", "Hedging handbook"]
         .iter()
-        .map(|t| ingest(&host, t, &handbook(t, 24))["id"].as_str().unwrap().to_string())
+        .map(|t| {
+            ingest(&host, t, &handbook(t, 24))["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     let chunks = count(&db, "SELECT count(*) FROM kb_chunks");
     // Every committed write of a vector, per chunk: a killed worker's open transaction
@@ -545,8 +766,24 @@ fn queue_drain_with_a_killed_worker_loses_and_duplicates_nothing() {
     let worker = |id: &str, claim: &str| -> TestWorker {
         WorkerCommand::new()
             .database(&db)
-            .args(["--worker-id", id, "--claim-size", claim, "--drain-tasks", "1", "--threads", "1"])
-            .args(["--max-batch-size", "1", "--lease-seconds", "3", "--poll-ms", "500"])
+            .args([
+                "--worker-id",
+                id,
+                "--claim-size",
+                claim,
+                "--drain-tasks",
+                "1",
+                "--threads",
+                "1",
+            ])
+            .args([
+                "--max-batch-size",
+                "1",
+                "--lease-seconds",
+                "3",
+                "--poll-ms",
+                "500",
+            ])
             .start()
     };
     let mut b = worker("worker-b", "4");
@@ -557,13 +794,25 @@ fn queue_drain_with_a_killed_worker_loses_and_duplicates_nothing() {
         let name = format!("worker-a{attempt}");
         let mut a = worker(&name, "8");
         let started = Instant::now();
-        while count(&db, &format!("SELECT count(*) FROM embedding_jobs WHERE worker = '{name}' AND status = 'running'")) == 0 {
-            assert!(started.elapsed() < Duration::from_secs(60), "{name} claimed nothing:\n{}", a.output());
+        while count(
+            &db,
+            &format!(
+                "SELECT count(*) FROM embedding_jobs WHERE worker = '{name}' AND status = 'running'"
+            ),
+        ) == 0
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{name} claimed nothing:\n{}",
+                a.output()
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
         a.kill();
         held = db
-            .query(&format!("SELECT id FROM embedding_jobs WHERE worker = '{name}' AND status = 'running'"))
+            .query(&format!(
+                "SELECT id FROM embedding_jobs WHERE worker = '{name}' AND status = 'running'"
+            ))
             .unwrap()
             .iter()
             .map(|r| r.get::<_, i64>(0))
@@ -579,18 +828,50 @@ fn queue_drain_with_a_killed_worker_loses_and_duplicates_nothing() {
         wait_for_status(&host, id, "ready", Duration::from_secs(180));
     }
     assert!(b.is_running(), "{}", b.output());
-    assert_eq!(count(&db, "SELECT count(*) FROM embedding_jobs"), chunks, "one job per chunk");
-    assert_eq!(count(&db, "SELECT count(*) FROM embedding_jobs WHERE status <> 'done'"), 0);
-    assert_eq!(count(&db, "SELECT count(*) FROM kb_chunks WHERE embedding IS NULL"), 0);
-    assert_eq!(count(&db, "SELECT count(DISTINCT chunk_id) FROM embedding_writes"), chunks, "every chunk written");
     assert_eq!(
-        count(&db, "SELECT count(*) FROM (SELECT chunk_id FROM embedding_writes GROUP BY chunk_id HAVING count(*) > 1) d"),
+        count(&db, "SELECT count(*) FROM embedding_jobs"),
+        chunks,
+        "one job per chunk"
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM embedding_jobs WHERE status <> 'done'"
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM kb_chunks WHERE embedding IS NULL"
+        ),
+        0
+    );
+    assert_eq!(
+        count(&db, "SELECT count(DISTINCT chunk_id) FROM embedding_writes"),
+        chunks,
+        "every chunk written"
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM (SELECT chunk_id FROM embedding_writes GROUP BY chunk_id HAVING count(*) > 1) d"
+        ),
         0,
         "a chunk was written twice"
     );
-    let ids = held.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let ids = held
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
     assert_eq!(
-        count(&db, &format!("SELECT count(*) FROM embedding_jobs WHERE id IN ({ids}) AND worker = 'worker-b' AND attempts >= 2")),
+        count(
+            &db,
+            &format!(
+                "SELECT count(*) FROM embedding_jobs WHERE id IN ({ids}) AND worker = 'worker-b' AND attempts >= 2"
+            )
+        ),
         held.len() as i64,
         "the killed worker's jobs were reclaimed after the lease and done by worker-b"
     );

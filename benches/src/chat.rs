@@ -61,12 +61,17 @@ struct Turn {
 
 impl Turn {
     fn of<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
-        self.events.iter().filter(move |(e, _)| e == kind).map(|(_, v)| v)
+        self.events
+            .iter()
+            .filter(move |(e, _)| e == kind)
+            .map(|(_, v)| v)
     }
 
     /// `step-finish` events of steps a model answered (or a cache answered for a model).
     fn paid(&self) -> Vec<&Value> {
-        self.of("step-finish").filter(|s| !matches!(s["provider"].as_str(), Some("local" | "-") | None)).collect()
+        self.of("step-finish")
+            .filter(|s| !matches!(s["provider"].as_str(), Some("local" | "-") | None))
+            .collect()
     }
 
     fn finish(&self) -> &Value {
@@ -76,11 +81,21 @@ impl Turn {
 
 fn ask(host: &TestHost, user: &str, question: &str) -> Result<Turn> {
     let send = |path: &str, body: Value| {
-        Request::new("POST", path).header("x-tenant-id", TENANT).header("x-user-id", user.to_string()).json(&body).send(host.addr())
+        Request::new("POST", path)
+            .header("x-tenant-id", TENANT)
+            .header("x-user-id", user.to_string())
+            .json(&body)
+            .send(host.addr())
     };
-    let conv = send("/v1/chat/conversations", json!({"title": "bench"}))?.json()["id"].as_str().context("conversation id")?.to_string();
+    let conv = send("/v1/chat/conversations", json!({"title": "bench"}))?.json()["id"]
+        .as_str()
+        .context("conversation id")?
+        .to_string();
     let t = Instant::now();
-    let r = send(&format!("/v1/chat/conversations/{conv}/messages"), json!({"content": question}))?;
+    let r = send(
+        &format!("/v1/chat/conversations/{conv}/messages"),
+        json!({"content": question}),
+    )?;
     let ms = t.elapsed().as_secs_f64() * 1e3;
     if r.status != 200 {
         bail!("{question:?}: {}", r.describe());
@@ -88,15 +103,24 @@ fn ask(host: &TestHost, user: &str, question: &str) -> Result<Turn> {
     let mut events = Vec::new();
     for block in r.text().split("\n\n") {
         let name = block.lines().find_map(|l| l.strip_prefix("event: "));
-        let data: String = block.lines().filter_map(|l| l.strip_prefix("data: ")).collect();
+        let data: String = block
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .collect();
         if let Some(name) = name {
-            events.push((name.to_string(), serde_json::from_str(&data).with_context(|| format!("event {name}: {data}"))?));
+            events.push((
+                name.to_string(),
+                serde_json::from_str(&data).with_context(|| format!("event {name}: {data}"))?,
+            ));
         }
     }
     let turn = Turn { ms, events };
     match turn.of("finish").last() {
         Some(f) if f["status"] == "completed" => Ok(turn),
-        _ => bail!("{question:?} did not complete: {}", r.text().chars().take(3000).collect::<String>()),
+        _ => bail!(
+            "{question:?} did not complete: {}",
+            r.text().chars().take(3000).collect::<String>()
+        ),
     }
 }
 
@@ -105,7 +129,12 @@ fn row(what: &str, v: &[f64]) {
         println!("| {what} | 0 | – | – |");
         return;
     }
-    println!("| {what} | {} | {:.1} | {:.1} |", v.len(), median(v), percentile(v, 0.95));
+    println!(
+        "| {what} | {} | {:.1} | {:.1} |",
+        v.len(),
+        median(v),
+        percentile(v, 0.95)
+    );
 }
 
 pub fn run(args: ChatArgs) -> Result<()> {
@@ -152,7 +181,8 @@ pub fn run(args: ChatArgs) -> Result<()> {
         ],
     );
     db.execute("DELETE FROM response_cache");
-    let (mut miss_turn, mut miss_step, mut served, mut overhead) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut miss_turn, mut miss_step, mut served, mut overhead) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (i, q) in qs.iter().enumerate().take(timed.end) {
         let before = double.total_hits();
         let t = ask(&host, "bench", q)?;
@@ -162,7 +192,9 @@ pub fn run(args: ChatArgs) -> Result<()> {
         if i < timed.start || paid.len() != 1 || paid[0]["cache"] != "miss" || calls.len() != 1 {
             continue;
         }
-        let Some(service) = calls[0].served_in else { continue };
+        let Some(service) = calls[0].served_in else {
+            continue;
+        };
         let step = paid[0]["duration_ms"].as_f64().context("duration_ms")?;
         let service = service.as_secs_f64() * 1e3;
         miss_turn.push(t.ms);
@@ -176,31 +208,69 @@ pub fn run(args: ChatArgs) -> Result<()> {
         let before = double.total_hits();
         let t = ask(&host, "bench", q)?;
         let paid = t.paid();
-        if double.total_hits() == before && !paid.is_empty() && paid.iter().all(|s| s["cache"] == "exact") {
+        if double.total_hits() == before
+            && !paid.is_empty()
+            && paid.iter().all(|s| s["cache"] == "exact")
+        {
             hit_turn.push(t.ms);
             if paid.len() == 1 {
                 hit_one.push(t.ms);
             }
-            hit_step.extend(paid.iter().filter(|s| s["kind"] == "implementation").filter_map(|s| s["duration_ms"].as_f64()));
+            hit_step.extend(
+                paid.iter()
+                    .filter(|s| s["kind"] == "implementation")
+                    .filter_map(|s| s["duration_ms"].as_f64()),
+            );
         }
     }
 
     println!();
-    println!("Latency ({} timed turns each after {} warm-up turns; new conversation per turn):", timed.len(), timed.start);
+    println!(
+        "Latency ({} timed turns each after {} warm-up turns; new conversation per turn):",
+        timed.len(),
+        timed.start
+    );
     println!();
     println!("| measurement | n | p50 ms | p95 ms |");
     println!("|---|---:|---:|---:|");
-    row("local-mode turn, end to end (POST → whole SSE stream read)", &local);
+    row(
+        "local-mode turn, end to end (POST → whole SSE stream read)",
+        &local,
+    );
     for (kind, v) in &steps {
-        row(&format!("  local-mode {kind} step (server `duration_ms`)"), v);
+        row(
+            &format!("  local-mode {kind} step (server `duration_ms`)"),
+            v,
+        );
     }
-    row("paid turn, cache miss, one paid step, end to end", &miss_turn);
-    row("  its implementation step (server `duration_ms`, whole ms)", &miss_step);
-    row("  the provider double's own service time (last request byte read → last reply byte written)", &served);
-    row("  **gateway overhead = step `duration_ms` − double's service time**", &overhead);
-    row("cache-hit turn (exact hit on every paid step), end to end", &hit_turn);
-    row("  of which turns with one paid step (as the cache-miss rows)", &hit_one);
-    row("  their implementation steps (server `duration_ms`)", &hit_step);
+    row(
+        "paid turn, cache miss, one paid step, end to end",
+        &miss_turn,
+    );
+    row(
+        "  its implementation step (server `duration_ms`, whole ms)",
+        &miss_step,
+    );
+    row(
+        "  the provider double's own service time (last request byte read → last reply byte written)",
+        &served,
+    );
+    row(
+        "  **gateway overhead = step `duration_ms` − double's service time**",
+        &overhead,
+    );
+    row(
+        "cache-hit turn (exact hit on every paid step), end to end",
+        &hit_turn,
+    );
+    row(
+        "  of which turns with one paid step (as the cache-miss rows)",
+        &hit_one,
+    );
+    row(
+        "  their implementation steps (server `duration_ms`)",
+        &hit_step,
+    );
 
     // 4. Cost over a replayed workload; fresh cache.
     db.execute("DELETE FROM response_cache");
@@ -208,10 +278,17 @@ pub fn run(args: ChatArgs) -> Result<()> {
     let n = qs.len();
     // Each question as asked, then each combined with the one half the list away (a two-part
     // question), then the list again from the top: repeats, as real traffic has.
-    let compound = (0..n).map(|i| format!("{}, and {}", qs[i].trim_end_matches('?'), qs[(i + n / 2) % n]));
+    let compound = (0..n).map(|i| {
+        format!(
+            "{}, and {}",
+            qs[i].trim_end_matches('?'),
+            qs[(i + n / 2) % n]
+        )
+    });
     let workload: Vec<String> = qs.iter().cloned().chain(compound).collect();
     let (mut seen, mut fresh) = (HashSet::new(), Cost::default());
-    let (mut all, mut steps_paid, mut steps_cached, mut exact, mut planned) = (Cost::default(), 0, 0, 0, 0);
+    let (mut all, mut steps_paid, mut steps_cached, mut exact, mut planned) =
+        (Cost::default(), 0, 0, 0, 0);
     for (i, q) in workload.iter().cycle().take(args.replay).enumerate() {
         let t = ask(&host, &format!("replay-{i}"), q)?;
         let paid = t.paid();
@@ -224,7 +301,10 @@ pub fn run(args: ChatArgs) -> Result<()> {
         let single = single_shot(&db, &double, &catalog, &t, q)?;
         // The baseline with an exact cache of its own: a repeated question costs nothing.
         let repeat = !seen.insert(q.clone());
-        all.add((tokens("input_tokens"), tokens("output_tokens")), if repeat { (0, 0) } else { single });
+        all.add(
+            (tokens("input_tokens"), tokens("output_tokens")),
+            if repeat { (0, 0) } else { single },
+        );
         if cached == 0 {
             fresh.add((tokens("input_tokens"), tokens("output_tokens")), single);
         }
@@ -237,10 +317,14 @@ pub fn run(args: ChatArgs) -> Result<()> {
         n / 2
     );
     println!();
-    println!("| interactions | n | progressive paid tokens / interaction (in + out) | single-shot tokens / interaction (in + out) | progressive saves |");
+    println!(
+        "| interactions | n | progressive paid tokens / interaction (in + out) | single-shot tokens / interaction (in + out) | progressive saves |"
+    );
     println!("|---|---:|---:|---:|---:|");
     fresh.row("no step served from cache (the protocol alone)");
-    all.row("whole replay (protocol + its cache vs single-shot + exact cache of repeated questions)");
+    all.row(
+        "whole replay (protocol + its cache vs single-shot + exact cache of repeated questions)",
+    );
     println!();
     println!(
         "Cache: {steps_cached} of {steps_paid} paid steps answered from cache = **{:.1}%** ({exact} exact, {} semantic); {planned} of {} turns were planned by a model.",
@@ -262,7 +346,10 @@ struct Cost {
 impl Cost {
     fn add(&mut self, progressive: (u64, u64), single: (u64, u64)) {
         self.n += 1;
-        self.progressive = (self.progressive.0 + progressive.0, self.progressive.1 + progressive.1);
+        self.progressive = (
+            self.progressive.0 + progressive.0,
+            self.progressive.1 + progressive.1,
+        );
         self.single = (self.single.0 + single.0, self.single.1 + single.1);
     }
 
@@ -271,7 +358,13 @@ impl Cost {
             println!("| {what} | 0 | – | – | – |");
             return;
         }
-        let per = |(i, o): (u64, u64)| (i + o, i as f64 / self.n.max(1) as f64, o as f64 / self.n.max(1) as f64);
+        let per = |(i, o): (u64, u64)| {
+            (
+                i + o,
+                i as f64 / self.n.max(1) as f64,
+                o as f64 / self.n.max(1) as f64,
+            )
+        };
         let (p, pi, po) = per(self.progressive);
         let (s, si, so) = per(self.single);
         println!(
@@ -288,23 +381,58 @@ impl Cost {
 /// turn retrieved (as stored with its message by the analysis step, contents included),
 /// built by tessera-gateway for the provider and model of the turn's first paid step, sent to
 /// the double; returns the (input, output) tokens the double reports.
-fn single_shot(db: &TestDb, double: &ProviderDouble, catalog: &Catalog, t: &Turn, question: &str) -> Result<(u64, u64)> {
+fn single_shot(
+    db: &TestDb,
+    double: &ProviderDouble,
+    catalog: &Catalog,
+    t: &Turn,
+    question: &str,
+) -> Result<(u64, u64)> {
     let message = t.finish()["message_id"].as_str().context("message_id")?;
-    let rows = db.query(&format!("SELECT sources::text FROM messages WHERE id = '{message}'")).map_err(anyhow::Error::msg)?;
-    let sources: Vec<Source> = serde_json::from_str(&rows.first().context("the message row")?.get::<_, String>(0))?;
-    let listed: Vec<i64> = t.of("tool-result").flat_map(|r| r["output"]["results"].as_array().cloned().unwrap_or_default()).filter_map(|r| r["chunk_id"].as_i64()).collect();
+    let rows = db
+        .query(&format!(
+            "SELECT sources::text FROM messages WHERE id = '{message}'"
+        ))
+        .map_err(anyhow::Error::msg)?;
+    let sources: Vec<Source> =
+        serde_json::from_str(&rows.first().context("the message row")?.get::<_, String>(0))?;
+    let listed: Vec<i64> = t
+        .of("tool-result")
+        .flat_map(|r| {
+            r["output"]["results"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|r| r["chunk_id"].as_i64())
+        .collect();
     if listed != sources.iter().map(|s| s.chunk_id).collect::<Vec<_>>() {
         bail!("the stored sources are not the ones the turn's tool-result listed");
     }
-    let ctx = context::build(None, &[], &sources, SkillLevel::default(), &ContextBudget::single_shot());
+    let ctx = context::build(
+        None,
+        &[],
+        &sources,
+        SkillLevel::default(),
+        &ContextBudget::single_shot(),
+    );
     // A turn with no paid step (none expected here) is priced on the double's openai.
     let paid = t.paid();
-    let (provider, model) = paid.first().map_or(("openai", "gpt-4o-mini"), |s| (s["provider"].as_str().unwrap_or(""), s["model"].as_str().unwrap_or("")));
+    let (provider, model) = paid.first().map_or(("openai", "gpt-4o-mini"), |s| {
+        (
+            s["provider"].as_str().unwrap_or(""),
+            s["model"].as_str().unwrap_or(""),
+        )
+    });
     let provider = catalog.provider(provider).context("provider")?;
     let mut request = prompt::single_shot(question, &ctx);
     request.model = model.to_string();
     let http = build_request(&provider.endpoint(Some(KEY.into())), &request)?;
-    let path = http.url.split_once(&double.addr().to_string()).map(|(_, p)| p.to_string()).context("a URL on the double")?;
+    let path = http
+        .url
+        .split_once(&double.addr().to_string())
+        .map(|(_, p)| p.to_string())
+        .context("a URL on the double")?;
     let mut r = Request::new("POST", &path).body(&http.body);
     for (name, value) in &http.headers {
         r = r.header(name, value.clone());

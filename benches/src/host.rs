@@ -99,8 +99,14 @@ pub fn run(args: HostArgs) -> Result<()> {
         args.rounds, args.seconds, args.threads, args.connections
     );
     for s in &servers {
-        wrk::run(&s.url("/hello"), Load { duration: Duration::from_secs(2), ..throughput })
-            .with_context(|| format!("warming up {}", s.name))?;
+        wrk::run(
+            &s.url("/hello"),
+            Load {
+                duration: Duration::from_secs(2),
+                ..throughput
+            },
+        )
+        .with_context(|| format!("warming up {}", s.name))?;
     }
     let mut loaded: Vec<Vec<Report>> = vec![Vec::new(); servers.len()];
     let mut single: Vec<Vec<Report>> = vec![Vec::new(); servers.len()];
@@ -113,7 +119,10 @@ pub fn run(args: HostArgs) -> Result<()> {
             );
             loaded[i].push(r);
             let r = checked(s, wrk::run(&s.url("/hello"), latency)?)?;
-            println!("  round {round}: {:<16} 1 connection: p50 {:>6.0} µs", s.name, r.p50_us);
+            println!(
+                "  round {round}: {:<16} 1 connection: p50 {:>6.0} µs",
+                s.name, r.p50_us
+            );
             single[i].push(r);
         }
     }
@@ -123,7 +132,9 @@ pub fn run(args: HostArgs) -> Result<()> {
     drop(servers);
     let rss_app = app_idle_rss(&args, &db)?;
 
-    let med = |reports: &[Report], f: fn(&Report) -> f64| median(&reports.iter().map(f).collect::<Vec<_>>());
+    let med = |reports: &[Report], f: fn(&Report) -> f64| {
+        median(&reports.iter().map(f).collect::<Vec<_>>())
+    };
     println!();
     println!("| server | req/s (median) | p50 µs | p99 µs | p50 µs, 1 connection |");
     println!("|---|---:|---:|---:|---:|");
@@ -146,13 +157,20 @@ pub fn run(args: HostArgs) -> Result<()> {
         "RSS after the run, hello only: tessera {:.1} MiB, wasmtime serve {:.1} MiB",
         rss_hello[0], rss_hello[1]
     );
-    println!("idle RSS, tessera up with {}: {rss_app:.1} MiB", args.manifest.display());
+    println!(
+        "idle RSS, tessera up with {}: {rss_app:.1} MiB",
+        args.manifest.display()
+    );
     Ok(())
 }
 
 fn checked(server: &Server, report: Report) -> Result<Report> {
     if report.errors > 0 {
-        bail!("{} answered {} errors under load; not a valid result", server.name, report.errors);
+        bail!(
+            "{} answered {} errors under load; not a valid result",
+            server.name,
+            report.errors
+        );
     }
     Ok(report)
 }
@@ -184,7 +202,9 @@ pub fn serve_baseline(listen: SocketAddr) -> Result<()> {
     use http_body_util::Full;
     use hyper::service::service_fn;
     use hyper_util::rt::TokioIo;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen).await?;
         loop {
@@ -195,7 +215,9 @@ pub fn serve_baseline(listen: SocketAddr) -> Result<()> {
                     Ok::<_, std::convert::Infallible>(
                         hyper::Response::builder()
                             .header("content-type", "text/plain")
-                            .body(Full::new(bytes::Bytes::from_static(b"hello from tessera\n")))
+                            .body(Full::new(bytes::Bytes::from_static(
+                                b"hello from tessera\n",
+                            )))
                             .expect("static response"),
                     )
                 });

@@ -62,9 +62,14 @@ pub(crate) fn load_demo(host: &TestHost) -> Result<(usize, u64, f64)> {
     let started = Instant::now();
     let mut chunks = 0;
     for path in &files {
-        let stem = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+        let stem = path
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
         let text = std::fs::read_to_string(path)?;
-        let body = tessera_retrieval::ingest::request_for_markdown_file(&stem, &text).map_err(anyhow::Error::msg)?;
+        let body = tessera_retrieval::ingest::request_for_markdown_file(&stem, &text)
+            .map_err(anyhow::Error::msg)?;
         let answer = post(host, "/v1/kb/documents", &body)?;
         if answer["status"] != "ready" {
             bail!("{stem} was not embedded inline: {answer}");
@@ -83,7 +88,11 @@ pub(crate) fn questions() -> Result<Vec<LabelledQuestion>> {
 
 /// Document stems in rank order for one search.
 fn ranked_docs(host: &TestHost, question: &str, mode: &str, depth: usize) -> Result<Vec<String>> {
-    let r = post(host, "/v1/kb/search", &json!({"query": question, "mode": mode, "k": depth}))?;
+    let r = post(
+        host,
+        "/v1/kb/search",
+        &json!({"query": question, "mode": mode, "k": depth}),
+    )?;
     let docs = r["results"]
         .as_array()
         .context("results")?
@@ -97,9 +106,16 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     let host = start(&db);
     let (docs, chunks, _) = load_demo(&host)?;
     let questions = questions()?;
-    println!("kb evaluation: {} questions over {docs} documents ({chunks} chunks), k = {}", questions.len(), args.depth);
+    println!(
+        "kb evaluation: {} questions over {docs} documents ({chunks} chunks), k = {}",
+        questions.len(),
+        args.depth
+    );
     println!();
-    println!("| mode | recall@5 | MRR@{} | misses | lexical recall@5 | paraphrase recall@5 | mixed recall@5 |", args.depth);
+    println!(
+        "| mode | recall@5 | MRR@{} | misses | lexical recall@5 | paraphrase recall@5 | mixed recall@5 |",
+        args.depth
+    );
     println!("|---|---:|---:|---:|---:|---:|---:|");
     for mode in ["vector", "text", "hybrid"] {
         let mut all = Vec::new();
@@ -108,11 +124,18 @@ pub fn eval(args: EvalArgs) -> Result<()> {
             let ranking = ranked_docs(&host, &q.question, mode, args.depth)?;
             let score = evaluate(&ranking, &q.relevant, 5);
             all.push(score);
-            let kind = q.kind.map(|k| format!("{k:?}").to_lowercase()).unwrap_or_default();
+            let kind = q
+                .kind
+                .map(|k| format!("{k:?}").to_lowercase())
+                .unwrap_or_default();
             by_kind.entry(kind).or_default().push(score);
         }
         let s = summarise(&all, 5);
-        let kind = |k: &str| by_kind.get(k).map_or(f64::NAN, |v| summarise(v, 5).recall_at_k);
+        let kind = |k: &str| {
+            by_kind
+                .get(k)
+                .map_or(f64::NAN, |v| summarise(v, 5).recall_at_k)
+        };
         println!(
             "| {mode} | {:.3} | {:.3} | {} | {:.3} | {:.3} | {:.3} |",
             s.recall_at_k,
@@ -132,25 +155,46 @@ pub fn run(args: KbArgs) -> Result<()> {
 
     // 1. Inline ingest throughput (every demo document is small enough to embed inline).
     let (docs, chunks, seconds) = load_demo(&host)?;
-    println!("inline ingest: {docs} documents, {chunks} chunks in {seconds:.1} s = {:.1} chunks/s", chunks as f64 / seconds);
+    println!(
+        "inline ingest: {docs} documents, {chunks} chunks in {seconds:.1} s = {:.1} chunks/s",
+        chunks as f64 / seconds
+    );
 
     // 2. Query embedding: the component (timed inside it) against the same code natively.
     let questions = questions()?;
-    let embedder = tessera_embedder::Embedder::from_dir(tessera_e2e::root().join(".tessera/models/all-MiniLM-L6-v2"))?;
+    let embedder = tessera_embedder::Embedder::from_dir(
+        tessera_e2e::root().join(".tessera/models/all-MiniLM-L6-v2"),
+    )?;
     let (mut wasm_ms, mut native_ms) = (Vec::new(), Vec::new());
     for q in questions.iter().cycle().take(args.searches) {
-        let r = post(&host, "/v1/kb/search", &json!({"query": q.question, "mode": "vector", "k": 1}))?;
-        wasm_ms.push(r["timing"]["embed_ms"].as_f64().context("timing.embed_ms")?);
+        let r = post(
+            &host,
+            "/v1/kb/search",
+            &json!({"query": q.question, "mode": "vector", "k": 1}),
+        )?;
+        wasm_ms.push(
+            r["timing"]["embed_ms"]
+                .as_f64()
+                .context("timing.embed_ms")?,
+        );
         let t = Instant::now();
         embedder.embed_one(&q.question)?;
         native_ms.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let (w, n) = (median(&wasm_ms), median(&native_ms));
-    println!("query embedding p50: component {w:.2} ms, native {n:.2} ms, ratio {:.2}×", w / n);
+    println!(
+        "query embedding p50: component {w:.2} ms, native {n:.2} ms, ratio {:.2}×",
+        w / n
+    );
 
     // 3. Grow the corpus and time searches.
     grow_corpus(&db, args.chunks)?;
-    let total: i64 = db.query("SELECT count(*) FROM kb_chunks").map_err(anyhow::Error::msg)?.first().map(|r| r.get(0)).unwrap_or(0);
+    let total: i64 = db
+        .query("SELECT count(*) FROM kb_chunks")
+        .map_err(anyhow::Error::msg)?
+        .first()
+        .map(|r| r.get(0))
+        .unwrap_or(0);
     println!("corpus: {total} chunks");
     println!();
     println!("| mode | searches | p50 ms | p95 ms | embed p50 ms |");
@@ -159,11 +203,21 @@ pub fn run(args: KbArgs) -> Result<()> {
         let (mut lat, mut emb) = (Vec::new(), Vec::new());
         for q in questions.iter().cycle().take(args.searches) {
             let t = Instant::now();
-            let r = post(&host, "/v1/kb/search", &json!({"query": q.question, "mode": mode, "k": 10}))?;
+            let r = post(
+                &host,
+                "/v1/kb/search",
+                &json!({"query": q.question, "mode": mode, "k": 10}),
+            )?;
             lat.push(t.elapsed().as_secs_f64() * 1e3);
             emb.push(r["timing"]["embed_ms"].as_f64().unwrap_or(0.0));
         }
-        println!("| {mode} | {} | {:.1} | {:.1} | {:.1} |", lat.len(), median(&lat), percentile(&lat, 0.95), median(&emb));
+        println!(
+            "| {mode} | {} | {:.1} | {:.1} | {:.1} |",
+            lat.len(),
+            median(&lat),
+            percentile(&lat, 0.95),
+            median(&emb)
+        );
     }
 
     // 4. Recall@10 of the HNSW scan against an exact scan, same queries, same filters.
@@ -175,9 +229,15 @@ pub fn run(args: KbArgs) -> Result<()> {
             .send(host.addr())?;
         queries.push(r.json()["data"][0]["embedding"].to_string());
     }
-    let exact: Vec<Vec<f64>> = queries.iter().map(|v| probe.top10(v, true)).collect::<Result<_>>()?;
+    let exact: Vec<Vec<f64>> = queries
+        .iter()
+        .map(|v| probe.top10(v, true))
+        .collect::<Result<_>>()?;
     println!();
-    println!("HNSW recall@10 against exact search over {total} chunks ({} queries):", queries.len());
+    println!(
+        "HNSW recall@10 against exact search over {total} chunks ({} queries):",
+        queries.len()
+    );
     println!();
     println!("| hnsw.ef_search | recall@10 | query p50 ms (SQL only) |");
     println!("|---:|---:|---:|");
@@ -216,7 +276,9 @@ struct RecallProbe {
 
 impl RecallProbe {
     fn new(url: &str) -> Result<Self> {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         let connect = |setting: &'static str| {
             let url = url.to_string();
             rt.block_on(async move {
@@ -232,7 +294,10 @@ impl RecallProbe {
     }
 
     fn set_ef_search(&self, ef: usize) -> Result<()> {
-        self.rt.block_on(self.approx.batch_execute(&format!("SET hnsw.ef_search = {ef}")))?;
+        self.rt.block_on(
+            self.approx
+                .batch_execute(&format!("SET hnsw.ef_search = {ef}")),
+        )?;
         Ok(())
     }
 
@@ -254,7 +319,12 @@ impl RecallProbe {
 /// Mixtures of real embeddings spread over the model's space like real text does; noisy
 /// copies of a few hundred points would instead make hundreds of near-ties per query.
 fn grow_corpus(db: &TestDb, target: usize) -> Result<()> {
-    let existing: i64 = db.query("SELECT count(*) FROM kb_chunks").map_err(anyhow::Error::msg)?.first().map(|r| r.get(0)).unwrap_or(0);
+    let existing: i64 = db
+        .query("SELECT count(*) FROM kb_chunks")
+        .map_err(anyhow::Error::msg)?
+        .first()
+        .map(|r| r.get(0))
+        .unwrap_or(0);
     let missing = target.saturating_sub(existing as usize);
     if missing == 0 {
         return Ok(());
@@ -288,6 +358,9 @@ fn grow_corpus(db: &TestDb, target: usize) -> Result<()> {
          JOIN base bc ON bc.i = p.c
          JOIN docs ON docs.d = p.s / {per_doc}"
     ));
-    println!("grew the corpus by {missing} chunks in {:.0} s", started.elapsed().as_secs_f64());
+    println!(
+        "grew the corpus by {missing} chunks in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }

@@ -14,7 +14,10 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "tessera-bench", about = "Tessera benchmarks (see benches/README.md)")]
+#[command(
+    name = "tessera-bench",
+    about = "Tessera benchmarks (see benches/README.md)"
+)]
 struct Cli {
     #[command(subcommand)]
     scenario: Scenario,

@@ -14,19 +14,44 @@ pub struct Server {
 
 impl Server {
     /// Spawns `cmd` and waits until `GET path` on `addr` answers 200.
-    pub fn start(name: &'static str, mut cmd: Command, addr: SocketAddr, path: &str) -> Result<Self> {
+    pub fn start(
+        name: &'static str,
+        mut cmd: Command,
+        addr: SocketAddr,
+        path: &str,
+    ) -> Result<Self> {
         // stderr goes to a file: quiet while measuring, readable when start-up fails.
-        let log = std::env::temp_dir().join(format!("tessera-bench-{}-{}.log", name.replace(' ', "-"), addr.port()));
-        let stderr = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
-        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr);
-        let child = cmd.spawn().with_context(|| format!("starting {name}: {cmd:?}"))?;
+        let log = std::env::temp_dir().join(format!(
+            "tessera-bench-{}-{}.log",
+            name.replace(' ', "-"),
+            addr.port()
+        ));
+        let stderr =
+            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr);
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {name}: {cmd:?}"))?;
         let mut server = Self { name, addr, child };
         let started = Instant::now();
         loop {
             if let Some(status) = server.child.try_wait()? {
                 let text = std::fs::read_to_string(&log).unwrap_or_default();
-                let tail: Vec<&str> = text.lines().rev().take(10).collect::<Vec<_>>().into_iter().rev().collect();
-                bail!("{name} exited with {status} before answering; its last lines ({}):\n{}", log.display(), tail.join("\n"));
+                let tail: Vec<&str> = text
+                    .lines()
+                    .rev()
+                    .take(10)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                bail!(
+                    "{name} exited with {status} before answering; its last lines ({}):\n{}",
+                    log.display(),
+                    tail.join("\n")
+                );
             }
             if let Ok(r) = tessera_e2e::http::Request::new("GET", path).send(addr)
                 && r.status == 200
@@ -59,7 +84,10 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {

@@ -237,8 +237,16 @@ mod tests {
 
     fn queue(lengths: &[usize], now: Instant) -> BatchQueue<usize> {
         let mut q = BatchQueue::new(1000);
-        q.push_all(lengths.iter().copied().enumerate().map(|(i, l)| (l, i)).collect(), now)
-            .unwrap();
+        q.push_all(
+            lengths
+                .iter()
+                .copied()
+                .enumerate()
+                .map(|(i, l)| (l, i))
+                .collect(),
+            now,
+        )
+        .unwrap();
         q
     }
 
@@ -255,11 +263,18 @@ mod tests {
         // Four inputs of 10 tokens cost 40; a 100-token one makes five cost 500, over 256.
         let mut q = queue(&[10, 10, 10, 10, 100, 10], t0);
         let p = policy(256, 64, 5);
-        assert_eq!(items(q.next(&p, t0)), vec![0, 1, 2, 3], "full: the next input breaks the budget");
+        assert_eq!(
+            items(q.next(&p, t0)),
+            vec![0, 1, 2, 3],
+            "full: the next input breaks the budget"
+        );
         // Alone, 100 tokens fit; with the 10 after it 2 × 100 = 200 still fits; nothing more.
         assert_eq!(q.depth(), 2);
         assert_eq!(q.tokens(), 110);
-        assert!(matches!(q.next(&p, t0), Next::WaitUntil(_)), "not full, not old: waits");
+        assert!(
+            matches!(q.next(&p, t0), Next::WaitUntil(_)),
+            "not full, not old: waits"
+        );
         assert_eq!(items(q.next(&p, t0 + Duration::from_millis(5))), vec![4, 5]);
         assert!(matches!(q.next(&p, t0), Next::Empty));
         assert_eq!(q.tokens(), 0);
@@ -304,7 +319,8 @@ mod tests {
         let t0 = Instant::now();
         let mut q = BatchQueue::new(10);
         q.push_all(vec![(10, 'a')], t0).unwrap();
-        q.push_all(vec![(10, 'b')], t0 + Duration::from_millis(3)).unwrap();
+        q.push_all(vec![(10, 'b')], t0 + Duration::from_millis(3))
+            .unwrap();
         let p = policy(1000, 64, 5);
         match q.next(&p, t0 + Duration::from_millis(4)) {
             Next::WaitUntil(at) => assert_eq!(at, t0 + Duration::from_millis(5)),
@@ -339,7 +355,13 @@ mod tests {
         let mut q = BatchQueue::new(4);
         q.push_all(vec![(1, 0), (1, 1), (1, 2)], t0).unwrap();
         let err = q.push_all(vec![(1, 3), (1, 4)], t0).unwrap_err();
-        assert_eq!(err, QueueFull { depth: 3, capacity: 4 });
+        assert_eq!(
+            err,
+            QueueFull {
+                depth: 3,
+                capacity: 4
+            }
+        );
         assert_eq!(q.depth(), 3, "nothing of the refused request was queued");
         q.push_all(vec![(1, 3)], t0).unwrap();
     }
@@ -363,11 +385,16 @@ mod tests {
             })
             .collect();
         for request in 0..100 {
-            let items = (0..5).map(|i| (1 + (request * 7 + i) % 30, request * 5 + i)).collect();
+            let items = (0..5)
+                .map(|i| (1 + (request * 7 + i) % 30, request * 5 + i))
+                .collect();
             batcher.submit(items).unwrap();
         }
         batcher.close();
-        let mut all: Vec<usize> = runners.into_iter().flat_map(|r| r.join().unwrap()).collect();
+        let mut all: Vec<usize> = runners
+            .into_iter()
+            .flat_map(|r| r.join().unwrap())
+            .collect();
         all.sort();
         assert_eq!(all, (0..500).collect::<Vec<_>>());
         assert_eq!(batcher.depth(), (0, 0));
@@ -387,7 +414,10 @@ mod tests {
         let (n, at) = runner.join().unwrap();
         assert_eq!(n, 2);
         let waited = at - submitted;
-        assert!(waited >= Duration::from_millis(29), "left after {waited:?}, before max_wait");
+        assert!(
+            waited >= Duration::from_millis(29),
+            "left after {waited:?}, before max_wait"
+        );
         assert!(waited < Duration::from_secs(2), "left after {waited:?}");
     }
 }

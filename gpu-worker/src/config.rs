@@ -19,9 +19,18 @@ pub struct Config {
     #[arg(long, env = "TESSERA_WORKER_LISTEN", default_value = "127.0.0.1:3001")]
     pub listen: SocketAddr,
     /// Directory with model.onnx and tokenizer.json (made by `cargo xtask setup`).
-    #[arg(long, env = "TESSERA_MODEL_DIR", default_value = ".tessera/models/all-MiniLM-L6-v2")]
+    #[arg(
+        long,
+        env = "TESSERA_MODEL_DIR",
+        default_value = ".tessera/models/all-MiniLM-L6-v2"
+    )]
     pub model_dir: PathBuf,
-    #[arg(long, value_enum, env = "TESSERA_WORKER_BACKEND", default_value = "tract")]
+    #[arg(
+        long,
+        value_enum,
+        env = "TESSERA_WORKER_BACKEND",
+        default_value = "tract"
+    )]
     pub backend: BackendKind,
     /// CPU threads for inference [default: all cores].
     #[arg(long, env = "TESSERA_WORKER_THREADS")]
@@ -108,7 +117,10 @@ impl Config {
             ));
         }
         if self.database_url.is_some() && self.claim_size as usize > self.max_queue {
-            return Err(format!("--claim-size {} exceeds --max-queue {}", self.claim_size, self.max_queue));
+            return Err(format!(
+                "--claim-size {} exceeds --max-queue {}",
+                self.claim_size, self.max_queue
+            ));
         }
         if !(self.lease_seconds > 0.0) || self.claim_size < 1 || self.max_attempts < 1 {
             return Err("--lease-seconds, --claim-size and --max-attempts must be positive".into());
@@ -168,7 +180,8 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Config {
-        Config::try_parse_from(std::iter::once("tessera-worker").chain(args.iter().copied())).unwrap()
+        Config::try_parse_from(std::iter::once("tessera-worker").chain(args.iter().copied()))
+            .unwrap()
     }
 
     #[test]
@@ -181,9 +194,13 @@ mod tests {
 
     #[test]
     fn impossible_settings_name_the_flag() {
-        let e = parse(&["--max-batch-tokens", "100"]).validate().unwrap_err();
+        let e = parse(&["--max-batch-tokens", "100"])
+            .validate()
+            .unwrap_err();
         assert!(e.contains("--max-batch-tokens"), "{e}");
-        let e = parse(&["--max-inputs", "10", "--max-queue", "5"]).validate().unwrap_err();
+        let e = parse(&["--max-inputs", "10", "--max-queue", "5"])
+            .validate()
+            .unwrap_err();
         assert!(e.contains("--max-inputs"), "{e}");
         let e = parse(&["--lease-seconds", "0"]).validate().unwrap_err();
         assert!(e.contains("--lease-seconds"), "{e}");
@@ -191,7 +208,14 @@ mod tests {
 
     #[test]
     fn drain_settings() {
-        let c = parse(&["--database-url", "postgres://u@h/db", "--worker-id", "w1", "--lease-seconds", "2.5"]);
+        let c = parse(&[
+            "--database-url",
+            "postgres://u@h/db",
+            "--worker-id",
+            "w1",
+            "--lease-seconds",
+            "2.5",
+        ]);
         let d = c.drain().unwrap();
         assert_eq!(d.worker_id, "w1");
         assert_eq!(d.lease, Duration::from_millis(2500));

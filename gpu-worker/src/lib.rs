@@ -32,7 +32,13 @@ pub async fn run(config: config::Config) -> Result<()> {
     let backend_config = config.backend();
     let model = tokio::task::spawn_blocking(move || backend::load(&backend_config)).await??;
     let metrics = Arc::new(metrics::Metrics::default());
-    let service = service::EmbedService::start(tokenizer, model.clone(), config.policy(), config.max_queue, metrics)?;
+    let service = service::EmbedService::start(
+        tokenizer,
+        model.clone(),
+        config.policy(),
+        config.max_queue,
+        metrics,
+    )?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;

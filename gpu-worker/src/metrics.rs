@@ -58,11 +58,7 @@ impl Histogram {
     }
 
     fn render(&self, out: &mut String, name: &str, labels: &str) {
-        let s = self
-            .state
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let s = self.state.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let sep = if labels.is_empty() { "" } else { "," };
         let mut cumulative = 0;
         for (i, bound) in self.bounds.iter().enumerate() {
@@ -181,24 +177,35 @@ impl Metrics {
 
     /// One model call: `sequences` inputs padded to `padded_tokens` in all, of which
     /// `tokens` were real, taking `elapsed`.
-    pub fn record_batch(&self, sequences: usize, tokens: usize, padded_tokens: usize, elapsed: Duration) {
+    pub fn record_batch(
+        &self,
+        sequences: usize,
+        tokens: usize,
+        padded_tokens: usize,
+        elapsed: Duration,
+    ) {
         self.batch_size.observe(sequences as f64);
         self.batch_tokens.observe(padded_tokens as f64);
         self.inference_seconds.observe(elapsed.as_secs_f64());
-        self.tokens_total.fetch_add(tokens as u64, Ordering::Relaxed);
+        self.tokens_total
+            .fetch_add(tokens as u64, Ordering::Relaxed);
         self.embeddings_total
             .fetch_add(sequences as u64, Ordering::Relaxed);
         let seconds = elapsed.as_secs_f64();
         if seconds > 0.0 {
             let rate = tokens as f64 / seconds;
             // Exponential smoothing: recent batches dominate, one odd batch does not.
-            let _ = self
-                .tokens_per_second
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
-                    let old = f64::from_bits(old);
-                    let new = if old == 0.0 { rate } else { 0.8 * old + 0.2 * rate };
-                    Some(new.to_bits())
-                });
+            let _ =
+                self.tokens_per_second
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+                        let old = f64::from_bits(old);
+                        let new = if old == 0.0 {
+                            rate
+                        } else {
+                            0.8 * old + 0.2 * rate
+                        };
+                        Some(new.to_bits())
+                    });
         }
     }
 
@@ -239,33 +246,120 @@ impl Metrics {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} {kind}");
         };
-        header(&mut out, "tessera_worker_queue_depth", "gauge", "Inputs waiting for a batch.");
-        let _ = writeln!(out, "tessera_worker_queue_depth {}", self.queue_depth.load(Ordering::Relaxed));
-        header(&mut out, "tessera_worker_queue_tokens", "gauge", "Tokens of the inputs waiting for a batch.");
-        let _ = writeln!(out, "tessera_worker_queue_tokens {}", self.queue_tokens.load(Ordering::Relaxed));
-        header(&mut out, "tessera_worker_queue_rejections_total", "counter", "Requests refused with 429 because the queue was full.");
-        let _ = writeln!(out, "tessera_worker_queue_rejections_total {}", self.queue_rejections.load(Ordering::Relaxed));
-        header(&mut out, "tessera_worker_batch_size", "histogram", "Inputs per model call.");
-        self.batch_size.render(&mut out, "tessera_worker_batch_size", "");
-        header(&mut out, "tessera_worker_batch_padded_tokens", "histogram", "Tokens per model call including padding (inputs x longest).");
-        self.batch_tokens.render(&mut out, "tessera_worker_batch_padded_tokens", "");
-        header(&mut out, "tessera_worker_inference_duration_seconds", "histogram", "Time per model call.");
-        self.inference_seconds.render(&mut out, "tessera_worker_inference_duration_seconds", "");
-        header(&mut out, "tessera_worker_tokens_total", "counter", "Tokens embedded (after truncation, without padding); rate() gives tokens/s.");
-        let _ = writeln!(out, "tessera_worker_tokens_total {}", self.tokens_total.load(Ordering::Relaxed));
-        header(&mut out, "tessera_worker_tokens_per_second", "gauge", "Tokens per second of inference time, smoothed over recent model calls.");
-        let _ = writeln!(out, "tessera_worker_tokens_per_second {}", format_float(self.tokens_per_second()));
-        header(&mut out, "tessera_worker_embeddings_total", "counter", "Embeddings computed.");
-        let _ = writeln!(out, "tessera_worker_embeddings_total {}", self.embeddings_total.load(Ordering::Relaxed));
-        header(&mut out, "tessera_worker_requests_total", "counter", "HTTP embedding requests by endpoint and status.");
-        for ((endpoint, status), n) in self.requests.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        header(
+            &mut out,
+            "tessera_worker_queue_depth",
+            "gauge",
+            "Inputs waiting for a batch.",
+        );
+        let _ = writeln!(
+            out,
+            "tessera_worker_queue_depth {}",
+            self.queue_depth.load(Ordering::Relaxed)
+        );
+        header(
+            &mut out,
+            "tessera_worker_queue_tokens",
+            "gauge",
+            "Tokens of the inputs waiting for a batch.",
+        );
+        let _ = writeln!(
+            out,
+            "tessera_worker_queue_tokens {}",
+            self.queue_tokens.load(Ordering::Relaxed)
+        );
+        header(
+            &mut out,
+            "tessera_worker_queue_rejections_total",
+            "counter",
+            "Requests refused with 429 because the queue was full.",
+        );
+        let _ = writeln!(
+            out,
+            "tessera_worker_queue_rejections_total {}",
+            self.queue_rejections.load(Ordering::Relaxed)
+        );
+        header(
+            &mut out,
+            "tessera_worker_batch_size",
+            "histogram",
+            "Inputs per model call.",
+        );
+        self.batch_size
+            .render(&mut out, "tessera_worker_batch_size", "");
+        header(
+            &mut out,
+            "tessera_worker_batch_padded_tokens",
+            "histogram",
+            "Tokens per model call including padding (inputs x longest).",
+        );
+        self.batch_tokens
+            .render(&mut out, "tessera_worker_batch_padded_tokens", "");
+        header(
+            &mut out,
+            "tessera_worker_inference_duration_seconds",
+            "histogram",
+            "Time per model call.",
+        );
+        self.inference_seconds
+            .render(&mut out, "tessera_worker_inference_duration_seconds", "");
+        header(
+            &mut out,
+            "tessera_worker_tokens_total",
+            "counter",
+            "Tokens embedded (after truncation, without padding); rate() gives tokens/s.",
+        );
+        let _ = writeln!(
+            out,
+            "tessera_worker_tokens_total {}",
+            self.tokens_total.load(Ordering::Relaxed)
+        );
+        header(
+            &mut out,
+            "tessera_worker_tokens_per_second",
+            "gauge",
+            "Tokens per second of inference time, smoothed over recent model calls.",
+        );
+        let _ = writeln!(
+            out,
+            "tessera_worker_tokens_per_second {}",
+            format_float(self.tokens_per_second())
+        );
+        header(
+            &mut out,
+            "tessera_worker_embeddings_total",
+            "counter",
+            "Embeddings computed.",
+        );
+        let _ = writeln!(
+            out,
+            "tessera_worker_embeddings_total {}",
+            self.embeddings_total.load(Ordering::Relaxed)
+        );
+        header(
+            &mut out,
+            "tessera_worker_requests_total",
+            "counter",
+            "HTTP embedding requests by endpoint and status.",
+        );
+        for ((endpoint, status), n) in self
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
             let _ = writeln!(
                 out,
                 "tessera_worker_requests_total{{endpoint=\"{}\",status=\"{status}\"}} {n}",
                 endpoint.label()
             );
         }
-        header(&mut out, "tessera_worker_request_duration_seconds", "histogram", "HTTP embedding request latency by endpoint.");
+        header(
+            &mut out,
+            "tessera_worker_request_duration_seconds",
+            "histogram",
+            "HTTP embedding request latency by endpoint.",
+        );
         for endpoint in [Endpoint::Embed, Endpoint::OpenAi] {
             self.latency[endpoint as usize].render(
                 &mut out,
@@ -273,7 +367,12 @@ impl Metrics {
                 &format!("endpoint=\"{}\"", endpoint.label()),
             );
         }
-        header(&mut out, "tessera_worker_jobs_total", "counter", "Queued embedding jobs handled, by outcome.");
+        header(
+            &mut out,
+            "tessera_worker_jobs_total",
+            "counter",
+            "Queued embedding jobs handled, by outcome.",
+        );
         let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner()).clone();
         for outcome in [JobOutcome::Done, JobOutcome::Retried, JobOutcome::Failed] {
             let _ = writeln!(
@@ -306,7 +405,12 @@ mod tests {
             m.record_batch(n, tokens, tokens * 2, Duration::from_millis(20));
         }
         let text = m.render();
-        let bucket = |le: &str| sample(&text, &format!("tessera_worker_batch_size_bucket{{le=\"{le}\"}}"));
+        let bucket = |le: &str| {
+            sample(
+                &text,
+                &format!("tessera_worker_batch_size_bucket{{le=\"{le}\"}}"),
+            )
+        };
         assert_eq!(bucket("1"), Some(1.0));
         assert_eq!(bucket("2"), Some(1.0));
         assert_eq!(bucket("4"), Some(3.0));
@@ -317,7 +421,10 @@ mod tests {
         assert_eq!(sample(&text, "tessera_worker_batch_size_sum"), Some(347.0));
         assert_eq!(sample(&text, "tessera_worker_batch_size_count"), Some(5.0));
         assert_eq!(sample(&text, "tessera_worker_tokens_total"), Some(3470.0));
-        assert_eq!(sample(&text, "tessera_worker_embeddings_total"), Some(347.0));
+        assert_eq!(
+            sample(&text, "tessera_worker_embeddings_total"),
+            Some(347.0)
+        );
         assert!(sample(&text, "tessera_worker_tokens_per_second").unwrap() > 0.0);
     }
 
@@ -357,25 +464,46 @@ mod tests {
         }
         assert_eq!(sample(&text, "tessera_worker_queue_depth"), Some(7.0));
         assert_eq!(sample(&text, "tessera_worker_queue_tokens"), Some(700.0));
-        assert_eq!(sample(&text, "tessera_worker_queue_rejections_total"), Some(1.0));
         assert_eq!(
-            sample(&text, "tessera_worker_requests_total{endpoint=\"/v1/embeddings\",status=\"400\"}"),
-            Some(2.0)
-        );
-        assert_eq!(
-            sample(&text, "tessera_worker_request_duration_seconds_bucket{endpoint=\"/embed\",le=\"0.025\"}"),
-            Some(0.0)
-        );
-        assert_eq!(
-            sample(&text, "tessera_worker_request_duration_seconds_bucket{endpoint=\"/embed\",le=\"0.05\"}"),
+            sample(&text, "tessera_worker_queue_rejections_total"),
             Some(1.0)
         );
         assert_eq!(
-            sample(&text, "tessera_worker_request_duration_seconds_count{endpoint=\"/v1/embeddings\"}"),
+            sample(
+                &text,
+                "tessera_worker_requests_total{endpoint=\"/v1/embeddings\",status=\"400\"}"
+            ),
             Some(2.0)
         );
-        assert_eq!(sample(&text, "tessera_worker_jobs_total{outcome=\"done\"}"), Some(12.0));
-        assert_eq!(sample(&text, "tessera_worker_jobs_total{outcome=\"failed\"}"), Some(0.0));
+        assert_eq!(
+            sample(
+                &text,
+                "tessera_worker_request_duration_seconds_bucket{endpoint=\"/embed\",le=\"0.025\"}"
+            ),
+            Some(0.0)
+        );
+        assert_eq!(
+            sample(
+                &text,
+                "tessera_worker_request_duration_seconds_bucket{endpoint=\"/embed\",le=\"0.05\"}"
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(
+                &text,
+                "tessera_worker_request_duration_seconds_count{endpoint=\"/v1/embeddings\"}"
+            ),
+            Some(2.0)
+        );
+        assert_eq!(
+            sample(&text, "tessera_worker_jobs_total{outcome=\"done\"}"),
+            Some(12.0)
+        );
+        assert_eq!(
+            sample(&text, "tessera_worker_jobs_total{outcome=\"failed\"}"),
+            Some(0.0)
+        );
     }
 
     #[test]

@@ -94,7 +94,10 @@ impl EmbedService {
     }
 
     /// Queues tokenized inputs (all or none) and waits for their vectors, in order.
-    pub async fn embed_tokenized(&self, inputs: &[TokenizedText]) -> Result<Vec<Vec<f32>>, EmbedFailure> {
+    pub async fn embed_tokenized(
+        &self,
+        inputs: &[TokenizedText],
+    ) -> Result<Vec<Vec<f32>>, EmbedFailure> {
         let mut replies = Vec::with_capacity(inputs.len());
         let mut items = Vec::with_capacity(inputs.len());
         for input in inputs {
@@ -154,7 +157,12 @@ fn run_batches(batcher: &Batcher<Pending>, backend: &dyn Backend, metrics: &Metr
         let real: usize = sequences.iter().map(|s| s.len()).sum();
         let started = Instant::now();
         let result = backend.embed_batch(&sequences);
-        metrics.record_batch(batch.len(), real, padded_tokens(longest, batch.len()), started.elapsed());
+        metrics.record_batch(
+            batch.len(),
+            real,
+            padded_tokens(longest, batch.len()),
+            started.elapsed(),
+        );
         match result {
             Ok(vectors) if vectors.len() == batch.len() => {
                 for (entry, vector) in batch.into_iter().zip(vectors) {
@@ -163,7 +171,11 @@ fn run_batches(batcher: &Batcher<Pending>, backend: &dyn Backend, metrics: &Metr
                 }
             }
             Ok(vectors) => {
-                let message = format!("the backend returned {} vectors for {} inputs", vectors.len(), batch.len());
+                let message = format!(
+                    "the backend returned {} vectors for {} inputs",
+                    vectors.len(),
+                    batch.len()
+                );
                 tracing::error!("{message}");
                 for entry in batch {
                     let _ = entry.item.reply.send(Err(message.clone()));

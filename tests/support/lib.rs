@@ -62,9 +62,17 @@ pub fn wasm(name: &str) -> PathBuf {
     // (CARGO_TARGET_DIR elsewhere than `target/`), then the repository's `target/`.
     let beside_host = std::env::var_os("TESSERA_BIN")
         .map(PathBuf::from)
-        .and_then(|bin| Some(bin.parent()?.parent()?.join("wasm32-wasip2/release").join(&file)))
+        .and_then(|bin| {
+            Some(
+                bin.parent()?
+                    .parent()?
+                    .join("wasm32-wasip2/release")
+                    .join(&file),
+            )
+        })
         .filter(|p| p.is_file());
-    let path = beside_host.unwrap_or_else(|| root().join("target/wasm32-wasip2/release").join(&file));
+    let path =
+        beside_host.unwrap_or_else(|| root().join("target/wasm32-wasip2/release").join(&file));
     assert!(
         path.is_file(),
         "component {} is not built: run `cargo build --release --target wasm32-wasip2 -p {name}` \

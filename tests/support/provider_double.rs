@@ -36,7 +36,11 @@ pub enum Reply {
     /// This text, streamed in the request's wire format.
     Text(String),
     /// A non-2xx answer, e.g. 429 with `retry-after`, or a 500.
-    Status { status: u16, headers: Vec<(String, String)>, body: String },
+    Status {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: String,
+    },
     /// Accepts the request and sends nothing for this long (a provider that hangs).
     Stall(Duration),
     /// A 200 stream that turns into invalid JSON half-way.
@@ -48,13 +52,22 @@ pub enum Reply {
 impl Reply {
     pub fn status(status: u16) -> Self {
         let body = json!({"error": {"type": "server_error", "message": format!("test double says {status}")}}).to_string();
-        Reply::Status { status, headers: vec![], body }
+        Reply::Status {
+            status,
+            headers: vec![],
+            body,
+        }
     }
 
     /// 429 with `retry-after: <seconds>`.
     pub fn rate_limited(retry_after_secs: u64) -> Self {
-        let body = json!({"error": {"type": "rate_limit_error", "message": "slow down"}}).to_string();
-        Reply::Status { status: 429, headers: vec![("retry-after".into(), retry_after_secs.to_string())], body }
+        let body =
+            json!({"error": {"type": "rate_limit_error", "message": "slow down"}}).to_string();
+        Reply::Status {
+            status: 429,
+            headers: vec![("retry-after".into(), retry_after_secs.to_string())],
+            body,
+        }
     }
 }
 
@@ -78,7 +91,10 @@ pub struct Recorded {
 
 impl Recorded {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -129,7 +145,11 @@ impl ProviderDouble {
 
     /// Queues replies for `provider`'s next requests.
     pub fn script(&self, provider: &str, replies: impl IntoIterator<Item = Reply>) {
-        self.lock().scripts.entry(provider.to_string()).or_default().extend(replies);
+        self.lock()
+            .scripts
+            .entry(provider.to_string())
+            .or_default()
+            .extend(replies);
     }
 
     /// Drops every queued reply.
@@ -148,7 +168,11 @@ impl ProviderDouble {
 
     /// Requests received for `provider` so far.
     pub fn hits(&self, provider: &str) -> usize {
-        self.lock().requests.iter().filter(|r| r.provider == provider).count()
+        self.lock()
+            .requests
+            .iter()
+            .filter(|r| r.provider == provider)
+            .count()
     }
 
     pub fn total_hits(&self) -> usize {
@@ -228,13 +252,19 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option<Inc
             headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
         }
     }
-    let get = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    let get = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
     let mut body = Vec::new();
     if get("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked")) {
         loop {
             let mut size = String::new();
             reader.read_line(&mut size)?;
-            let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
+            let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
+                .unwrap_or(0);
             if n == 0 {
                 let mut end = String::new();
                 reader.read_line(&mut end)?;
@@ -249,7 +279,12 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option<Inc
         reader.read_exact(&mut body)?;
     }
     let close = get("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
-    Ok(Some(Incoming { path, headers, body, close }))
+    Ok(Some(Incoming {
+        path,
+        headers,
+        body,
+        close,
+    }))
 }
 
 fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
@@ -258,15 +293,30 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
     let mut out = stream;
     while let Some(req) = read_request(&mut reader)? {
         let received = Instant::now();
-        let provider = req.path.trim_start_matches('/').split('/').next().unwrap_or("").to_string();
+        let provider = req
+            .path
+            .trim_start_matches('/')
+            .split('/')
+            .next()
+            .unwrap_or("")
+            .to_string();
         let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
         let (reply, delay) = {
             let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
-            let reply = s.scripts.get_mut(&provider).and_then(VecDeque::pop_front).unwrap_or(Reply::Answer);
+            let reply = s
+                .scripts
+                .get_mut(&provider)
+                .and_then(VecDeque::pop_front)
+                .unwrap_or(Reply::Answer);
             (reply, s.chunk_delay)
         };
         let Some(format) = format_of(&req.path) else {
-            write_status(&mut out, 404, &[], "{\"error\":{\"message\":\"unknown path\"}}")?;
+            write_status(
+                &mut out,
+                404,
+                &[],
+                "{\"error\":{\"message\":\"unknown path\"}}",
+            )?;
             continue;
         };
         let prompt = prompt_text(&body);
@@ -296,21 +346,37 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
             s.requests.len() - 1
         };
         match reply {
-            Reply::Status { status, headers, body } => write_status(&mut out, status, &headers, &body)?,
+            Reply::Status {
+                status,
+                headers,
+                body,
+            } => write_status(&mut out, status, &headers, &body)?,
             Reply::Stall(d) => {
                 std::thread::sleep(d);
                 return Ok(());
             }
             Reply::Malformed => {
                 start_stream(&mut out)?;
-                let events = stream_events(format, "Partial answer", recorded.input_tokens, 0, &model_of(&body, &req.path));
+                let events = stream_events(
+                    format,
+                    "Partial answer",
+                    recorded.input_tokens,
+                    0,
+                    &model_of(&body, &req.path),
+                );
                 chunk(&mut out, events[0].as_bytes())?;
                 chunk(&mut out, b"data: {\"this is\": not json\n\n")?;
                 end_stream(&mut out)?;
             }
             Reply::Truncated => {
                 start_stream(&mut out)?;
-                let events = stream_events(format, "An answer that never ends", recorded.input_tokens, 0, &model_of(&body, &req.path));
+                let events = stream_events(
+                    format,
+                    "An answer that never ends",
+                    recorded.input_tokens,
+                    0,
+                    &model_of(&body, &req.path),
+                );
                 chunk(&mut out, events[0].as_bytes())?;
                 end_stream(&mut out)?;
                 return Ok(());
@@ -318,7 +384,13 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
             Reply::Answer | Reply::Text(_) => {
                 let text = text.unwrap_or_default();
                 start_stream(&mut out)?;
-                for e in stream_events(format, &text, recorded.input_tokens, recorded.output_tokens, &model_of(&body, &req.path)) {
+                for e in stream_events(
+                    format,
+                    &text,
+                    recorded.input_tokens,
+                    recorded.output_tokens,
+                    &model_of(&body, &req.path),
+                ) {
                     if !delay.is_zero() {
                         std::thread::sleep(delay);
                     }
@@ -330,7 +402,12 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
                 end_stream(&mut out)?;
             }
         }
-        if let Some(r) = state.lock().unwrap_or_else(|e| e.into_inner()).requests.get_mut(index) {
+        if let Some(r) = state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .requests
+            .get_mut(index)
+        {
             r.served_in = Some(received.elapsed());
         }
         if req.close {
@@ -340,8 +417,16 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
     Ok(())
 }
 
-fn write_status(out: &mut TcpStream, status: u16, headers: &[(String, String)], body: &str) -> std::io::Result<()> {
-    let mut head = format!("HTTP/1.1 {status} Test Double\r\ncontent-type: application/json\r\ncontent-length: {}\r\n", body.len());
+fn write_status(
+    out: &mut TcpStream,
+    status: u16,
+    headers: &[(String, String)],
+    body: &str,
+) -> std::io::Result<()> {
+    let mut head = format!(
+        "HTTP/1.1 {status} Test Double\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+        body.len()
+    );
     for (n, v) in headers {
         head.push_str(&format!("{n}: {v}\r\n"));
     }
@@ -369,9 +454,16 @@ fn end_stream(out: &mut TcpStream) -> std::io::Result<()> {
 }
 
 fn model_of(body: &Value, path: &str) -> String {
-    body["model"].as_str().map(str::to_string).unwrap_or_else(|| {
-        path.split("/models/").nth(1).and_then(|r| r.split(':').next()).unwrap_or("model").to_string()
-    })
+    body["model"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            path.split("/models/")
+                .nth(1)
+                .and_then(|r| r.split(':').next())
+                .unwrap_or("model")
+                .to_string()
+        })
 }
 
 /// Every text in the request body (system, messages, contents), for honest token counts and
@@ -389,7 +481,14 @@ pub fn prompt_text(body: &Value) -> String {
         }
     }
     let mut out = String::new();
-    for key in ["system", "instructions", "system_instruction", "messages", "input", "contents"] {
+    for key in [
+        "system",
+        "instructions",
+        "system_instruction",
+        "messages",
+        "input",
+        "contents",
+    ] {
         if let Some(v) = body.get(key) {
             walk(v, key, &mut out);
         }
@@ -398,7 +497,13 @@ pub fn prompt_text(body: &Value) -> String {
 }
 
 /// The SSE events of a streamed answer in `format`, split into word groups.
-fn stream_events(format: Format, text: &str, input_tokens: u64, output_tokens: u64, model: &str) -> Vec<String> {
+fn stream_events(
+    format: Format,
+    text: &str,
+    input_tokens: u64,
+    output_tokens: u64,
+    model: &str,
+) -> Vec<String> {
     let words: Vec<&str> = text.split_inclusive(' ').collect();
     let pieces: Vec<String> = words.chunks(4).map(|c| c.concat()).collect();
     let data = |v: Value| format!("data: {v}\n\n");
@@ -407,7 +512,11 @@ fn stream_events(format: Format, text: &str, input_tokens: u64, output_tokens: u
     match format {
         Format::ChatCompletions => {
             for (i, p) in pieces.iter().enumerate() {
-                let delta = if i == 0 { json!({"role": "assistant", "content": p}) } else { json!({"content": p}) };
+                let delta = if i == 0 {
+                    json!({"role": "assistant", "content": p})
+                } else {
+                    json!({"content": p})
+                };
                 out.push(data(json!({"id": "chatcmpl-double", "object": "chat.completion.chunk", "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": null}]})));
             }
             out.push(data(json!({"id": "chatcmpl-double", "object": "chat.completion.chunk", "model": model, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})));
@@ -428,14 +537,18 @@ fn stream_events(format: Format, text: &str, input_tokens: u64, output_tokens: u
             for p in &pieces {
                 out.push(named("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}})));
             }
-            out.push(named("content_block_stop", json!({"type": "content_block_stop", "index": 0})));
+            out.push(named(
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": 0}),
+            ));
             out.push(named("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": output_tokens}})));
             out.push(named("message_stop", json!({"type": "message_stop"})));
         }
         Format::Gemini => {
             let n = pieces.len();
             for (i, p) in pieces.iter().enumerate() {
-                let mut cand = json!({"content": {"parts": [{"text": p}], "role": "model"}, "index": 0});
+                let mut cand =
+                    json!({"content": {"parts": [{"text": p}], "role": "model"}, "index": 0});
                 let mut chunk = json!({"modelVersion": model, "usageMetadata": {"promptTokenCount": input_tokens, "totalTokenCount": input_tokens}});
                 if i + 1 == n {
                     cand["finishReason"] = json!("STOP");
@@ -456,7 +569,11 @@ fn stream_events(format: Format, text: &str, input_tokens: u64, output_tokens: u
 /// quoted from the first numbered source.
 pub fn answer_for(prompt: &str) -> String {
     if prompt.contains("Plan the answer as JSON.") {
-        let question = prompt.lines().find_map(|l| l.strip_prefix("Question: ")).unwrap_or("the question").trim();
+        let question = prompt
+            .lines()
+            .find_map(|l| l.strip_prefix("Question: "))
+            .unwrap_or("the question")
+            .trim();
         let parts: Vec<&str> = question
             .split(['?', ';'])
             .flat_map(|p| p.split(", and "))
@@ -464,20 +581,31 @@ pub fn answer_for(prompt: &str) -> String {
             .filter(|p| p.split_whitespace().count() >= 3)
             .take(3)
             .collect();
-        let parts = if parts.is_empty() { vec![question] } else { parts };
+        let parts = if parts.is_empty() {
+            vec![question]
+        } else {
+            parts
+        };
         let tasks: Vec<Value> = parts
             .iter()
             .enumerate()
             .map(|(i, p)| json!({"id": i + 1, "title": p.chars().take(100).collect::<String>(), "instructions": format!("Answer from the sources: {p}"), "depends_on": []}))
             .collect();
-        return json!({"goal": question.chars().take(200).collect::<String>(), "tasks": tasks}).to_string();
+        return json!({"goal": question.chars().take(200).collect::<String>(), "tasks": tasks})
+            .to_string();
     }
     if prompt.contains("Combine the drafts") {
         let cited: Vec<&str> = prompt
             .lines()
-            .filter(|l| l.contains('[') && l.contains(']') && !l.contains("[n]") && !l.starts_with("Draft "))
+            .filter(|l| {
+                l.contains('[') && l.contains(']') && !l.contains("[n]") && !l.starts_with("Draft ")
+            })
             .collect();
-        let body = if cited.is_empty() { "The drafts had nothing to combine.".to_string() } else { cited.join("\n") };
+        let body = if cited.is_empty() {
+            "The drafts had nothing to combine.".to_string()
+        } else {
+            cited.join("\n")
+        };
         return format!("In short:\n{body}");
     }
     // The first numbered source ("[n] title" then its passage): quote its first sentence.
@@ -487,8 +615,17 @@ pub fn answer_for(prompt: &str) -> String {
             && let Some((n, _)) = rest.split_once(']')
             && n.parse::<u32>().is_ok()
         {
-            let passage: String = lines.by_ref().take_while(|x| !x.trim().is_empty()).collect::<Vec<_>>().join(" ");
-            let sentence = passage.split(". ").next().unwrap_or(&passage).trim().trim_end_matches('.');
+            let passage: String = lines
+                .by_ref()
+                .take_while(|x| !x.trim().is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let sentence = passage
+                .split(". ")
+                .next()
+                .unwrap_or(&passage)
+                .trim()
+                .trim_end_matches('.');
             return format!("According to the sources, {sentence} [{n}].");
         }
     }

@@ -94,7 +94,8 @@ impl WorkerCommand {
             .stdin(Stdio::null());
         // One file for both streams, so the log keeps their order.
         let log = File::create(&log_path).expect("create worker log");
-        cmd.stdout(log.try_clone().expect("clone worker log")).stderr(log);
+        cmd.stdout(log.try_clone().expect("clone worker log"))
+            .stderr(log);
         if let Some(token) = &self.token {
             cmd.env("TESSERA_WORKER_TOKEN", token);
         }
@@ -111,7 +112,10 @@ impl WorkerCommand {
         let started = Instant::now();
         loop {
             if let Ok(Some(status)) = worker.child.try_wait() {
-                panic!("tessera-worker exited with {status} before becoming healthy:\n{}", worker.output());
+                panic!(
+                    "tessera-worker exited with {status} before becoming healthy:\n{}",
+                    worker.output()
+                );
             }
             if let Ok(r) = Request::new("GET", "/health").send(addr)
                 && r.status == 200
@@ -119,7 +123,10 @@ impl WorkerCommand {
                 break;
             }
             if started.elapsed() > WORKER_START_TIMEOUT {
-                panic!("tessera-worker did not answer GET /health within {WORKER_START_TIMEOUT:?}:\n{}", worker.output());
+                panic!(
+                    "tessera-worker did not answer GET /health within {WORKER_START_TIMEOUT:?}:\n{}",
+                    worker.output()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -166,7 +173,12 @@ impl TestWorker {
     }
 
     /// POSTs JSON with the given bearer token, or none.
-    pub fn post_json_with(&self, path: &str, body: &serde_json::Value, token: Option<&str>) -> Response {
+    pub fn post_json_with(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        token: Option<&str>,
+    ) -> Response {
         let mut request = Request::new("POST", path);
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
@@ -211,7 +223,10 @@ impl Drop for TestWorker {
     fn drop(&mut self) {
         self.stop();
         if std::thread::panicking() {
-            eprintln!("----- worker output -----\n{}\n-------------------------", self.output());
+            eprintln!(
+                "----- worker output -----\n{}\n-------------------------",
+                self.output()
+            );
         }
     }
 }

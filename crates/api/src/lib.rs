@@ -21,7 +21,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if let Err(e) = std::str::from_utf8(bytes) {
         return Err(ApiError::bad_request(
             "invalid_utf8",
-            format!("the request body is not valid UTF-8 (at byte {})", e.valid_up_to()),
+            format!(
+                "the request body is not valid UTF-8 (at byte {})",
+                e.valid_up_to()
+            ),
             None,
         ));
     }
@@ -30,15 +33,27 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_syntax() || inner.is_eof() {
-            ApiError::bad_request("invalid_json", format!("the request body is not valid JSON: {inner}"), None)
+            ApiError::bad_request(
+                "invalid_json",
+                format!("the request body is not valid JSON: {inner}"),
+                None,
+            )
         } else {
-            let field = if path == "." { None } else { Some(path.as_str()) };
+            let field = if path == "." {
+                None
+            } else {
+                Some(path.as_str())
+            };
             let message = match field {
                 Some(f) => format!("`{f}`: {}", strip_position(&inner.to_string())),
                 None => strip_position(&inner.to_string()),
             };
             let field = field.or_else(|| missing_field_name(&message));
-            let code = if message.contains("missing field") { "missing_field" } else { "invalid_field" };
+            let code = if message.contains("missing field") {
+                "missing_field"
+            } else {
+                "invalid_field"
+            };
             ApiError::bad_request(code, message.clone(), field)
         }
     })?;
@@ -86,7 +101,10 @@ mod tests {
     #[test]
     fn names_fields() {
         let e = err(br#"{"k": 3}"#);
-        assert_eq!((e.code, e.field.as_deref()), ("missing_field", Some("title")));
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            ("missing_field", Some("title"))
+        );
         let e = err(br#"{"title": "t", "k": "many"}"#);
         assert_eq!((e.code, e.field.as_deref()), ("invalid_field", Some("k")));
         let e = err(br#"{"title": "t", "inner": {"tags": [1]}}"#);

@@ -41,7 +41,19 @@ pub fn cluster(points: &[Vec<f32>], threshold: f32) -> Vec<Cluster> {
     if n == 0 {
         return Vec::new();
     }
-    let dist: Vec<Vec<f32>> = (0..n).map(|i| (0..n).map(|j| if i == j { 0.0 } else { cosine_distance(&points[i], &points[j]) }).collect()).collect();
+    let dist: Vec<Vec<f32>> = (0..n)
+        .map(|i| {
+            (0..n)
+                .map(|j| {
+                    if i == j {
+                        0.0
+                    } else {
+                        cosine_distance(&points[i], &points[j])
+                    }
+                })
+                .collect()
+        })
+        .collect();
     let merges = nn_chain(dist.clone());
     let mut sets = UnionFind::new(n);
     for (a, b, h) in merges {
@@ -62,12 +74,21 @@ pub fn cluster(points: &[Vec<f32>], threshold: f32) -> Vec<Cluster> {
         groups[slot[root]].push(i);
     }
     groups.sort_by(|a, b| b.len().cmp(&a.len()).then(a[0].cmp(&b[0])));
-    groups.into_iter().map(|members| Cluster { medoid: medoid(&members, &dist), members }).collect()
+    groups
+        .into_iter()
+        .map(|members| Cluster {
+            medoid: medoid(&members, &dist),
+            members,
+        })
+        .collect()
 }
 
 fn medoid(members: &[usize], dist: &[Vec<f32>]) -> usize {
     let total = |i: usize| members.iter().map(|&j| dist[i][j]).sum::<f32>();
-    *members.iter().min_by(|&&a, &&b| total(a).total_cmp(&total(b))).expect("clusters are not empty")
+    *members
+        .iter()
+        .min_by(|&&a, &&b| total(a).total_cmp(&total(b)))
+        .expect("clusters are not empty")
 }
 
 /// The nearest-neighbour chain: merges `(a, b, height)` where the merged cluster keeps
@@ -81,7 +102,12 @@ fn nn_chain(mut dist: Vec<Vec<f32>>) -> Vec<(usize, usize, f32)> {
     let mut remaining = n;
     while remaining > 1 {
         if chain.is_empty() {
-            chain.push(active.iter().position(|&a| a).expect("two or more clusters remain"));
+            chain.push(
+                active
+                    .iter()
+                    .position(|&a| a)
+                    .expect("two or more clusters remain"),
+            );
         }
         let (a, b) = loop {
             let a = *chain.last().expect("chain is not empty");
@@ -156,7 +182,11 @@ mod tests {
     fn naive(points: &[Vec<f32>], threshold: f32) -> Vec<Vec<usize>> {
         let mut clusters: Vec<Vec<usize>> = (0..points.len()).map(|i| vec![i]).collect();
         let avg = |a: &[usize], b: &[usize]| {
-            a.iter().flat_map(|&i| b.iter().map(move |&j| (i, j))).map(|(i, j)| cosine_distance(&points[i], &points[j])).sum::<f32>() / (a.len() * b.len()) as f32
+            a.iter()
+                .flat_map(|&i| b.iter().map(move |&j| (i, j)))
+                .map(|(i, j)| cosine_distance(&points[i], &points[j]))
+                .sum::<f32>()
+                / (a.len() * b.len()) as f32
         };
         loop {
             let mut best: Option<(usize, usize, f32)> = None;
@@ -205,7 +235,13 @@ mod tests {
         assert_eq!(cluster(&points, 0.01).len(), 3);
         assert_eq!(cluster(&points, 1.0).len(), 1);
         assert!(cluster(&[], 0.3).is_empty());
-        assert_eq!(cluster(&[unit(1.0)], 0.3), vec![Cluster { members: vec![0], medoid: 0 }]);
+        assert_eq!(
+            cluster(&[unit(1.0)], 0.3),
+            vec![Cluster {
+                members: vec![0],
+                medoid: 0
+            }]
+        );
     }
 
     #[test]
@@ -229,9 +265,15 @@ mod tests {
             (seed % 10_000) as f32 / 10_000.0 - 0.5
         };
         for round in 0..5 {
-            let points: Vec<Vec<f32>> = (0..25 + round * 5).map(|_| (0..8).map(|_| next()).collect()).collect();
+            let points: Vec<Vec<f32>> = (0..25 + round * 5)
+                .map(|_| (0..8).map(|_| next()).collect())
+                .collect();
             for t in [0.3, 0.6, 0.9, 1.2] {
-                assert_eq!(flat(&cluster(&points, t)), naive(&points, t), "round {round} threshold {t}");
+                assert_eq!(
+                    flat(&cluster(&points, t)),
+                    naive(&points, t),
+                    "round {round} threshold {t}"
+                );
             }
         }
     }

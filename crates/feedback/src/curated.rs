@@ -11,7 +11,12 @@ pub const MAX_FIRST: usize = 2;
 
 /// `curated` (with each result's vector similarity to the question) ahead of `general`,
 /// without duplicates (by `key`), `k` in all.
-pub fn curated_first<T, K: PartialEq>(curated: Vec<(T, Option<f32>)>, general: Vec<T>, key: impl Fn(&T) -> K, k: usize) -> Vec<T> {
+pub fn curated_first<T, K: PartialEq>(
+    curated: Vec<(T, Option<f32>)>,
+    general: Vec<T>,
+    key: impl Fn(&T) -> K,
+    k: usize,
+) -> Vec<T> {
     let mut out: Vec<T> = curated
         .into_iter()
         .filter(|(_, sim)| sim.is_some_and(|s| s >= MIN_SIMILARITY))
@@ -35,7 +40,12 @@ mod tests {
 
     #[test]
     fn relevant_curated_results_lead_without_duplicates() {
-        let out = curated_first(vec![(10, Some(0.8)), (11, Some(0.7)), (12, Some(0.9))], vec![1, 10, 2, 3], |x| *x, 4);
+        let out = curated_first(
+            vec![(10, Some(0.8)), (11, Some(0.7)), (12, Some(0.9))],
+            vec![1, 10, 2, 3],
+            |x| *x,
+            4,
+        );
         assert_eq!(out, vec![10, 11, 1, 2]);
     }
 
@@ -43,6 +53,9 @@ mod tests {
     fn unrelated_or_text_only_curated_results_do_not() {
         let out = curated_first(vec![(10, Some(0.2)), (11, None)], vec![1, 2, 3], |x| *x, 6);
         assert_eq!(out, vec![1, 2, 3]);
-        assert_eq!(curated_first(vec![(10, Some(0.9))], vec![1, 2], |x| *x, 1), vec![10]);
+        assert_eq!(
+            curated_first(vec![(10, Some(0.9))], vec![1, 2], |x| *x, 1),
+            vec![10]
+        );
     }
 }

@@ -85,16 +85,20 @@ pub fn persona(stats: &SuccessStats, configured: &str) -> (String, Option<String
         .filter(|(p, v)| p.as_str() != configured && v.total() >= MIN_VOTES)
         .max_by(|a, b| a.1.rate().total_cmp(&b.1.rate()).then(b.0.cmp(a.0)));
     match best {
-        Some((p, v)) if current.total() >= MIN_VOTES && v.rate() - current.rate() >= MIN_ADVANTAGE => (
-            p.clone(),
-            Some(format!(
-                "answers for the {p} persona got {}/{} up-votes, {configured} got {}/{}",
-                v.up,
-                v.total(),
-                current.up,
-                current.total()
-            )),
-        ),
+        Some((p, v))
+            if current.total() >= MIN_VOTES && v.rate() - current.rate() >= MIN_ADVANTAGE =>
+        {
+            (
+                p.clone(),
+                Some(format!(
+                    "answers for the {p} persona got {}/{} up-votes, {configured} got {}/{}",
+                    v.up,
+                    v.total(),
+                    current.up,
+                    current.total()
+                )),
+            )
+        }
         _ => (configured.to_string(), None),
     }
 }
@@ -104,7 +108,12 @@ pub fn preferred_model(stats: &SuccessStats) -> Option<String> {
     stats
         .models
         .iter()
-        .filter(|(m, v)| !m.starts_with("local/") && !m.starts_with("-/") && v.total() >= MIN_VOTES && v.rate() >= MIN_MODEL_RATE)
+        .filter(|(m, v)| {
+            !m.starts_with("local/")
+                && !m.starts_with("-/")
+                && v.total() >= MIN_VOTES
+                && v.rate() >= MIN_MODEL_RATE
+        })
         .max_by(|a, b| a.1.rate().total_cmp(&b.1.rate()).then(b.0.cmp(a.0)))
         .map(|(m, _)| m.clone())
 }
@@ -114,44 +123,83 @@ mod tests {
     use super::*;
 
     fn answer(persona: &str, models: &[&str], rating: Rating) -> RatedAnswer {
-        RatedAnswer { persona: Some(persona.into()), models: models.iter().map(|m| m.to_string()).collect(), rating }
+        RatedAnswer {
+            persona: Some(persona.into()),
+            models: models.iter().map(|m| m.to_string()).collect(),
+            rating,
+        }
     }
 
     #[test]
     fn tally_counts_each_model_once_per_answer() {
-        let s = tally(&[answer("beginner", &["openai/gpt-4o", "openai/gpt-4o", "local/x"], Rating::Up), answer("expert", &["openai/gpt-4o"], Rating::Down)]);
+        let s = tally(&[
+            answer(
+                "beginner",
+                &["openai/gpt-4o", "openai/gpt-4o", "local/x"],
+                Rating::Up,
+            ),
+            answer("expert", &["openai/gpt-4o"], Rating::Down),
+        ]);
         assert_eq!(s.models["openai/gpt-4o"], Votes { up: 1, down: 1 });
         assert_eq!(s.personas["beginner"], Votes { up: 1, down: 0 });
         let json = serde_json::to_value(&s).unwrap();
         assert_eq!(serde_json::from_value::<SuccessStats>(json).unwrap(), s);
-        assert_eq!(serde_json::from_str::<SuccessStats>("{}").unwrap(), SuccessStats::default());
+        assert_eq!(
+            serde_json::from_str::<SuccessStats>("{}").unwrap(),
+            SuccessStats::default()
+        );
     }
 
     #[test]
     fn persona_switches_only_on_enough_clear_evidence() {
-        let mut answers: Vec<RatedAnswer> = (0..3).map(|_| answer("beginner", &[], Rating::Up)).collect();
+        let mut answers: Vec<RatedAnswer> = (0..3)
+            .map(|_| answer("beginner", &[], Rating::Up))
+            .collect();
         // Nothing known about the configured persona: keep it.
         assert_eq!(persona(&tally(&answers), "expert").0, "expert");
         answers.extend((0..2).map(|_| answer("expert", &[], Rating::Down)));
-        assert_eq!(persona(&tally(&answers), "expert").0, "expert", "two votes are not enough");
+        assert_eq!(
+            persona(&tally(&answers), "expert").0,
+            "expert",
+            "two votes are not enough"
+        );
         answers.push(answer("expert", &[], Rating::Down));
         let (p, why) = persona(&tally(&answers), "expert");
         assert_eq!(p, "beginner");
         assert!(why.unwrap().contains("3/3 up-votes"));
         // The configured persona doing about as well keeps it.
-        let even: Vec<RatedAnswer> = (0..3).flat_map(|_| [answer("beginner", &[], Rating::Up), answer("expert", &[], Rating::Up)]).collect();
-        assert_eq!(persona(&tally(&even), "expert"), ("expert".to_string(), None));
+        let even: Vec<RatedAnswer> = (0..3)
+            .flat_map(|_| {
+                [
+                    answer("beginner", &[], Rating::Up),
+                    answer("expert", &[], Rating::Up),
+                ]
+            })
+            .collect();
+        assert_eq!(
+            persona(&tally(&even), "expert"),
+            ("expert".to_string(), None)
+        );
     }
 
     #[test]
     fn preferred_model_needs_votes_a_good_rate_and_a_paid_provider() {
-        let ups = |m: &str, n: usize| (0..n).map(|_| answer("expert", &[m], Rating::Up)).collect::<Vec<_>>();
+        let ups = |m: &str, n: usize| {
+            (0..n)
+                .map(|_| answer("expert", &[m], Rating::Up))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(preferred_model(&tally(&ups("openai/gpt-4o", 2))), None);
         assert_eq!(preferred_model(&tally(&ups("local/extractive", 5))), None);
         let mut a = ups("openai/gpt-4o", 3);
         a.extend(ups("anthropic/claude", 5));
-        assert_eq!(preferred_model(&tally(&a)).as_deref(), Some("anthropic/claude"));
-        let downs: Vec<RatedAnswer> = (0..4).map(|_| answer("expert", &["openai/gpt-4o"], Rating::Down)).collect();
+        assert_eq!(
+            preferred_model(&tally(&a)).as_deref(),
+            Some("anthropic/claude")
+        );
+        let downs: Vec<RatedAnswer> = (0..4)
+            .map(|_| answer("expert", &["openai/gpt-4o"], Rating::Down))
+            .collect();
         assert_eq!(preferred_model(&tally(&downs)), None);
     }
 }

@@ -92,8 +92,14 @@ pub fn valid_day(s: &str) -> bool {
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return false;
     }
-    let num = |r: std::ops::Range<usize>| s.get(r).filter(|p| p.bytes().all(|c| c.is_ascii_digit())).and_then(|p| p.parse::<u32>().ok());
-    let (Some(y), Some(m), Some(d)) = (num(0..4), num(5..7), num(8..10)) else { return false };
+    let num = |r: std::ops::Range<usize>| {
+        s.get(r)
+            .filter(|p| p.bytes().all(|c| c.is_ascii_digit()))
+            .and_then(|p| p.parse::<u32>().ok())
+    };
+    let (Some(y), Some(m), Some(d)) = (num(0..4), num(5..7), num(8..10)) else {
+        return false;
+    };
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     let days = match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
@@ -112,9 +118,14 @@ pub fn valid_scope(s: &str) -> bool {
         return true;
     }
     if let Some(user) = s.strip_prefix("user:") {
-        return !user.is_empty() && user.len() <= 64 && user.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b));
+        return !user.is_empty()
+            && user.len() <= 64
+            && user
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b));
     }
-    s.strip_prefix("page:").is_some_and(|p| p.starts_with('/') && p.len() <= 200)
+    s.strip_prefix("page:")
+        .is_some_and(|p| p.starts_with('/') && p.len() <= 200)
 }
 
 #[cfg(test)]
@@ -124,7 +135,16 @@ mod tests {
     #[test]
     fn days_and_scopes() {
         assert!(valid_day("2024-02-29") && valid_day("2025-12-31"));
-        for bad in ["2023-02-29", "2025-13-01", "2025-1-01", "2025-01-32", "20250101", "yesterday", "2025-00-10", "+025-01-01"] {
+        for bad in [
+            "2023-02-29",
+            "2025-13-01",
+            "2025-1-01",
+            "2025-01-32",
+            "20250101",
+            "yesterday",
+            "2025-00-10",
+            "+025-01-01",
+        ] {
             assert!(!valid_day(bad), "{bad}");
         }
         assert!(valid_scope("all") && valid_scope("user:u1") && valid_scope("page:/models/dcf"));

@@ -87,7 +87,11 @@ pub const SAMPLE_QUESTIONS: usize = 5;
 pub const MAX_PATTERNS: usize = 20;
 
 fn share(down: usize, up: usize) -> f64 {
-    if up + down == 0 { 0.0 } else { down as f64 / (up + down) as f64 }
+    if up + down == 0 {
+        0.0
+    } else {
+        down as f64 / (up + down) as f64
+    }
 }
 
 /// Builds the report. `messages` should come most recent first: past
@@ -95,14 +99,27 @@ fn share(down: usize, up: usize) -> f64 {
 pub fn build(mut messages: Vec<RatedMessage>, threshold: f32) -> Report {
     let truncated = messages.len() > cluster::MAX_POINTS;
     messages.truncate(cluster::MAX_POINTS);
-    let dims = messages.iter().filter_map(|m| m.embedding.as_ref()).map(Vec::len).max().unwrap_or(0);
+    let dims = messages
+        .iter()
+        .filter_map(|m| m.embedding.as_ref())
+        .map(Vec::len)
+        .max()
+        .unwrap_or(0);
     // A missing (or odd-sized) embedding becomes the zero vector: distance 1 to everything,
     // so it stays alone below any sensible threshold.
     let points: Vec<Vec<f32>> = messages
         .iter()
-        .map(|m| m.embedding.clone().filter(|e| e.len() == dims).unwrap_or_else(|| vec![0.0; dims]))
+        .map(|m| {
+            m.embedding
+                .clone()
+                .filter(|e| e.len() == dims)
+                .unwrap_or_else(|| vec![0.0; dims])
+        })
         .collect();
-    let mut clusters: Vec<ClusterReport> = cluster::cluster(&points, threshold).iter().map(|c| summarise(c, &messages)).collect();
+    let mut clusters: Vec<ClusterReport> = cluster::cluster(&points, threshold)
+        .iter()
+        .map(|c| summarise(c, &messages))
+        .collect();
     clusters.sort_by(|a, b| {
         b.down_share
             .total_cmp(&a.down_share)
@@ -133,19 +150,28 @@ fn summarise(c: &Cluster, messages: &[RatedMessage]) -> ClusterReport {
     for m in &members {
         for s in &m.steps {
             *steps.entry(s.kind.clone()).or_insert(0) += 1;
-            *models.entry(format!("{}/{}", s.provider, s.model)).or_insert(0) += 1;
+            *models
+                .entry(format!("{}/{}", s.provider, s.model))
+                .or_insert(0) += 1;
         }
         for t in &m.tags {
             *tags.entry(t.clone()).or_insert(0) += 1;
         }
     }
-    let (up, down) = members.iter().fold((0, 0), |(u, d), m| (u + m.up, d + m.down));
+    let (up, down) = members
+        .iter()
+        .fold((0, 0), |(u, d), m| (u + m.up, d + m.down));
     let cost_micros = members.iter().map(|m| m.cost_micros).sum();
     ClusterReport {
         size: members.len(),
         representative: rep.question.clone(),
         representative_message_id: rep.message_id.clone(),
-        sample_questions: members.iter().filter(|m| m.message_id != rep.message_id).map(|m| m.question.clone()).take(SAMPLE_QUESTIONS).collect(),
+        sample_questions: members
+            .iter()
+            .filter(|m| m.message_id != rep.message_id)
+            .map(|m| m.question.clone())
+            .take(SAMPLE_QUESTIONS)
+            .collect(),
         message_ids: members.iter().map(|m| m.message_id.clone()).collect(),
         up,
         down,
@@ -176,7 +202,16 @@ pub fn features(m: &RatedMessage) -> BTreeSet<String> {
         }
     }
     if !sequence.is_empty() {
-        let steps: Vec<String> = sequence.iter().map(|(k, n)| if *n > 1 { format!("{k} ×{n}") } else { k.clone() }).collect();
+        let steps: Vec<String> = sequence
+            .iter()
+            .map(|(k, n)| {
+                if *n > 1 {
+                    format!("{k} ×{n}")
+                } else {
+                    k.clone()
+                }
+            })
+            .collect();
         out.insert(format!("steps: {}", steps.join(" → ")));
     }
     out.insert(
@@ -205,10 +240,26 @@ fn patterns(messages: &[RatedMessage], overall: f64) -> Vec<Pattern> {
         .filter(|(_, (_, _, down))| *down > 0)
         .map(|(pattern, (messages, up, down))| {
             let down_share = share(down, up);
-            Pattern { pattern, messages, up, down, down_share, lift: if overall > 0.0 { down_share / overall } else { 0.0 } }
+            Pattern {
+                pattern,
+                messages,
+                up,
+                down,
+                down_share,
+                lift: if overall > 0.0 {
+                    down_share / overall
+                } else {
+                    0.0
+                },
+            }
         })
         .collect();
-    out.sort_by(|a, b| b.down_share.total_cmp(&a.down_share).then(b.down.cmp(&a.down)).then(a.pattern.cmp(&b.pattern)));
+    out.sort_by(|a, b| {
+        b.down_share
+            .total_cmp(&a.down_share)
+            .then(b.down.cmp(&a.down))
+            .then(a.pattern.cmp(&b.pattern))
+    });
     out.truncate(MAX_PATTERNS);
     out
 }
@@ -218,10 +269,23 @@ mod tests {
     use super::*;
 
     fn step(kind: &str, provider: &str, model: &str) -> StepUse {
-        StepUse { kind: kind.into(), provider: provider.into(), model: model.into(), status: "completed".into(), cache: "miss".into() }
+        StepUse {
+            kind: kind.into(),
+            provider: provider.into(),
+            model: model.into(),
+            status: "completed".into(),
+            cache: "miss".into(),
+        }
     }
 
-    fn msg(id: &str, q: &str, angle: f32, up: usize, down: usize, steps: Vec<StepUse>) -> RatedMessage {
+    fn msg(
+        id: &str,
+        q: &str,
+        angle: f32,
+        up: usize,
+        down: usize,
+        steps: Vec<StepUse>,
+    ) -> RatedMessage {
         let r = angle.to_radians();
         RatedMessage {
             message_id: id.into(),
@@ -237,8 +301,19 @@ mod tests {
     }
 
     fn sample() -> Vec<RatedMessage> {
-        let local = || vec![step("analysis", "local", "prototype-classifier"), step("implementation", "local", "extractive"), step("implementation", "local", "extractive")];
-        let paid = || vec![step("analysis", "local", "prototype-classifier"), step("implementation", "openai", "gpt-4o-mini")];
+        let local = || {
+            vec![
+                step("analysis", "local", "prototype-classifier"),
+                step("implementation", "local", "extractive"),
+                step("implementation", "local", "extractive"),
+            ]
+        };
+        let paid = || {
+            vec![
+                step("analysis", "local", "prototype-classifier"),
+                step("implementation", "openai", "gpt-4o-mini"),
+            ]
+        };
         vec![
             msg("m1", "what is wacc", 0.0, 1, 0, paid()),
             msg("m2", "how do I compute wacc", 4.0, 1, 0, paid()),
@@ -272,11 +347,26 @@ mod tests {
         let r = build(sample(), 0.1);
         let top = &r.patterns[0];
         assert_eq!(top.down_share, 1.0, "{:?}", r.patterns);
-        assert!(r.patterns.iter().any(|p| p.pattern == "implementation by local/extractive" && p.down == 3 && p.up == 0));
-        assert!(r.patterns.iter().any(|p| p.pattern == "steps: analysis → implementation ×2"));
+        assert!(
+            r.patterns
+                .iter()
+                .any(|p| p.pattern == "implementation by local/extractive"
+                    && p.down == 3
+                    && p.up == 0)
+        );
+        assert!(
+            r.patterns
+                .iter()
+                .any(|p| p.pattern == "steps: analysis → implementation ×2")
+        );
         // Paid implementation only ever got up-votes: not a down-vote pattern.
         assert!(!r.patterns.iter().any(|p| p.pattern.contains("gpt-4o-mini")));
-        let lift = r.patterns.iter().find(|p| p.pattern == "implementation by local/extractive").unwrap().lift;
+        let lift = r
+            .patterns
+            .iter()
+            .find(|p| p.pattern == "implementation by local/extractive")
+            .unwrap()
+            .lift;
         assert!((lift - 1.0 / 0.6).abs() < 1e-9, "{lift}");
     }
 
@@ -287,7 +377,15 @@ mod tests {
         let r = build(m, 0.1);
         assert_eq!(r.clusters.len(), 3);
         let empty = build(Vec::new(), 0.35);
-        assert_eq!((empty.messages, empty.clusters.len(), empty.patterns.len(), empty.down_share), (0, 0, 0, 0.0));
+        assert_eq!(
+            (
+                empty.messages,
+                empty.clusters.len(),
+                empty.patterns.len(),
+                empty.down_share
+            ),
+            (0, 0, 0, 0.0)
+        );
     }
 
     #[test]
@@ -298,7 +396,10 @@ mod tests {
         m.steps[1].cache = "semantic".into();
         let f = features(&m);
         assert!(f.contains("implementation failed"), "{f:?}");
-        assert!(f.contains("implementation from the semantic cache"), "{f:?}");
+        assert!(
+            f.contains("implementation from the semantic cache"),
+            "{f:?}"
+        );
         assert!(f.contains("kb_search found nothing"), "{f:?}");
     }
 }

@@ -28,7 +28,10 @@ impl std::fmt::Display for TokenError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Malformed => f.write_str("the feedback token is malformed"),
-            Self::WrongMessage { token_for } => write!(f, "the feedback token is for message {token_for}, not this one"),
+            Self::WrongMessage { token_for } => write!(
+                f,
+                "the feedback token is for message {token_for}, not this one"
+            ),
             Self::Expired { at } => write!(f, "the feedback token expired at {at} (unix seconds)"),
             Self::BadSignature => f.write_str("the feedback token's signature is not valid"),
         }
@@ -51,15 +54,25 @@ pub fn sign(key: &[u8], message_id: &str, expiry: u64) -> String {
 /// before the expiry so an expired token is only reported as such when it is genuine.
 pub fn verify(key: &[u8], token: &str, message_id: &str, now: u64) -> Result<(), TokenError> {
     let mut parts = token.trim().split('.');
-    let (Some(PREFIX), Some(id), Some(expiry), Some(tag), None) = (parts.next(), parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(PREFIX), Some(id), Some(expiry), Some(tag), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
         return Err(TokenError::Malformed);
     };
     let expiry: u64 = expiry.parse().map_err(|_| TokenError::Malformed)?;
     let tag = hex::decode(tag).map_err(|_| TokenError::Malformed)?;
     // Constant-time comparison (hmac's verify_slice).
-    mac(key, id, expiry).verify_slice(&tag).map_err(|_| TokenError::BadSignature)?;
+    mac(key, id, expiry)
+        .verify_slice(&tag)
+        .map_err(|_| TokenError::BadSignature)?;
     if !id.eq_ignore_ascii_case(message_id) {
-        return Err(TokenError::WrongMessage { token_for: id.to_string() });
+        return Err(TokenError::WrongMessage {
+            token_for: id.to_string(),
+        });
     }
     if now >= expiry {
         return Err(TokenError::Expired { at: expiry });
@@ -86,16 +99,38 @@ mod tests {
     #[test]
     fn expired_wrong_message_forged_and_malformed_are_told_apart() {
         let t = sign(KEY, M1, 1_000);
-        assert_eq!(verify(KEY, &t, M1, 1_000), Err(TokenError::Expired { at: 1_000 }));
-        assert_eq!(verify(KEY, &t, M2, 10), Err(TokenError::WrongMessage { token_for: M1.into() }));
-        assert_eq!(verify(b"another key, also long enough", &t, M1, 10), Err(TokenError::BadSignature));
+        assert_eq!(
+            verify(KEY, &t, M1, 1_000),
+            Err(TokenError::Expired { at: 1_000 })
+        );
+        assert_eq!(
+            verify(KEY, &t, M2, 10),
+            Err(TokenError::WrongMessage {
+                token_for: M1.into()
+            })
+        );
+        assert_eq!(
+            verify(b"another key, also long enough", &t, M1, 10),
+            Err(TokenError::BadSignature)
+        );
         // Moving the expiry or the message breaks the signature.
         let later = t.replace(".1000.", ".9999.");
         assert_eq!(verify(KEY, &later, M1, 10), Err(TokenError::BadSignature));
         let other = t.replace(M1, M2);
         assert_eq!(verify(KEY, &other, M2, 10), Err(TokenError::BadSignature));
-        for bad in ["", "fb1", "fb1.a.b.c", "fb2.x.1.00", &format!("{t}.extra"), &t.replace(".1000.", ".-1.")] {
-            assert_eq!(verify(KEY, bad, M1, 10), Err(TokenError::Malformed), "{bad}");
+        for bad in [
+            "",
+            "fb1",
+            "fb1.a.b.c",
+            "fb2.x.1.00",
+            &format!("{t}.extra"),
+            &t.replace(".1000.", ".-1."),
+        ] {
+            assert_eq!(
+                verify(KEY, bad, M1, 10),
+                Err(TokenError::Malformed),
+                "{bad}"
+            );
         }
     }
 }

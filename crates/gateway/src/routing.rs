@@ -497,16 +497,44 @@ mod tests {
     #[test]
     fn a_pinned_provider_leads_even_past_the_chain_cut() {
         let (cat, keys) = (Catalog::builtin(), all_keys());
-        let pol = RoutingPolicy { max_paid_candidates: 1, ..RoutingPolicy::default() };
+        let pol = RoutingPolicy {
+            max_paid_candidates: 1,
+            ..RoutingPolicy::default()
+        };
         let unpinned = route(&cat, &pol, &input(0.1, UserTier::Enterprise, &keys));
         assert_eq!(pairs(&unpinned)[0], "gemini/gemini-2.0-flash");
-        let d = route(&cat, &pol, &RouteInput { pinned: Some("anthropic"), ..input(0.1, UserTier::Enterprise, &keys) });
+        let d = route(
+            &cat,
+            &pol,
+            &RouteInput {
+                pinned: Some("anthropic"),
+                ..input(0.1, UserTier::Enterprise, &keys)
+            },
+        );
         assert_eq!(pairs(&d)[0], "anthropic/claude-3-5-haiku-latest");
-        assert!(d.chain()[0].reason.starts_with("requested by the client"), "{}", d.chain()[0].reason);
-        let d = route(&cat, &pol, &RouteInput { pinned: Some("openai/gpt-4o"), ..input(0.1, UserTier::Enterprise, &keys) });
+        assert!(
+            d.chain()[0].reason.starts_with("requested by the client"),
+            "{}",
+            d.chain()[0].reason
+        );
+        let d = route(
+            &cat,
+            &pol,
+            &RouteInput {
+                pinned: Some("openai/gpt-4o"),
+                ..input(0.1, UserTier::Enterprise, &keys)
+            },
+        );
         assert_eq!(pairs(&d)[0], "openai/gpt-4o");
         // A pin that is not usable (unknown, or no key) changes nothing.
-        let d = route(&cat, &pol, &RouteInput { pinned: Some("nobody"), ..input(0.1, UserTier::Enterprise, &keys) });
+        let d = route(
+            &cat,
+            &pol,
+            &RouteInput {
+                pinned: Some("nobody"),
+                ..input(0.1, UserTier::Enterprise, &keys)
+            },
+        );
         assert_eq!(pairs(&d), pairs(&unpinned));
     }
 

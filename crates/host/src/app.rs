@@ -149,16 +149,17 @@ impl App {
                 let wasm = std::fs::read(&component.source)
                     .with_context(|| format!("reading {}", component.source.display()))?;
                 let snapshot_dir = config.state_dir.join("cache").join("preinit");
-                let snapshot = tokio::runtime::Handle::current().block_on(crate::preinit::snapshot(
-                    &engine,
-                    &linker,
-                    id,
-                    &wasm,
-                    &cfg.files,
-                    &snapshot_dir,
-                    &cache_dir,
-                    || build_store(&engine, &factors, &config, &cfg),
-                ));
+                let snapshot =
+                    tokio::runtime::Handle::current().block_on(crate::preinit::snapshot(
+                        &engine,
+                        &linker,
+                        id,
+                        &wasm,
+                        &cfg.files,
+                        &snapshot_dir,
+                        &cache_dir,
+                        || build_store(&engine, &factors, &config, &cfg),
+                    ));
                 // Without a snapshot the component still works: it initialises itself on
                 // first use, as it does on Spin.
                 match snapshot.and_then(|path| engine::load_component(&engine, &path, &cache_dir)) {
@@ -167,16 +168,16 @@ impl App {
                         "pre-initialisation failed; instances will initialise themselves"),
                 }
             }
-            let pre = linker.instantiate_pre(&compiled).map_err(anyhow::Error::from).with_context(|| {
-                format!(
-                    "component {id:?} ({}) imports something this host does not provide",
-                    component.source.display()
-                )
-            })?;
-            components.insert(
-                id.clone(),
-                Arc::new(LoadedComponent { config: cfg, pre }),
-            );
+            let pre = linker
+                .instantiate_pre(&compiled)
+                .map_err(anyhow::Error::from)
+                .with_context(|| {
+                    format!(
+                        "component {id:?} ({}) imports something this host does not provide",
+                        component.source.display()
+                    )
+                })?;
+            components.insert(id.clone(), Arc::new(LoadedComponent { config: cfg, pre }));
         }
 
         Ok(Arc::new(App {
@@ -260,7 +261,10 @@ fn file_mounts(id: &str, base_dir: &Path, files: &[FileMount]) -> Result<Vec<(Pa
                 "component.{id}.files[{i}]: glob patterns ({glob:?}) are not supported by this \
                  host; mount a directory with {{ source = \"<dir>\", destination = \"/<path>\" }}"
             ),
-            FileMount::Placement { source, destination } => {
+            FileMount::Placement {
+                source,
+                destination,
+            } => {
                 let host = base_dir.join(source);
                 if !host.is_dir() {
                     bail!(

@@ -115,7 +115,9 @@ pub fn load_component(engine: &Engine, wasm_path: &Path, cache_dir: &Path) -> Re
 /// Where the compiled form of `wasm` is cached.
 pub(crate) fn cache_path(engine: &Engine, wasm: &[u8], cache_dir: &Path) -> PathBuf {
     let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut engine_hash);
+    engine
+        .precompile_compatibility_hash()
+        .hash(&mut engine_hash);
     let digest = hex::encode(Sha256::digest(wasm));
     cache_dir.join(format!("{digest}-{:016x}.cwasm", engine_hash.finish()))
 }

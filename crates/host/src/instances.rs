@@ -94,7 +94,10 @@ impl WorkerState for Policy {
     fn drop(&self, store: Store<HostState>, result: wasmtime::Result<()>) {
         if let Err(err) = result {
             let requests = store.data().deadlines.pending_ids();
-            let timed_out = matches!(err.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt));
+            let timed_out = matches!(
+                err.downcast_ref::<wasmtime::Trap>(),
+                Some(wasmtime::Trap::Interrupt)
+            );
             tracing::error!(
                 component = %self.component,
                 requests = ?requests,

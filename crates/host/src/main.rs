@@ -13,7 +13,11 @@ use tessera_host::serve::{self, UpOptions};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "tessera", version, about = "Runs a Spin application (spin.toml) on wasmtime")]
+#[command(
+    name = "tessera",
+    version,
+    about = "Runs a Spin application (spin.toml) on wasmtime"
+)]
 struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -92,7 +96,10 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     init_logging(cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(err) => fail(err.into()),
     };

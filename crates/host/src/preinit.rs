@@ -11,8 +11,8 @@ use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use wasmtime::component::{Component, Instance, Lift, Linker, WasmList};
 use wasmtime::Store;
+use wasmtime::component::{Component, Instance, Lift, Linker, WasmList};
 use wasmtime_wizer::{ComponentInstanceState, Wizer};
 
 /// The export Wizer calls (its default name).
@@ -70,11 +70,18 @@ pub async fn snapshot(
         .map_err(anyhow::Error::from)
         .with_context(|| format!("component {id:?}: `{INIT_EXPORT}` trapped"))?;
     let snapshot = wizer
-        .snapshot_component(&cx, &mut Snapshotting { store: &mut store, instance })
+        .snapshot_component(
+            &cx,
+            &mut Snapshotting {
+                store: &mut store,
+                instance,
+            },
+        )
         .await
         .map_err(anyhow::Error::from)
         .with_context(|| format!("component {id:?}: snapshotting its memory"))?;
-    std::fs::create_dir_all(cache_dir).with_context(|| format!("creating {}", cache_dir.display()))?;
+    std::fs::create_dir_all(cache_dir)
+        .with_context(|| format!("creating {}", cache_dir.display()))?;
     let tmp = cache_dir.join(format!(".{}.tmp", uuid::Uuid::new_v4()));
     std::fs::write(&tmp, &snapshot).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
@@ -91,7 +98,9 @@ pub async fn snapshot(
 /// Snapshots are hundreds of MB: keep only the newest per component, with its compiled form.
 fn prune_older(engine: &wasmtime::Engine, id: &str, keep: &Path, compiled_cache_dir: &Path) {
     let Some(dir) = keep.parent() else { return };
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     let prefix = format!("{id}-");
     for entry in entries.flatten() {
         let path = entry.path();
@@ -100,7 +109,11 @@ fn prune_older(engine: &wasmtime::Engine, id: &str, keep: &Path, compiled_cache_
             continue;
         }
         if let Ok(bytes) = std::fs::read(&path) {
-            let _ = std::fs::remove_file(crate::engine::cache_path(engine, &bytes, compiled_cache_dir));
+            let _ = std::fs::remove_file(crate::engine::cache_path(
+                engine,
+                &bytes,
+                compiled_cache_dir,
+            ));
         }
         let _ = std::fs::remove_file(&path);
         tracing::info!(component = id, path = %path.display(), "removed an older snapshot");
@@ -126,7 +139,9 @@ fn cache_key(wasm: &[u8], mounts: &[(PathBuf, String)]) -> String {
 }
 
 fn list_files(dir: &Path, out: &mut Vec<(String, u64, u128)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         let Ok(meta) = entry.metadata() else { continue };
@@ -164,12 +179,20 @@ impl Snapshotting<'_> {
             .instance
             .get_typed_func::<(), (R,)>(&mut *self.store, func)
             .expect("wizer's instrumentation gives this type");
-        func.call_async(&mut *self.store, ()).await.expect("reading instrumented state").0
+        func.call_async(&mut *self.store, ())
+            .await
+            .expect("reading instrumented state")
+            .0
     }
 }
 
 impl ComponentInstanceState for Snapshotting<'_> {
-    async fn call_func_ret_list_u8(&mut self, instance: &str, func: &str, contents: impl FnOnce(&[u8]) + Send) {
+    async fn call_func_ret_list_u8(
+        &mut self,
+        instance: &str,
+        func: &str,
+        contents: impl FnOnce(&[u8]) + Send,
+    ) {
         let list: WasmList<u8> = self.call(instance, func).await;
         contents(list.as_le_slice(&*self.store));
     }

@@ -69,7 +69,10 @@ impl Probes for DbProbe {
         let migrations = self.migrations.clone();
         Box::pin(async move {
             let check = async {
-                let client = pool.get().await.map_err(|e| format!("database unreachable: {e}"))?;
+                let client = pool
+                    .get()
+                    .await
+                    .map_err(|e| format!("database unreachable: {e}"))?;
                 match migrate::all_applied(&client, &migrations).await {
                     Ok(true) => Ok(()),
                     Ok(false) => Err("migrations not applied".to_string()),
@@ -104,7 +107,10 @@ pub async fn up(options: UpOptions) -> Result<()> {
         probes,
     )?;
     let listener = trigger.bind().await?;
-    let cron_tasks: Vec<_> = cron_jobs.into_iter().map(|job| tokio::spawn(job.run())).collect();
+    let cron_tasks: Vec<_> = cron_jobs
+        .into_iter()
+        .map(|job| tokio::spawn(job.run()))
+        .collect();
 
     println!("tessera: listening on http://{}", listener.local_addr()?);
     tracing::info!(
@@ -135,7 +141,9 @@ pub async fn prepare(runtime: RuntimeConfig) -> Result<()> {
         .map(|(name, _)| format!("SPIN_VARIABLE_{}", name.to_uppercase()))
         .collect();
     let resolver = Arc::new(Resolver::new(&manifest, |name| {
-        std::env::var(name).ok().or_else(|| unset.iter().any(|u| u == name).then(String::new))
+        std::env::var(name)
+            .ok()
+            .or_else(|| unset.iter().any(|u| u == name).then(String::new))
     })?);
     // Never connected: nothing here runs a query.
     let pool = host_pool("postgres://127.0.0.1:1/unused")?;
@@ -153,13 +161,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},

@@ -95,9 +95,7 @@ impl Deadlines {
     pub fn expired(&self) -> bool {
         let mut pending = self.lock();
         pending.retain(|c| !c.answered.load(std::sync::atomic::Ordering::Relaxed));
-        pending
-            .iter()
-            .any(|c| c.started.elapsed() > self.timeout)
+        pending.iter().any(|c| c.started.elapsed() > self.timeout)
     }
 
     /// Ids of requests still waiting, for the log line when an instance dies.

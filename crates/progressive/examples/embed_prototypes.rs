@@ -9,12 +9,15 @@
 
 use std::path::Path;
 use tessera_progressive::classify::{
-    PROTOTYPES_SOURCE_JSON, Prototype, PrototypeFile, PrototypeKind, PrototypeSource, DIM,
+    DIM, PROTOTYPES_SOURCE_JSON, Prototype, PrototypeFile, PrototypeKind, PrototypeSource,
 };
 
 fn main() -> anyhow::Result<()> {
     let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let root = crate_dir.ancestors().nth(2).expect("crates/progressive is two levels down");
+    let root = crate_dir
+        .ancestors()
+        .nth(2)
+        .expect("crates/progressive is two levels down");
     let files = tessera_embedder::setup::ensure_model(&root.join(".tessera"))?;
     let embedder = files.load()?;
     let source: PrototypeSource = serde_json::from_str(PROTOTYPES_SOURCE_JSON)?;
@@ -33,9 +36,17 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
-    let file = PrototypeFile { model: tessera_embedder::MODEL_ID.into(), dim: DIM, prototypes };
+    let file = PrototypeFile {
+        model: tessera_embedder::MODEL_ID.into(),
+        dim: DIM,
+        prototypes,
+    };
     let out = crate_dir.join("data/prototypes.json");
     std::fs::write(&out, serde_json::to_string_pretty(&file)? + "\n")?;
-    println!("wrote {} prototypes to {}", file.prototypes.len(), out.display());
+    println!(
+        "wrote {} prototypes to {}",
+        file.prototypes.len(),
+        out.display()
+    );
     Ok(())
 }

@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
 use tessera_gateway::cache::cosine;
+use thiserror::Error;
 
 /// The shipped prototypes (see the module docs).
 pub const PROTOTYPES_JSON: &str = include_str!("../data/prototypes.json");
@@ -156,7 +156,8 @@ impl Classifier {
     pub fn builtin() -> &'static Classifier {
         static BUILTIN: OnceLock<Classifier> = OnceLock::new();
         BUILTIN.get_or_init(|| {
-            Classifier::from_json(PROTOTYPES_JSON).expect("the shipped prototypes are valid (tested)")
+            Classifier::from_json(PROTOTYPES_JSON)
+                .expect("the shipped prototypes are valid (tested)")
         })
     }
 
@@ -213,7 +214,8 @@ impl Classifier {
         let components = self.components(embedding);
         let semantic = self.semantic_complexity(embedding);
         let structural = structural_complexity(question, components.len());
-        let complexity = (SEMANTIC_WEIGHT * semantic + (1.0 - SEMANTIC_WEIGHT) * structural).clamp(0.0, 1.0);
+        let complexity =
+            (SEMANTIC_WEIGHT * semantic + (1.0 - SEMANTIC_WEIGHT) * structural).clamp(0.0, 1.0);
         Analysis {
             intent,
             intent_score,
@@ -227,8 +229,12 @@ impl Classifier {
     fn intent(&self, q: &[f32]) -> (Intent, f32) {
         let mut best = (Intent::Explain, f32::MIN);
         for i in Intent::ALL {
-            let mut sims: Vec<f32> =
-                self.intents.iter().filter(|p| p.label == i).map(|p| cosine(q, &p.embedding)).collect();
+            let mut sims: Vec<f32> = self
+                .intents
+                .iter()
+                .filter(|p| p.label == i)
+                .map(|p| cosine(q, &p.embedding))
+                .collect();
             sims.sort_by(|a, b| b.total_cmp(a));
             let top: Vec<f32> = sims.into_iter().take(2).collect();
             let score = top.iter().sum::<f32>() / top.len().max(1) as f32;
@@ -256,7 +262,11 @@ impl Classifier {
     }
 
     fn semantic_complexity(&self, q: &[f32]) -> f32 {
-        let mut sims: Vec<(f32, f32)> = self.complexity.iter().map(|p| (cosine(q, &p.embedding), p.label)).collect();
+        let mut sims: Vec<(f32, f32)> = self
+            .complexity
+            .iter()
+            .map(|p| (cosine(q, &p.embedding), p.label))
+            .collect();
         sims.sort_by(|a, b| b.0.total_cmp(&a.0));
         // Softmax-like weights: nearer prototypes count much more (temperature 0.05).
         let top = &sims[..COMPLEXITY_K.min(sims.len())];
@@ -276,10 +286,18 @@ pub fn structural_complexity(question: &str, components: usize) -> f32 {
     let words = question.split_whitespace().count() as f32;
     let length = ((words - 6.0) / 40.0).clamp(0.0, 1.0);
     let lower = question.to_lowercase();
-    let joins = [" and ", " then ", ", ", "; ", " versus ", " vs ", " compare "]
-        .iter()
-        .map(|j| lower.matches(j).count())
-        .sum::<usize>()
+    let joins = [
+        " and ",
+        " then ",
+        ", ",
+        "; ",
+        " versus ",
+        " vs ",
+        " compare ",
+    ]
+    .iter()
+    .map(|j| lower.matches(j).count())
+    .sum::<usize>()
         + question.matches('?').count().saturating_sub(1);
     let parts = (joins as f32 / 4.0).clamp(0.0, 1.0);
     let comps = ((components as f32 - 1.0) / 2.0).clamp(0.0, 1.0);
@@ -318,7 +336,10 @@ pub mod b64_f32 {
         let mut bytes = Vec::with_capacity(s.len() / 4 * 3);
         let (mut acc, mut bits) = (0u32, 0u32);
         for c in s.bytes().filter(|c| *c != b'=') {
-            let v = ALPHABET.iter().position(|a| *a == c).ok_or_else(|| format!("invalid base64 byte {c:#x}"))?;
+            let v = ALPHABET
+                .iter()
+                .position(|a| *a == c)
+                .ok_or_else(|| format!("invalid base64 byte {c:#x}"))?;
             acc = (acc << 6) | v as u32;
             bits += 6;
             if bits >= 8 {
@@ -328,9 +349,15 @@ pub mod b64_f32 {
             }
         }
         if bytes.len() % 4 != 0 {
-            return Err(format!("{} bytes is not a whole number of f32s", bytes.len()));
+            return Err(format!(
+                "{} bytes is not a whole number of f32s",
+                bytes.len()
+            ));
         }
-        Ok(bytes.chunks(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+        Ok(bytes
+            .chunks(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
     }
 
     pub fn serialize<S: Serializer>(v: &[f32], s: S) -> Result<S::Ok, S::Error> {
@@ -355,7 +382,10 @@ mod tests {
     fn base64_round_trips() {
         let v = vec![0.0f32, -1.5, 3.25e-7, f32::MAX, 0.1];
         assert_eq!(b64_f32::decode(&b64_f32::encode(&v)).unwrap(), v);
-        assert_eq!(b64_f32::decode(&b64_f32::encode(&v[..1])).unwrap(), v[..1].to_vec());
+        assert_eq!(
+            b64_f32::decode(&b64_f32::encode(&v[..1])).unwrap(),
+            v[..1].to_vec()
+        );
         assert!(b64_f32::decode("!!!!").is_err());
         assert!(b64_f32::decode("AAA=").is_err());
     }
@@ -369,7 +399,9 @@ mod tests {
             .iter()
             .flat_map(|(kind, labels)| {
                 labels.iter().flat_map(move |(label, texts)| {
-                    texts.iter().map(move |t| (kind.clone(), label.clone(), t.clone()))
+                    texts
+                        .iter()
+                        .map(move |t| (kind.clone(), label.clone(), t.clone()))
                 })
             })
             .collect();
@@ -377,11 +409,18 @@ mod tests {
             .prototypes
             .iter()
             .map(|p| {
-                let kind = serde_json::to_value(&p.kind).unwrap().as_str().unwrap().to_string();
+                let kind = serde_json::to_value(&p.kind)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_string();
                 (kind, p.label.clone(), p.text.clone())
             })
             .collect();
-        assert_eq!(shipped, expected, "data/prototypes.json is stale: run the generator (see the module docs)");
+        assert_eq!(
+            shipped, expected,
+            "data/prototypes.json is stale: run the generator (see the module docs)"
+        );
         for p in &f.prototypes {
             let norm: f32 = p.embedding.iter().map(|x| x * x).sum::<f32>().sqrt();
             assert!((norm - 1.0).abs() < 1e-3, "{} has norm {norm}", p.text);
@@ -395,18 +434,36 @@ mod tests {
         let c = Classifier::builtin();
         let f = file();
         let mut wrong = Vec::new();
-        for p in f.prototypes.iter().filter(|p| p.kind == PrototypeKind::Intent) {
+        for p in f
+            .prototypes
+            .iter()
+            .filter(|p| p.kind == PrototypeKind::Intent)
+        {
             let a = c.analyse(&p.text, &p.embedding);
             if a.intent != parse_label::<Intent>(&p.label).unwrap() {
                 wrong.push(format!("{} → {:?}", p.text, a.intent));
             }
         }
         // Nearest-two averaging may pull a borderline phrase elsewhere; most stay put.
-        let total = f.prototypes.iter().filter(|p| p.kind == PrototypeKind::Intent).count();
+        let total = f
+            .prototypes
+            .iter()
+            .filter(|p| p.kind == PrototypeKind::Intent)
+            .count();
         assert!(wrong.len() * 10 <= total, "{wrong:?}");
-        for p in f.prototypes.iter().filter(|p| p.kind == PrototypeKind::Component) {
+        for p in f
+            .prototypes
+            .iter()
+            .filter(|p| p.kind == PrototypeKind::Component)
+        {
             let a = c.analyse(&p.text, &p.embedding);
-            assert!(a.components.contains(&parse_label::<Component>(&p.label).unwrap()), "{} → {:?}", p.text, a.components);
+            assert!(
+                a.components
+                    .contains(&parse_label::<Component>(&p.label).unwrap()),
+                "{} → {:?}",
+                p.text,
+                a.components
+            );
         }
     }
 
@@ -414,7 +471,11 @@ mod tests {
     fn complexity_separates_simple_from_complex_prototypes() {
         let c = Classifier::builtin();
         let f = file();
-        for p in f.prototypes.iter().filter(|p| p.kind == PrototypeKind::Complexity) {
+        for p in f
+            .prototypes
+            .iter()
+            .filter(|p| p.kind == PrototypeKind::Complexity)
+        {
             let a = c.analyse(&p.text, &p.embedding);
             assert!((0.0..=1.0).contains(&a.complexity));
             match p.label.as_str() {
@@ -430,7 +491,11 @@ mod tests {
         assert!(structural_complexity("What is WACC?", 1) < 0.05);
         let long = "Build a three statement model, then compute WACC and discount the cash flows, \
                     compare the result with trading multiples and stress test the debt schedule";
-        assert!(structural_complexity(long, 3) > 0.6, "{}", structural_complexity(long, 3));
+        assert!(
+            structural_complexity(long, 3) > 0.6,
+            "{}",
+            structural_complexity(long, 3)
+        );
     }
 
     #[test]

@@ -44,9 +44,15 @@ impl SkillLevel {
 
     pub const fn persona(self) -> &'static str {
         match self {
-            Self::Beginner => "You are a patient finance tutor. The user is new to finance: define each term the first time you use it, avoid jargon, and use one short example.",
-            Self::Intermediate => "You are a finance copilot for analysts. Be precise and practical; define only uncommon terms.",
-            Self::Expert => "You are a finance copilot for experienced practitioners. Be terse and technical; skip definitions and get to formulas, caveats and numbers.",
+            Self::Beginner => {
+                "You are a patient finance tutor. The user is new to finance: define each term the first time you use it, avoid jargon, and use one short example."
+            }
+            Self::Intermediate => {
+                "You are a finance copilot for analysts. Be precise and practical; define only uncommon terms."
+            }
+            Self::Expert => {
+                "You are a finance copilot for experienced practitioners. Be terse and technical; skip definitions and get to formulas, caveats and numbers."
+            }
         }
     }
 }
@@ -100,12 +106,18 @@ impl ContextBudget {
             Validation => 0,
             Synthesis => 1_200,
         };
-        Self { total_tokens, ..Self::default() }
+        Self {
+            total_tokens,
+            ..Self::default()
+        }
     }
 
     /// The baseline's budget: one prompt holding the whole retrieved context.
     pub fn single_shot() -> Self {
-        Self { total_tokens: 4_000, ..Self::default() }
+        Self {
+            total_tokens: 4_000,
+            ..Self::default()
+        }
     }
 }
 
@@ -141,7 +153,11 @@ pub fn build(
                 (Some(q), Some(e)) => cosine(q, e),
                 _ => 0.0,
             };
-            let bonus = if i + 1 == history.len() { budget.recency_bonus } else { 0.0 };
+            let bonus = if i + 1 == history.len() {
+                budget.recency_bonus
+            } else {
+                0.0
+            };
             (i, sim + bonus)
         })
         .filter(|(_, s)| *s >= budget.min_similarity)
@@ -157,7 +173,14 @@ pub fn build(
             continue;
         }
         history_used += cost;
-        chosen.push((i, HistoryMessage { question: h.question.clone(), answer, embedding: None }));
+        chosen.push((
+            i,
+            HistoryMessage {
+                question: h.question.clone(),
+                answer,
+                embedding: None,
+            },
+        ));
     }
     chosen.sort_by_key(|(i, _)| *i);
     used += history_used;
@@ -173,7 +196,10 @@ pub fn build(
         let room = budget.total_tokens.saturating_sub(used);
         if room >= 40 {
             let mut cut = s.clone();
-            cut.content = cut_tokens(&s.content, room.saturating_sub(estimate_tokens(&s.title) + 4));
+            cut.content = cut_tokens(
+                &s.content,
+                room.saturating_sub(estimate_tokens(&s.title) + 4),
+            );
             used += estimate_tokens(&cut.render());
             kept.push(cut);
         }
@@ -213,7 +239,9 @@ pub fn sources_for_task(task_text: &str, sources: &[Source], max: usize) -> Vec<
     let mut scored: Vec<(f32, &Source)> = sources
         .iter()
         .map(|s| {
-            let have: HashSet<String> = terms(&format!("{} {} {}", s.title, s.heading, s.content)).into_iter().collect();
+            let have: HashSet<String> = terms(&format!("{} {} {}", s.title, s.heading, s.content))
+                .into_iter()
+                .collect();
             let overlap = wanted.intersection(&have).count() as f32;
             // Retrieval rank breaks ties and lifts the top hits a little.
             (overlap + 0.5 / s.n as f32, s)
@@ -237,7 +265,11 @@ mod tests {
     use crate::sources::source;
 
     fn h(q: &str, a: &str, e: Vec<f32>) -> HistoryMessage {
-        HistoryMessage { question: q.into(), answer: a.into(), embedding: Some(e) }
+        HistoryMessage {
+            question: q.into(),
+            answer: a.into(),
+            embedding: Some(e),
+        }
     }
 
     #[test]
@@ -245,7 +277,11 @@ mod tests {
         let history = vec![
             h("What is WACC?", "WACC blends…", vec![1.0, 0.0]),
             h("Tell me about alerts", "Alerts are…", vec![0.0, 1.0]),
-            h("And the cost of debt?", &"debt ".repeat(2000), vec![0.9, 0.1]),
+            h(
+                "And the cost of debt?",
+                &"debt ".repeat(2000),
+                vec![0.9, 0.1],
+            ),
         ];
         let b = ContextBudget::default();
         let c = build(Some(&[1.0, 0.0]), &history, &[], SkillLevel::Expert, &b);
@@ -262,24 +298,56 @@ mod tests {
     #[test]
     fn sources_fill_the_budget_in_order() {
         let long = "Sentence one is here. ".repeat(200);
-        let sources = vec![source(1, 1, "A", "short a"), source(2, 2, "B", &long), source(3, 3, "C", "short c")];
-        let b = ContextBudget { total_tokens: 400, ..ContextBudget::default() };
+        let sources = vec![
+            source(1, 1, "A", "short a"),
+            source(2, 2, "B", &long),
+            source(3, 3, "C", "short c"),
+        ];
+        let b = ContextBudget {
+            total_tokens: 400,
+            ..ContextBudget::default()
+        };
         let c = build(None, &[], &sources, SkillLevel::Intermediate, &b);
-        assert_eq!(c.sources.len(), 2, "the long one is cut and nothing follows it");
+        assert_eq!(
+            c.sources.len(),
+            2,
+            "the long one is cut and nothing follows it"
+        );
         assert!(c.sources[1].content.ends_with('…'));
         assert!(c.estimated_tokens <= 400, "{}", c.estimated_tokens);
-        let tiny = ContextBudget { total_tokens: 10, ..ContextBudget::default() };
-        assert!(build(None, &[], &sources, SkillLevel::Intermediate, &tiny).sources.is_empty());
+        let tiny = ContextBudget {
+            total_tokens: 10,
+            ..ContextBudget::default()
+        };
+        assert!(
+            build(None, &[], &sources, SkillLevel::Intermediate, &tiny)
+                .sources
+                .is_empty()
+        );
     }
 
     #[test]
     fn task_sources_by_shared_terms() {
         let sources = vec![
-            source(1, 1, "WACC", "weighted average cost of capital blends equity and debt"),
+            source(
+                1,
+                1,
+                "WACC",
+                "weighted average cost of capital blends equity and debt",
+            ),
             source(2, 2, "Beta", "beta measures sensitivity to the market"),
-            source(3, 3, "CAPM", "cost of equity equals risk free rate plus beta times premium"),
+            source(
+                3,
+                3,
+                "CAPM",
+                "cost of equity equals risk free rate plus beta times premium",
+            ),
         ];
-        let picked: Vec<usize> = sources_for_task("Estimate the cost of equity with beta", &sources, 2).iter().map(|s| s.n).collect();
+        let picked: Vec<usize> =
+            sources_for_task("Estimate the cost of equity with beta", &sources, 2)
+                .iter()
+                .map(|s| s.n)
+                .collect();
         // CAPM shares three terms, WACC two, Beta one: the best two, in citation order.
         assert_eq!(picked, vec![1, 3]);
         let picked = sources_for_task("zzz", &sources, 2);

@@ -58,10 +58,24 @@ pub enum ChatEvent {
     },
     StepStart(StepInfo),
     /// A piece of a step's text (`id` names the text part: `step-<n>`).
-    TextDelta { step: i64, id: String, delta: String },
+    TextDelta {
+        step: i64,
+        id: String,
+        delta: String,
+    },
     /// A tool the protocol runs for a step (knowledge-base search).
-    ToolCall { step: i64, tool_call_id: String, tool_name: String, input: Value },
-    ToolResult { step: i64, tool_call_id: String, tool_name: String, output: Value },
+    ToolCall {
+        step: i64,
+        tool_call_id: String,
+        tool_name: String,
+        input: Value,
+    },
+    ToolResult {
+        step: i64,
+        tool_call_id: String,
+        tool_name: String,
+        output: Value,
+    },
     StepFinish {
         step: i64,
         kind: StepKind,
@@ -169,7 +183,11 @@ mod tests {
             status: StepStatus::Completed,
             provider: Some("openai".into()),
             model: Some("gpt-4o-mini".into()),
-            totals: StepTotals { input_tokens: 120, output_tokens: 40, cost_micros: 42 },
+            totals: StepTotals {
+                input_tokens: 120,
+                output_tokens: 40,
+                cost_micros: 42,
+            },
             cost_usd: usd(42),
             cache: CacheHit::Miss,
             duration_ms: 812,
@@ -177,7 +195,10 @@ mod tests {
             output: None,
         };
         let wire = e.encode();
-        assert!(wire.starts_with("event: step-finish\ndata: {\"type\":\"step-finish\",\"step\":4,"), "{wire}");
+        assert!(
+            wire.starts_with("event: step-finish\ndata: {\"type\":\"step-finish\",\"step\":4,"),
+            "{wire}"
+        );
         let mut d = SseDecoder::new();
         let got = d.feed(wire.as_bytes()).unwrap();
         assert_eq!(got.len(), 1);
@@ -191,7 +212,11 @@ mod tests {
 
     #[test]
     fn multi_line_text_stays_one_data_line_and_comments_are_ignored() {
-        let e = ChatEvent::TextDelta { step: 7, id: "step-7".into(), delta: "line one\nline two".into() };
+        let e = ChatEvent::TextDelta {
+            step: 7,
+            id: "step-7".into(),
+            delta: "line one\nline two".into(),
+        };
         let wire = format!("{}{}{}", heartbeat(), e.encode(), DONE);
         let mut d = SseDecoder::new();
         let got = d.feed(wire.as_bytes()).unwrap();
@@ -200,7 +225,14 @@ mod tests {
         let v: Value = serde_json::from_str(&got[0].data).unwrap();
         assert_eq!(v["delta"], "line one\nline two");
         assert_eq!(got[1].data, "[DONE]");
-        let err = ChatEvent::Error { step: None, code: "budget_exhausted".into(), message: "m".into(), recoverable: true, reset: false, provider: None };
+        let err = ChatEvent::Error {
+            step: None,
+            code: "budget_exhausted".into(),
+            message: "m".into(),
+            recoverable: true,
+            reset: false,
+            provider: None,
+        };
         assert!(!err.encode().contains("reset"));
     }
 }

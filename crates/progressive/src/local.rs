@@ -18,14 +18,20 @@ pub fn implementation(task_text: &str, sources: &[Source]) -> String {
             score: s.score,
         })
         .collect();
-    let opts = LocalOptions { max_sentences: 3, ..LocalOptions::default() };
+    let opts = LocalOptions {
+        max_sentences: 3,
+        ..LocalOptions::default()
+    };
     let answer = local::answer(task_text, &passages, &opts);
     if !answer.grounded {
         return String::new();
     }
     let turn_n = |local_n: usize| -> Option<usize> {
         let id = &answer.sources.iter().find(|s| s.n == local_n)?.citation_id;
-        sources.iter().find(|s| s.chunk_id.to_string() == *id).map(|s| s.n)
+        sources
+            .iter()
+            .find(|s| s.chunk_id.to_string() == *id)
+            .map(|s| s.n)
     };
     answer
         .extracts
@@ -42,7 +48,10 @@ pub fn synthesis(drafts: &[(String, String)], sources: &[Source], note: Option<&
     let mut body = String::new();
     let many = drafts.iter().filter(|(_, d)| !d.trim().is_empty()).count() > 1;
     for (title, draft) in drafts {
-        let lines: Vec<&str> = draft.lines().filter(|l| !l.trim().is_empty() && seen.insert(l.trim().to_string())).collect();
+        let lines: Vec<&str> = draft
+            .lines()
+            .filter(|l| !l.trim().is_empty() && seen.insert(l.trim().to_string()))
+            .collect();
         if lines.is_empty() {
             continue;
         }
@@ -75,8 +84,18 @@ mod tests {
 
     fn sources() -> Vec<Source> {
         vec![
-            source(1, 40, "WACC", "WACC blends the cost of equity and the after-tax cost of debt. It is the DCF discount rate."),
-            source(2, 41, "CAPM", "The CAPM estimates the cost of equity from beta. Beta measures market risk."),
+            source(
+                1,
+                40,
+                "WACC",
+                "WACC blends the cost of equity and the after-tax cost of debt. It is the DCF discount rate.",
+            ),
+            source(
+                2,
+                41,
+                "CAPM",
+                "The CAPM estimates the cost of equity from beta. Beta measures market risk.",
+            ),
         ]
     }
 
@@ -94,7 +113,11 @@ mod tests {
         let s = sources();
         let a = implementation("cost of equity beta", &s);
         let b = implementation("WACC discount rate", &s);
-        let text = synthesis(&[("Equity".into(), a.clone()), ("WACC".into(), b)], &s, Some("Budget exhausted."));
+        let text = synthesis(
+            &[("Equity".into(), a.clone()), ("WACC".into(), b)],
+            &s,
+            Some("Budget exhausted."),
+        );
         assert!(text.starts_with("Budget exhausted.\n\n"));
         assert!(text.contains(local::NOTICE));
         assert!(text.contains("**Equity**") && text.contains("\n\nSources:\n"));

@@ -91,7 +91,10 @@ impl Plan {
             return err(format!("`goal` must be 1 to {MAX_GOAL_CHARS} characters"));
         }
         if self.tasks.is_empty() || self.tasks.len() > MAX_TASKS {
-            return err(format!("`tasks` must hold 1 to {MAX_TASKS} tasks, not {}", self.tasks.len()));
+            return err(format!(
+                "`tasks` must hold 1 to {MAX_TASKS} tasks, not {}",
+                self.tasks.len()
+            ));
         }
         for (i, t) in self.tasks.iter().enumerate() {
             if t.id == 0 {
@@ -101,11 +104,15 @@ impl Plan {
                 return err(format!("`tasks[{i}].id` {} is used twice", t.id));
             }
             if t.title.trim().is_empty() || t.title.chars().count() > MAX_TITLE_CHARS {
-                return err(format!("`tasks[{i}].title` must be 1 to {MAX_TITLE_CHARS} characters"));
+                return err(format!(
+                    "`tasks[{i}].title` must be 1 to {MAX_TITLE_CHARS} characters"
+                ));
             }
             let n = t.instructions.chars().count();
             if t.instructions.trim().is_empty() || n > MAX_INSTRUCTIONS_CHARS {
-                return err(format!("`tasks[{i}].instructions` must be 1 to {MAX_INSTRUCTIONS_CHARS} characters"));
+                return err(format!(
+                    "`tasks[{i}].instructions` must be 1 to {MAX_INSTRUCTIONS_CHARS} characters"
+                ));
             }
             for d in &t.depends_on {
                 if !self.tasks[..i].iter().any(|u| u.id == *d) {
@@ -141,7 +148,13 @@ pub fn local_plan(question: &str, analysis: &Analysis, extra: Option<&str>) -> P
         parts.push(q.to_string());
     }
     if let Some(extra) = extra {
-        parts.extend(extra.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string));
+        parts.extend(
+            extra
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_string),
+        );
     }
     parts.truncate(MAX_TASKS);
     let verb = match analysis.intent {
@@ -159,9 +172,11 @@ pub fn local_plan(question: &str, analysis: &Analysis, extra: Option<&str>) -> P
         .enumerate()
         .map(|(i, part)| {
             let title = clip(&part, MAX_TITLE_CHARS);
-            let mut instructions = format!("{verb}: {part}. Use only the numbered sources and cite them as [n].");
+            let mut instructions =
+                format!("{verb}: {part}. Use only the numbered sources and cite them as [n].");
             if uses_calc {
-                instructions.push_str(" Show each calculation step with the numbers from the sources.");
+                instructions
+                    .push_str(" Show each calculation step with the numbers from the sources.");
             }
             PlanTask {
                 id: i as u32 + 1,
@@ -186,7 +201,11 @@ fn split_parts(q: &str) -> Vec<String> {
         if s.is_empty() {
             continue;
         }
-        for clause in s.split(", and ").flat_map(|c| c.split(" and then ")).flat_map(|c| c.split(", then ")) {
+        for clause in s
+            .split(", and ")
+            .flat_map(|c| c.split(" and then "))
+            .flat_map(|c| c.split(", then "))
+        {
             let c = clause.trim().trim_end_matches(',');
             if c.split_whitespace().count() >= 2 {
                 parts.push(c.to_string());
@@ -222,7 +241,10 @@ mod tests {
         assert_eq!(p.tasks.len(), 2);
         assert_eq!(p.tasks[1].depends_on, vec![1]);
         assert_eq!(parse(&format!("```json\n{GOOD}\n```")).unwrap(), p);
-        assert_eq!(parse(&format!("Here is the plan:\n```\n{GOOD}\n```\nDone.")).unwrap(), p);
+        assert_eq!(
+            parse(&format!("Here is the plan:\n```\n{GOOD}\n```\nDone.")).unwrap(),
+            p
+        );
         assert_eq!(parse(&format!("Sure! {GOOD} Hope it helps")).unwrap(), p);
         // depends_on may be left out.
         let p = parse(r#"{"goal":"g","tasks":[{"id":1,"title":"t","instructions":"i"}]}"#).unwrap();
@@ -233,21 +255,44 @@ mod tests {
     fn errors_name_the_problem_for_the_retry() {
         let cases = [
             ("I cannot plan this.", "no JSON object"),
-            (r#"{"goal":"g","tasks":[{"id":1,"title":"t"}]}"#, "instructions"),
-            (r#"{"goal":"g","tasks":[{"id":1,"title":"t","instructions":"i","extra":1}]}"#, "extra"),
+            (
+                r#"{"goal":"g","tasks":[{"id":1,"title":"t"}]}"#,
+                "instructions",
+            ),
+            (
+                r#"{"goal":"g","tasks":[{"id":1,"title":"t","instructions":"i","extra":1}]}"#,
+                "extra",
+            ),
             (r#"{"goal":"g","tasks":[]}"#, "1 to 5 tasks"),
-            (r#"{"goal":"g","tasks":[{"id":1,"title":"t","instructions":"i","depends_on":[2]}]}"#, "not an earlier task"),
-            (r#"{"goal":"g","tasks":[{"id":1,"title":"t","instructions":"i"},{"id":1,"title":"u","instructions":"i"}]}"#, "used twice"),
-            (r#"{"goal":"","tasks":[{"id":1,"title":"t","instructions":"i"}]}"#, "goal"),
-            (r#"{"goal":"g","tasks":[{"id":"one","title":"t","instructions":"i"}]}"#, "tasks[0].id"),
-            (r#"{"goal":"g","tasks":[{"id":1,"title":"t","instructions":"i"}"#, "not closed"),
+            (
+                r#"{"goal":"g","tasks":[{"id":1,"title":"t","instructions":"i","depends_on":[2]}]}"#,
+                "not an earlier task",
+            ),
+            (
+                r#"{"goal":"g","tasks":[{"id":1,"title":"t","instructions":"i"},{"id":1,"title":"u","instructions":"i"}]}"#,
+                "used twice",
+            ),
+            (
+                r#"{"goal":"","tasks":[{"id":1,"title":"t","instructions":"i"}]}"#,
+                "goal",
+            ),
+            (
+                r#"{"goal":"g","tasks":[{"id":"one","title":"t","instructions":"i"}]}"#,
+                "tasks[0].id",
+            ),
+            (
+                r#"{"goal":"g","tasks":[{"id":1,"title":"t","instructions":"i"}"#,
+                "not closed",
+            ),
         ];
         for (input, needle) in cases {
             let e = parse(input).unwrap_err();
             assert!(e.0.contains(needle), "{input}: {e}");
             assert!(retry_instruction(&e).contains(SCHEMA_TEXT));
         }
-        let six: Vec<String> = (1..=6).map(|i| format!(r#"{{"id":{i},"title":"t","instructions":"i"}}"#)).collect();
+        let six: Vec<String> = (1..=6)
+            .map(|i| format!(r#"{{"id":{i},"title":"t","instructions":"i"}}"#))
+            .collect();
         assert!(parse(&format!(r#"{{"goal":"g","tasks":[{}]}}"#, six.join(","))).is_err());
     }
 
@@ -269,12 +314,24 @@ mod tests {
         assert_eq!(p.tasks.len(), 1);
         assert!(p.validate().is_ok());
         let a = analysis(0.8, Intent::Calculate, vec![Component::Calculation]);
-        let p = local_plan("Compute the WACC for the example, and then discount the free cash flows. Compare with the CAPM cost of equity?", &a, None);
+        let p = local_plan(
+            "Compute the WACC for the example, and then discount the free cash flows. Compare with the CAPM cost of equity?",
+            &a,
+            None,
+        );
         assert_eq!(p.tasks.len(), 3, "{p:?}");
-        assert!(p.tasks[0].instructions.starts_with("Work out: Compute the WACC"));
+        assert!(
+            p.tasks[0]
+                .instructions
+                .starts_with("Work out: Compute the WACC")
+        );
         assert!(p.tasks[0].instructions.contains("calculation step"));
         assert!(p.validate().is_ok());
-        let p = local_plan("What is WACC?", &analysis(0.1, Intent::Explain, vec![]), Some("also cover the tax shield\n\n"));
+        let p = local_plan(
+            "What is WACC?",
+            &analysis(0.1, Intent::Explain, vec![]),
+            Some("also cover the tax shield\n\n"),
+        );
         assert_eq!(p.tasks.len(), 2);
         assert_eq!(p.tasks[1].title, "also cover the tax shield");
         let long = "x ".repeat(2000);

@@ -65,17 +65,31 @@ fn extra_block(extra: Option<&str>) -> String {
 }
 
 /// The planning step: the question, what analysis found, the titles of the sources.
-pub fn planning(question: &str, analysis: &Analysis, ctx: &StepContext, extra: Option<&str>) -> ChatRequest {
+pub fn planning(
+    question: &str,
+    analysis: &Analysis,
+    ctx: &StepContext,
+    extra: Option<&str>,
+) -> ChatRequest {
     let system = format!(
         "{}\n{PLANNING_MARKER} Split the user's question into 1 to 5 small tasks that together answer it; \
          each task is answered separately from the sources. Reply with only one JSON object matching: {SCHEMA_TEXT}",
         ctx.persona
     );
-    let titles: Vec<String> = ctx.sources.iter().map(|s| format!("[{}] {}", s.n, s.title)).collect();
+    let titles: Vec<String> = ctx
+        .sources
+        .iter()
+        .map(|s| format!("[{}] {}", s.n, s.title))
+        .collect();
     let components: Vec<String> = analysis
         .components
         .iter()
-        .map(|c| serde_json::to_value(c).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default())
+        .map(|c| {
+            serde_json::to_value(c)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        })
         .collect();
     let user = format!(
         "{}Question: {question}\nIntent: {:?}; complexity {:.2}; components: {}\nAvailable sources: {}\n{}",
@@ -83,7 +97,11 @@ pub fn planning(question: &str, analysis: &Analysis, ctx: &StepContext, extra: O
         analysis.intent,
         analysis.complexity,
         components.join(", "),
-        if titles.is_empty() { "none".to_string() } else { titles.join("; ") },
+        if titles.is_empty() {
+            "none".to_string()
+        } else {
+            titles.join("; ")
+        },
         extra_block(extra),
     );
     request(system, user, PLANNING_MAX_OUTPUT)
@@ -98,8 +116,16 @@ pub fn implementation(
     ctx: &StepContext,
     extra: Option<&str>,
 ) -> ChatRequest {
-    let system = format!("{}\n{CITE_RULES} Answer only this task, in at most 150 words.", ctx.persona);
-    let mut user = format!("{}Question: {question}\nTask: {}\nInstructions: {}\n", history_block(ctx), task.title, task.instructions);
+    let system = format!(
+        "{}\n{CITE_RULES} Answer only this task, in at most 150 words.",
+        ctx.persona
+    );
+    let mut user = format!(
+        "{}Question: {question}\nTask: {}\nInstructions: {}\n",
+        history_block(ctx),
+        task.title,
+        task.instructions
+    );
     for (title, draft) in earlier {
         user.push_str(&format!("Result of \"{title}\":\n{draft}\n"));
     }
@@ -109,7 +135,13 @@ pub fn implementation(
 }
 
 /// Synthesis: the drafts become one answer; validation findings are to be fixed.
-pub fn synthesis(question: &str, drafts: &[(String, String)], issues: &[Issue], ctx: &StepContext, extra: Option<&str>) -> ChatRequest {
+pub fn synthesis(
+    question: &str,
+    drafts: &[(String, String)],
+    issues: &[Issue],
+    ctx: &StepContext,
+    extra: Option<&str>,
+) -> ChatRequest {
     let system = format!(
         "{}\nCombine the drafts into one answer to the question. Keep every citation [n] exactly as \
          the drafts give it and add none. Remove repetition. Never promise returns.",
@@ -136,7 +168,11 @@ pub fn single_shot(question: &str, ctx: &StepContext) -> ChatRequest {
          part, check numbers against the sources, then write the final answer.",
         ctx.persona
     );
-    let user = format!("{}Question: {question}\n\n{}", history_block(ctx), sources_block(&ctx.sources));
+    let user = format!(
+        "{}Question: {question}\n\n{}",
+        history_block(ctx),
+        sources_block(&ctx.sources)
+    );
     request(system, user, SINGLE_SHOT_MAX_OUTPUT)
 }
 
@@ -155,8 +191,17 @@ mod tests {
     use crate::sources::source;
 
     fn ctx() -> StepContext {
-        let sources = vec![source(1, 11, "WACC", "WACC blends the cost of equity and debt."), source(2, 12, "CAPM", "Re = rf + beta × ERP.")];
-        build(None, &[], &sources, SkillLevel::Beginner, &ContextBudget::default())
+        let sources = vec![
+            source(1, 11, "WACC", "WACC blends the cost of equity and debt."),
+            source(2, 12, "CAPM", "Re = rf + beta × ERP."),
+        ];
+        build(
+            None,
+            &[],
+            &sources,
+            SkillLevel::Beginner,
+            &ContextBudget::default(),
+        )
     }
 
     fn analysis() -> Analysis {
@@ -172,13 +217,25 @@ mod tests {
 
     #[test]
     fn planning_shows_titles_not_contents() {
-        let r = planning("How do I compute WACC?", &analysis(), &ctx(), Some("keep it short"));
+        let r = planning(
+            "How do I compute WACC?",
+            &analysis(),
+            &ctx(),
+            Some("keep it short"),
+        );
         let text = r.prompt_text();
         assert!(text.contains(PLANNING_MARKER) && text.contains(SCHEMA_TEXT));
         assert!(text.contains("[1] WACC; [2] CAPM"));
-        assert!(!text.contains("blends the cost"), "no source contents in planning");
+        assert!(
+            !text.contains("blends the cost"),
+            "no source contents in planning"
+        );
         assert!(text.contains("calculation, knowledge_base"));
-        assert!(text.contains("Changed requirements from the user (they take precedence): keep it short"));
+        assert!(
+            text.contains(
+                "Changed requirements from the user (they take precedence): keep it short"
+            )
+        );
         assert!(text.contains("define each term"), "the beginner persona");
         assert_eq!(r.max_output_tokens, PLANNING_MAX_OUTPUT);
         assert_eq!(r.model, "");
@@ -187,8 +244,20 @@ mod tests {
     #[test]
     fn implementation_and_synthesis_carry_what_they_need() {
         let c = ctx();
-        let task = PlanTask { id: 1, title: "Cost of equity".into(), instructions: "Use CAPM".into(), depends_on: vec![] };
-        let r = implementation("q", &task, &c.sources[1..], &[("WACC".into(), "draft [1]".into())], &c, None);
+        let task = PlanTask {
+            id: 1,
+            title: "Cost of equity".into(),
+            instructions: "Use CAPM".into(),
+            depends_on: vec![],
+        };
+        let r = implementation(
+            "q",
+            &task,
+            &c.sources[1..],
+            &[("WACC".into(), "draft [1]".into())],
+            &c,
+            None,
+        );
         let text = r.prompt_text();
         assert!(text.contains("[2] CAPM\nRe = rf") && !text.contains("[1] WACC\n"));
         assert!(text.contains("Result of \"WACC\":\ndraft [1]"));
@@ -196,7 +265,10 @@ mod tests {
         let r = synthesis("q", &[("A".into(), "x [1]".into())], &[issue], &c, None);
         assert!(r.prompt_text().contains("fix these") && r.prompt_text().contains("Draft 1 — A"));
         let base = single_shot("q", &c);
-        assert!(base.prompt_text().contains("[1] WACC\nWACC blends") && base.prompt_text().contains("[2] CAPM"));
+        assert!(
+            base.prompt_text().contains("[1] WACC\nWACC blends")
+                && base.prompt_text().contains("[2] CAPM")
+        );
         let retry = with_retry(r, "not json", "again".into());
         assert_eq!(retry.messages.len(), 3);
     }

@@ -91,7 +91,11 @@ pub fn map_citations(text: &str, map: impl Fn(usize) -> Option<usize>) -> String
         });
         match cited {
             Some((ns, consumed)) => {
-                let mapped: Vec<String> = ns.into_iter().filter_map(&map).map(|n| n.to_string()).collect();
+                let mapped: Vec<String> = ns
+                    .into_iter()
+                    .filter_map(&map)
+                    .map(|n| n.to_string())
+                    .collect();
                 if !mapped.is_empty() {
                     out.push('[');
                     out.push_str(&mapped.join(", "));
@@ -177,8 +181,14 @@ mod tests {
 
     #[test]
     fn finds_citations_but_not_links_or_dates() {
-        assert_eq!(citations("WACC blends [1] and CAPM [2, 3][4]."), vec![1, 2, 3, 4]);
-        assert_eq!(citations("see [docs](http://x) and [2024-01] and [x] and [ 5 ]"), vec![5]);
+        assert_eq!(
+            citations("WACC blends [1] and CAPM [2, 3][4]."),
+            vec![1, 2, 3, 4]
+        );
+        assert_eq!(
+            citations("see [docs](http://x) and [2024-01] and [x] and [ 5 ]"),
+            vec![5]
+        );
         assert_eq!(citations("unterminated [1"), Vec::<usize>::new());
         assert_eq!(citations("[1234]"), Vec::<usize>::new());
     }
@@ -192,14 +202,20 @@ mod tests {
         assert_eq!(renumber("x [1, 2]", &from, &now).unwrap(), "x [2, 1]");
         // A citation of a chunk this turn did not retrieve: refused.
         assert_eq!(renumber("x [3]", &[(3, 99)], &now), None);
-        assert_eq!(map_citations("a [1] b [9] c", |n| (n == 1).then_some(4)), "a [4] b c");
+        assert_eq!(
+            map_citations("a [1] b [9] c", |n| (n == 1).then_some(4)),
+            "a [4] b c"
+        );
         assert_eq!(to_chunk_ids("[2] [7]", &now), vec![Some(50), None]);
     }
 
     #[test]
     fn footer_lists_cited_sources_once() {
         let s = vec![source(1, 70, "WACC", "a"), source(2, 50, "CAPM", "b")];
-        assert_eq!(sources_footer("a [2] b [2]", &s), "\n\nSources:\n[2] CAPM (chunk 50)");
+        assert_eq!(
+            sources_footer("a [2] b [2]", &s),
+            "\n\nSources:\n[2] CAPM (chunk 50)"
+        );
         assert_eq!(sources_footer("none", &s), "");
         let answer = format!("Beta is 1.2 [2].{}", sources_footer("[2]", &s));
         assert_eq!(without_footer(&answer), "Beta is 1.2 [2].");

@@ -71,7 +71,10 @@ pub fn parse_kind(s: &str) -> Option<StepKind> {
 /// Whether a user may edit steps of this kind: analysis and validation are computed from
 /// their inputs, so they are rerun as dependents rather than edited.
 pub const fn is_editable(kind: StepKind) -> bool {
-    matches!(kind, StepKind::Planning | StepKind::Implementation | StepKind::Synthesis)
+    matches!(
+        kind,
+        StepKind::Planning | StepKind::Implementation | StepKind::Synthesis
+    )
 }
 
 /// One step of a turn's layout.
@@ -163,7 +166,9 @@ impl TurnLayout {
     }
 
     pub fn implementation_steps(&self) -> impl Iterator<Item = &StepSpec> {
-        self.steps.iter().filter(|s| s.kind == StepKind::Implementation)
+        self.steps
+            .iter()
+            .filter(|s| s.kind == StepKind::Implementation)
     }
 
     /// Every step that reads `ordinal`'s output, directly or through others, in execution
@@ -179,7 +184,9 @@ impl TurnLayout {
                 hit[s.ordinal] = true;
             }
         }
-        (0..self.steps.len()).filter(|&i| i != ordinal && hit[i]).collect()
+        (0..self.steps.len())
+            .filter(|&i| i != ordinal && hit[i])
+            .collect()
     }
 }
 
@@ -209,7 +216,15 @@ mod tests {
         let kinds: Vec<&str> = l.steps.iter().map(|s| s.kind.as_str()).collect();
         assert_eq!(
             kinds,
-            ["analysis", "planning", "implementation", "implementation", "implementation", "validation", "synthesis"]
+            [
+                "analysis",
+                "planning",
+                "implementation",
+                "implementation",
+                "implementation",
+                "validation",
+                "synthesis"
+            ]
         );
         assert_eq!(l.steps[3].depends_on, vec![1, 2]);
         assert_eq!(l.steps[5].depends_on, vec![2, 3, 4]);

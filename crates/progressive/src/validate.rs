@@ -28,11 +28,19 @@ pub struct Issue {
 
 impl Issue {
     pub fn error(code: &str, message: impl Into<String>) -> Self {
-        Self { severity: Severity::Error, code: code.into(), message: message.into() }
+        Self {
+            severity: Severity::Error,
+            code: code.into(),
+            message: message.into(),
+        }
     }
 
     pub fn warning(code: &str, message: impl Into<String>) -> Self {
-        Self { severity: Severity::Warning, code: code.into(), message: message.into() }
+        Self {
+            severity: Severity::Warning,
+            code: code.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -72,11 +80,17 @@ pub fn check(label: &str, text: &str, sources: &[Source], question: &str) -> Vec
         return issues;
     }
     if t.matches("```").count() % 2 == 1 {
-        issues.push(Issue::error("unclosed_code_block", format!("{label} has an unclosed code block")));
+        issues.push(Issue::error(
+            "unclosed_code_block",
+            format!("{label} has an unclosed code block"),
+        ));
     }
     let cited = citations(t);
     if !sources.is_empty() && cited.is_empty() {
-        issues.push(Issue::error("no_citations", format!("{label} cites no source; cite claims as [n]")));
+        issues.push(Issue::error(
+            "no_citations",
+            format!("{label} cites no source; cite claims as [n]"),
+        ));
     }
     let known: HashSet<usize> = sources.iter().map(|s| s.n).collect();
     let mut unknown: Vec<usize> = cited.into_iter().filter(|n| !known.contains(n)).collect();
@@ -86,36 +100,55 @@ pub fn check(label: &str, text: &str, sources: &[Source], question: &str) -> Vec
         let list: Vec<String> = unknown.iter().map(|n| format!("[{n}]")).collect();
         issues.push(Issue::error(
             "unknown_citation",
-            format!("{label} cites {} which is not among the sources", list.join(", ")),
+            format!(
+                "{label} cites {} which is not among the sources",
+                list.join(", ")
+            ),
         ));
     }
     let lower = t.to_lowercase();
     for phrase in FORBIDDEN_PHRASES {
         if lower.contains(phrase) {
-            issues.push(Issue::error("forbidden_content", format!("{label} contains forbidden content ({phrase:?})")));
+            issues.push(Issue::error(
+                "forbidden_content",
+                format!("{label} contains forbidden content ({phrase:?})"),
+            ));
         }
     }
     if contains_secret(t) {
-        issues.push(Issue::error("forbidden_content", format!("{label} contains what looks like an API key")));
+        issues.push(Issue::error(
+            "forbidden_content",
+            format!("{label} contains what looks like an API key"),
+        ));
     }
     let supported: HashSet<String> = sources
         .iter()
         .flat_map(|s| numbers(&format!("{} {}", s.heading, s.content)))
         .chain(numbers(question))
         .collect();
-    let mut unsupported: Vec<String> = numbers(&strip_citations(t)).into_iter().filter(|n| !supported.contains(n)).collect();
+    let mut unsupported: Vec<String> = numbers(&strip_citations(t))
+        .into_iter()
+        .filter(|n| !supported.contains(n))
+        .collect();
     unsupported.dedup();
     if !unsupported.is_empty() {
         issues.push(Issue::warning(
             "unsupported_number",
-            format!("{label} uses numbers the sources do not contain: {}", unsupported.join(", ")),
+            format!(
+                "{label} uses numbers the sources do not contain: {}",
+                unsupported.join(", ")
+            ),
         ));
     }
     issues
 }
 
 /// Validates the drafts of a turn.
-pub fn validate_drafts(drafts: &[(String, String)], sources: &[Source], question: &str) -> ValidationReport {
+pub fn validate_drafts(
+    drafts: &[(String, String)],
+    sources: &[Source],
+    question: &str,
+) -> ValidationReport {
     let mut issues = Vec::new();
     for (i, (_, text)) in drafts.iter().enumerate() {
         issues.extend(check(&format!("Draft {}", i + 1), text, sources, question));
@@ -129,10 +162,17 @@ fn strip_citations(text: &str) -> String {
 
 /// `sk-…`, `AIza…` and similar long key-shaped tokens.
 fn contains_secret(text: &str) -> bool {
-    text.split(|c: char| c.is_whitespace() || "\"'`,;()[]".contains(c)).any(|w| {
-        let key_like = |rest: &str| rest.len() >= 20 && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        w.strip_prefix("sk-").is_some_and(key_like) || w.strip_prefix("AIza").is_some_and(key_like)
-    })
+    text.split(|c: char| c.is_whitespace() || "\"'`,;()[]".contains(c))
+        .any(|w| {
+            let key_like = |rest: &str| {
+                rest.len() >= 20
+                    && rest
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            };
+            w.strip_prefix("sk-").is_some_and(key_like)
+                || w.strip_prefix("AIza").is_some_and(key_like)
+        })
 }
 
 /// The significant numbers of a text, normalised: thousands separators dropped, trailing
@@ -145,7 +185,8 @@ pub fn numbers(text: &str) -> Vec<String> {
     let mut i = 0;
     while i < chars.len() {
         let starts = chars[i].is_ascii_digit()
-            && (i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '.' || chars[i - 1] == '_'));
+            && (i == 0
+                || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '.' || chars[i - 1] == '_'));
         if !starts {
             i += 1;
             continue;
@@ -156,7 +197,11 @@ pub fn numbers(text: &str) -> Vec<String> {
             let next_digit = chars.get(i + 1).is_some_and(char::is_ascii_digit);
             if c.is_ascii_digit() {
                 s.push(c);
-            } else if c == ',' && next_digit && chars.get(i + 2).is_some_and(char::is_ascii_digit) && chars.get(i + 3).is_some_and(char::is_ascii_digit) {
+            } else if c == ','
+                && next_digit
+                && chars.get(i + 2).is_some_and(char::is_ascii_digit)
+                && chars.get(i + 3).is_some_and(char::is_ascii_digit)
+            {
                 // A thousands separator: skip it.
             } else if c == '.' && next_digit {
                 s.push('.');
@@ -177,7 +222,8 @@ pub fn numbers(text: &str) -> Vec<String> {
         } else {
             s
         };
-        let small_integer = !normalised.contains('.') && normalised.parse::<u64>().is_ok_and(|n| n <= 10);
+        let small_integer =
+            !normalised.contains('.') && normalised.parse::<u64>().is_ok_and(|n| n <= 10);
         if (!small_integer || magnitude) && !normalised.is_empty() {
             out.push(normalised);
         }
@@ -192,7 +238,12 @@ mod tests {
 
     fn sources() -> Vec<Source> {
         vec![
-            source(1, 1, "WACC", "Equity 600, debt 400; cost of equity 10.0% and cost of debt 6%. WACC is 8.04%."),
+            source(
+                1,
+                1,
+                "WACC",
+                "Equity 600, debt 400; cost of equity 10.0% and cost of debt 6%. WACC is 8.04%.",
+            ),
             source(2, 2, "Tax", "Tax rate 25%."),
         ]
     }
@@ -203,38 +254,71 @@ mod tests {
 
     #[test]
     fn a_good_answer_passes() {
-        let text = "With equity of 600 and debt of 400 [1], after a 25% tax [2], WACC is 8.04% [1].";
-        assert!(check("The answer", text, &sources(), "").is_empty(), "{:?}", check("a", text, &sources(), ""));
+        let text =
+            "With equity of 600 and debt of 400 [1], after a 25% tax [2], WACC is 8.04% [1].";
+        assert!(
+            check("The answer", text, &sources(), "").is_empty(),
+            "{:?}",
+            check("a", text, &sources(), "")
+        );
     }
 
     #[test]
     fn structure_and_citations() {
         assert_eq!(codes(&check("A", "  ", &sources(), "")), ["empty"]);
-        assert_eq!(codes(&check("A", "Some claim without sources.", &sources(), "")), ["no_citations"]);
+        assert_eq!(
+            codes(&check("A", "Some claim without sources.", &sources(), "")),
+            ["no_citations"]
+        );
         let i = check("A", "Claim [1] and [3] and [3].", &sources(), "");
         assert_eq!(codes(&i), ["unknown_citation"]);
         assert!(i[0].message.contains("[3]") && !i[0].message.contains("[3], [3]"));
-        assert_eq!(codes(&check("A", "```\ncode [1]", &sources(), "")), ["unclosed_code_block"]);
+        assert_eq!(
+            codes(&check("A", "```\ncode [1]", &sources(), "")),
+            ["unclosed_code_block"]
+        );
         // Without sources, no citation is expected.
         assert!(check("A", "Nothing was found.", &[], "").is_empty());
     }
 
     #[test]
     fn numbers_must_come_from_sources_or_question() {
-        let i = check("A", "WACC is 9.5% [1] on 1,000 of capital.", &sources(), "I have 1000 of capital");
+        let i = check(
+            "A",
+            "WACC is 9.5% [1] on 1,000 of capital.",
+            &sources(),
+            "I have 1000 of capital",
+        );
         assert_eq!(codes(&i), ["unsupported_number"]);
         assert!(i[0].message.contains("9.5") && !i[0].message.contains("1000"));
-        assert_eq!(numbers("a 1,250.50 b 8% c 10.0 d 2 e 2024 f x1 g 3rd h 5m"), ["1250.5", "8", "2024", "5"]);
+        assert_eq!(
+            numbers("a 1,250.50 b 8% c 10.0 d 2 e 2024 f x1 g 3rd h 5m"),
+            ["1250.5", "8", "2024", "5"]
+        );
         assert_eq!(numbers("10.0 and 6% and 3x"), ["6", "3"]);
     }
 
     #[test]
     fn forbidden_content_and_secrets() {
-        let i = check("A", "This trade is a guaranteed return [1].", &sources(), "");
+        let i = check(
+            "A",
+            "This trade is a guaranteed return [1].",
+            &sources(),
+            "",
+        );
         assert_eq!(codes(&i), ["forbidden_content"]);
-        let i = check("A", "Use key sk-abcdefghijklmnopqrstuvwxyz123 [1]", &sources(), "");
+        let i = check(
+            "A",
+            "Use key sk-abcdefghijklmnopqrstuvwxyz123 [1]",
+            &sources(),
+            "",
+        );
         assert_eq!(codes(&i), ["forbidden_content"]);
-        let r = validate_drafts(&[("t".into(), "fine [1]".into()), ("u".into(), "".into())], &sources(), "");
+        let r = validate_drafts(
+            &[("t".into(), "fine [1]".into()), ("u".into(), "".into())],
+            &sources(),
+            "",
+        );
         assert!(!r.ok());
         assert!(r.errors().next().unwrap().message.starts_with("Draft 2"));
     }

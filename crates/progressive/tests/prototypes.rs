@@ -6,8 +6,13 @@ use tessera_progressive::classify::{PROTOTYPES_JSON, PrototypeFile};
 
 #[test]
 fn shipped_embeddings_match_the_model() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap().to_path_buf();
-    let files = tessera_embedder::setup::ensure_model(&root.join(".tessera")).expect("set up the model");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .unwrap()
+        .to_path_buf();
+    let files =
+        tessera_embedder::setup::ensure_model(&root.join(".tessera")).expect("set up the model");
     let embedder = files.load().expect("load the model");
     let file: PrototypeFile = serde_json::from_str(PROTOTYPES_JSON).unwrap();
     // Every 9th prototype: a sample across kinds and labels.
@@ -17,6 +22,10 @@ fn shipped_embeddings_match_the_model() {
     let fresh = embedder.embed(&texts).unwrap();
     for (p, v) in sample.iter().zip(fresh) {
         let cos = tessera_embedder::cosine(&p.embedding, &v);
-        assert!(cos >= 0.999, "{:?}: cosine {cos} to a fresh embedding", p.text);
+        assert!(
+            cos >= 0.999,
+            "{:?}: cosine {cos} to a fresh embedding",
+            p.text
+        );
     }
 }

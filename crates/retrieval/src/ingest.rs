@@ -61,7 +61,9 @@ impl NewDocument {
             return Err(QueryError::NotAnObject);
         };
         if let Some(unknown) = body.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-            return Err(QueryError::UnknownField { field: unknown.clone() });
+            return Err(QueryError::UnknownField {
+                field: unknown.clone(),
+            });
         }
         let given = |name: &str| body.get(name).filter(|v| !v.is_null());
         Ok(NewDocument {
@@ -92,14 +94,23 @@ impl NewDocument {
 }
 
 fn wrong_type(field: &str, expected: &'static str) -> QueryError {
-    QueryError::WrongType { field: field.to_string(), expected }
+    QueryError::WrongType {
+        field: field.to_string(),
+        expected,
+    }
 }
 
 fn parse_title(value: Option<&Value>) -> Result<String, QueryError> {
     let value = value.ok_or(QueryError::Missing { field: "title" })?;
-    let title = value.as_str().ok_or_else(|| wrong_type("title", "a string"))?.trim();
+    let title = value
+        .as_str()
+        .ok_or_else(|| wrong_type("title", "a string"))?
+        .trim();
     if title.is_empty() {
-        return Err(QueryError::InvalidValue { field: "title", reason: "must contain some text".into() });
+        return Err(QueryError::InvalidValue {
+            field: "title",
+            reason: "must contain some text".into(),
+        });
     }
     let chars = title.chars().count();
     if chars > MAX_TITLE_CHARS {
@@ -109,14 +120,19 @@ fn parse_title(value: Option<&Value>) -> Result<String, QueryError> {
         });
     }
     if title.contains('\0') {
-        return Err(QueryError::InvalidValue { field: "title", reason: "must not contain NUL".into() });
+        return Err(QueryError::InvalidValue {
+            field: "title",
+            reason: "must not contain NUL".into(),
+        });
     }
     Ok(title.to_string())
 }
 
 fn parse_content(value: Option<&Value>) -> Result<String, QueryError> {
     let value = value.ok_or(QueryError::Missing { field: "content" })?;
-    let content = value.as_str().ok_or_else(|| wrong_type("content", "a string"))?;
+    let content = value
+        .as_str()
+        .ok_or_else(|| wrong_type("content", "a string"))?;
     if content.len() > MAX_CONTENT_BYTES {
         return Err(QueryError::TooLarge {
             field: "content",
@@ -135,7 +151,10 @@ fn parse_content(value: Option<&Value>) -> Result<String, QueryError> {
     }
     // Postgres text cannot hold NUL; refusing it here keeps the failure clear.
     if content.contains('\0') {
-        return Err(QueryError::InvalidValue { field: "content", reason: "must not contain NUL".into() });
+        return Err(QueryError::InvalidValue {
+            field: "content",
+            reason: "must not contain NUL".into(),
+        });
     }
     Ok(content.to_string())
 }
@@ -155,7 +174,10 @@ fn parse_metadata(value: Option<&Value>) -> Result<Value, QueryError> {
         });
     }
     if value.to_string().contains("\\u0000") {
-        return Err(QueryError::InvalidValue { field: "metadata", reason: "must not contain NUL".into() });
+        return Err(QueryError::InvalidValue {
+            field: "metadata",
+            reason: "must not contain NUL".into(),
+        });
     }
     Ok(value.clone())
 }
@@ -190,14 +212,42 @@ mod tests {
         let cases = [
             (json!({"content": "x"}), "title", "missing_field"),
             (json!({"title": "t"}), "content", "missing_field"),
-            (json!({"title": "t", "content": " \n\t "}), "content", "invalid_value"),
-            (json!({"title": "", "content": "x"}), "title", "invalid_value"),
+            (
+                json!({"title": "t", "content": " \n\t "}),
+                "content",
+                "invalid_value",
+            ),
+            (
+                json!({"title": "", "content": "x"}),
+                "title",
+                "invalid_value",
+            ),
             (json!({"title": 3, "content": "x"}), "title", "invalid_type"),
-            (json!({"title": "t", "content": "x", "scope": "planet:x"}), "scope", "invalid_value"),
-            (json!({"title": "t", "content": "x", "metadata": [1]}), "metadata", "invalid_type"),
-            (json!({"title": "t", "content": "x", "format": "pdf"}), "format", "invalid_value"),
-            (json!({"title": "t", "content": "x", "colour": 1}), "colour", "invalid_request"),
-            (json!({"title": "t", "content": "a\u{0}b"}), "content", "invalid_value"),
+            (
+                json!({"title": "t", "content": "x", "scope": "planet:x"}),
+                "scope",
+                "invalid_value",
+            ),
+            (
+                json!({"title": "t", "content": "x", "metadata": [1]}),
+                "metadata",
+                "invalid_type",
+            ),
+            (
+                json!({"title": "t", "content": "x", "format": "pdf"}),
+                "format",
+                "invalid_value",
+            ),
+            (
+                json!({"title": "t", "content": "x", "colour": 1}),
+                "colour",
+                "invalid_request",
+            ),
+            (
+                json!({"title": "t", "content": "a\u{0}b"}),
+                "content",
+                "invalid_value",
+            ),
         ];
         for (body, field, code) in cases {
             let e = err(body.clone());
@@ -211,16 +261,32 @@ mod tests {
     fn oversized_content_is_413() {
         let big = "a".repeat(MAX_CONTENT_BYTES + 1);
         let e = err(json!({"title": "t", "content": big}));
-        assert_eq!((e.field(), e.code(), e.http_status()), (Some("content"), "too_large", 413));
+        assert_eq!(
+            (e.field(), e.code(), e.http_status()),
+            (Some("content"), "too_large", 413)
+        );
         let exact = "a".repeat(MAX_CONTENT_BYTES);
         assert!(NewDocument::from_json(&json!({"title": "t", "content": exact})).is_ok());
     }
 
     #[test]
     fn raw_bodies() {
-        assert_eq!(NewDocument::from_json_bytes(b"{\"title\":").unwrap_err().code(), "malformed_json");
-        assert_eq!(NewDocument::from_json_bytes(b"\xff\xfe").unwrap_err().code(), "invalid_utf8");
-        assert_eq!(NewDocument::from_json_bytes(b"[1]").unwrap_err().code(), "invalid_request");
+        assert_eq!(
+            NewDocument::from_json_bytes(b"{\"title\":")
+                .unwrap_err()
+                .code(),
+            "malformed_json"
+        );
+        assert_eq!(
+            NewDocument::from_json_bytes(b"\xff\xfe")
+                .unwrap_err()
+                .code(),
+            "invalid_utf8"
+        );
+        assert_eq!(
+            NewDocument::from_json_bytes(b"[1]").unwrap_err().code(),
+            "invalid_request"
+        );
     }
 }
 

@@ -23,7 +23,7 @@ pub use chunking::{
     Chunk, ChunkConfig, TokenCounter, WordSegmentCounter, chunk_document, passage_text,
 };
 pub use content_hash::{ContentHash, content_hash};
-pub use ingest::{DocumentFormat, NewDocument};
 pub use fusion::{DEFAULT_RRF_K, FusedHit, RankedList, SourceRank, reciprocal_rank_fusion};
+pub use ingest::{DocumentFormat, NewDocument};
 pub use metrics::{LabelledQuestion, QueryScore, QuestionKind, Summary, evaluate, summarise};
 pub use query::{MetadataFilter, QueryError, Scope, SearchMode, SearchRequest, tsquery_terms};

@@ -16,8 +16,14 @@ use std::task::{Context, Poll};
 use spin_sdk::http::{IntoRequest, Response};
 
 /// `spin_sdk::http::send`, with the body writer started at once (see the module docs).
-pub async fn send(request: impl IntoRequest) -> Result<Response, spin_sdk::wasip3::http::types::ErrorCode> {
-    NudgeOnce { inner: std::pin::pin!(spin_sdk::http::send(request)), nudged: false }.await
+pub async fn send(
+    request: impl IntoRequest,
+) -> Result<Response, spin_sdk::wasip3::http::types::ErrorCode> {
+    NudgeOnce {
+        inner: std::pin::pin!(spin_sdk::http::send(request)),
+        nudged: false,
+    }
+    .await
 }
 
 /// Polls `inner`; the first time it is pending, wakes the task once more.

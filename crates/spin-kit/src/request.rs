@@ -2,9 +2,9 @@
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use tessera_api::ApiError;
 use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::http::{IntoResponse, Request, Response, StatusCode};
+use tessera_api::ApiError;
 
 /// The request body, refused with 413 past `limit` bytes.
 pub async fn read_body(req: Request, limit: usize) -> Result<Vec<u8>, ApiError> {
@@ -29,7 +29,10 @@ pub async fn read_body(req: Request, limit: usize) -> Result<Vec<u8>, ApiError> 
 }
 
 fn too_large(limit: usize) -> ApiError {
-    ApiError::too_large(None, format!("the request body is over the limit of {limit} bytes"))
+    ApiError::too_large(
+        None,
+        format!("the request body is over the limit of {limit} bytes"),
+    )
 }
 
 /// Parses a JSON request body into `T` (see [`tessera_api::parse_json`]).
@@ -70,7 +73,11 @@ pub fn json_response(
 /// The part of the path below the component's route: Spin's `spin-path-info` header, or the
 /// path after `prefix` when the header is missing.
 pub fn sub_path(req: &Request, prefix: &str) -> String {
-    if let Some(info) = req.headers().get("spin-path-info").and_then(|v| v.to_str().ok()) {
+    if let Some(info) = req
+        .headers()
+        .get("spin-path-info")
+        .and_then(|v| v.to_str().ok())
+    {
         return info.to_string();
     }
     let path = req.uri().path();
@@ -79,4 +86,3 @@ pub fn sub_path(req: &Request, prefix: &str) -> String {
         None => path.to_string(),
     }
 }
-

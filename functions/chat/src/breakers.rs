@@ -12,7 +12,13 @@ use crate::db::{self, P};
 
 /// Every stored breaker: provider → (state, version).
 pub async fn load(db: &Connection) -> Result<HashMap<String, (BreakerState, i64)>, ApiError> {
-    let rows = db::rows(db, "read breakers", "SELECT provider, state::text, version FROM provider_breakers", vec![]).await?;
+    let rows = db::rows(
+        db,
+        "read breakers",
+        "SELECT provider, state::text, version FROM provider_breakers",
+        vec![],
+    )
+    .await?;
     Ok(rows
         .iter()
         .map(|r| {
@@ -24,7 +30,11 @@ pub async fn load(db: &Connection) -> Result<HashMap<String, (BreakerState, i64)
 
 /// Applies `change` to the provider's state. `None` from `change` writes nothing and returns
 /// false (e.g. the breaker refuses the call); an unchanged state is not written either.
-pub async fn update(db: &Connection, provider: &str, change: impl Fn(BreakerState) -> Option<BreakerState>) -> Result<bool, ApiError> {
+pub async fn update(
+    db: &Connection,
+    provider: &str,
+    change: impl Fn(BreakerState) -> Option<BreakerState>,
+) -> Result<bool, ApiError> {
     for _ in 0..5 {
         let row = db::one(
             db,
@@ -34,7 +44,10 @@ pub async fn update(db: &Connection, provider: &str, change: impl Fn(BreakerStat
         )
         .await?;
         let (old, version) = match &row {
-            Some(r) => (serde_json::from_str(&db::text(r, 0)).unwrap_or_default(), Some(db::int(r, 1))),
+            Some(r) => (
+                serde_json::from_str(&db::text(r, 0)).unwrap_or_default(),
+                Some(db::int(r, 1)),
+            ),
             None => (BreakerState::default(), None),
         };
         let Some(new) = change(old.clone()) else {
@@ -65,5 +78,8 @@ pub async fn update(db: &Connection, provider: &str, change: impl Fn(BreakerStat
             return Ok(true);
         }
     }
-    Err(ApiError::dependency("breaker_contention", format!("could not update the breaker of {provider}")))
+    Err(ApiError::dependency(
+        "breaker_contention",
+        format!("could not update the breaker of {provider}"),
+    ))
 }

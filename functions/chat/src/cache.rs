@@ -44,7 +44,10 @@ pub async fn lookup(
     candidates: &[&Candidate],
     threshold: f32,
 ) -> Result<Option<Hit>, ApiError> {
-    let keys: Vec<CacheKey> = candidates.iter().map(|c| key_for(tenant, spec, &c.model)).collect();
+    let keys: Vec<CacheKey> = candidates
+        .iter()
+        .map(|c| key_for(tenant, spec, &c.model))
+        .collect();
     let columns = "id, cache_key, provider, model, embedding::text, value::text, (extract(epoch FROM created_at) * 1000)::int8";
     let mut sql = format!(
         "SELECT {columns} FROM response_cache
@@ -73,14 +76,25 @@ pub async fn lookup(
             key: CacheKey(db::text(r, 1)),
             embedding: db::opt_text(r, 4).and_then(|t| db::parse_vector(&t)),
             created_at: db::int(r, 6) as u64,
-            value: Stored { id: db::int(r, 0), provider: db::text(r, 2), model: db::text(r, 3), value: db::json(r, 5) },
+            value: Stored {
+                id: db::int(r, 0),
+                provider: db::text(r, 2),
+                model: db::text(r, 3),
+                value: db::json(r, 5),
+            },
         })
         .collect();
     let now = now_ms();
     // An exact hit for the first candidate that has one (the chain's order), then semantic.
     let mut hit = None;
     for key in &keys {
-        let q = CacheQuery { tenant_id: tenant, step: spec.kind, key, embedding: None, threshold };
+        let q = CacheQuery {
+            tenant_id: tenant,
+            step: spec.kind,
+            key,
+            embedding: None,
+            threshold,
+        };
         if let Some(h) = judge(&entries, &q, now) {
             hit = Some(h);
             break;
@@ -90,15 +104,32 @@ pub async fn lookup(
         && let Some(e) = spec.semantic
     {
         let none = CacheKey(String::new());
-        hit = judge(&entries, &CacheQuery { tenant_id: tenant, step: spec.kind, key: &none, embedding: Some(e), threshold }, now);
+        hit = judge(
+            &entries,
+            &CacheQuery {
+                tenant_id: tenant,
+                step: spec.kind,
+                key: &none,
+                embedding: Some(e),
+                threshold,
+            },
+            now,
+        );
     }
     let Some(hit) = hit else { return Ok(None) };
     let stored = &hit.entry.value;
-    let text = stored.value["text"].as_str().unwrap_or_default().to_string();
+    let text = stored.value["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let text = if hit.kind == CacheHit::Semantic {
         let from: Vec<(usize, i64)> = stored.value["citations"]
             .as_array()
-            .map(|a| a.iter().filter_map(|p| Some((p[0].as_u64()? as usize, p[1].as_i64()?))).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| Some((p[0].as_u64()? as usize, p[1].as_i64()?)))
+                    .collect()
+            })
             .unwrap_or_default();
         match renumber(&text, &from, spec.sources) {
             Some(t) => t,
@@ -107,8 +138,20 @@ pub async fn lookup(
     } else {
         text
     };
-    db::execute(db, "count cache hit", "UPDATE response_cache SET hits = hits + 1 WHERE id = $1", vec![P::Int64(stored.id)]).await?;
-    Ok(Some(Hit { text, provider: stored.provider.clone(), model: stored.model.clone(), kind: hit.kind, similarity: hit.similarity }))
+    db::execute(
+        db,
+        "count cache hit",
+        "UPDATE response_cache SET hits = hits + 1 WHERE id = $1",
+        vec![P::Int64(stored.id)],
+    )
+    .await?;
+    Ok(Some(Hit {
+        text,
+        provider: stored.provider.clone(),
+        model: stored.model.clone(),
+        kind: hit.kind,
+        similarity: hit.similarity,
+    }))
 }
 
 pub async fn store(
@@ -128,7 +171,12 @@ pub async fn store(
     cited.dedup();
     let pairs: Vec<Value> = cited
         .iter()
-        .filter_map(|n| spec.sources.iter().find(|s| s.n == *n).map(|s| json!([n, s.chunk_id])))
+        .filter_map(|n| {
+            spec.sources
+                .iter()
+                .find(|s| s.n == *n)
+                .map(|s| json!([n, s.chunk_id]))
+        })
         .collect();
     let value = json!({
         "text": c.text,

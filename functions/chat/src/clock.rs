@@ -21,7 +21,10 @@ pub fn random_bytes(n: usize) -> Vec<u8> {
 
 /// Waits without blocking other tasks (heartbeats go on meanwhile).
 pub async fn sleep(d: Duration) {
-    spin_sdk::wasip3::clocks::monotonic_clock::wait_for(d.as_nanos().min(u128::from(u64::MAX)) as u64).await;
+    spin_sdk::wasip3::clocks::monotonic_clock::wait_for(
+        d.as_nanos().min(u128::from(u64::MAX)) as u64
+    )
+    .await;
 }
 
 /// `fut`, or `None` once `limit` has passed.

@@ -8,7 +8,10 @@
 
 use std::time::Duration;
 
-use tessera_gateway::{BreakerConfig, Catalog, ModelConfig, ModelTier, Price, ProviderConfig, ProviderKind, RetryPolicy, RoutingPolicy};
+use tessera_gateway::{
+    BreakerConfig, Catalog, ModelConfig, ModelTier, Price, ProviderConfig, ProviderKind,
+    RetryPolicy, RoutingPolicy,
+};
 use tessera_spin_kit::ApiError;
 
 pub struct Settings {
@@ -25,7 +28,11 @@ pub struct Settings {
 }
 
 async fn var(name: &str) -> String {
-    spin_sdk::variables::get(name).await.unwrap_or_default().trim().to_string()
+    spin_sdk::variables::get(name)
+        .await
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 async fn num<T: std::str::FromStr>(name: &str, default: T) -> Result<T, ApiError> {
@@ -33,7 +40,12 @@ async fn num<T: std::str::FromStr>(name: &str, default: T) -> Result<T, ApiError
     if v.is_empty() {
         return Ok(default);
     }
-    v.parse().map_err(|_| ApiError::dependency("config_error", format!("variable {name} = {v:?} is not a valid number")))
+    v.parse().map_err(|_| {
+        ApiError::dependency(
+            "config_error",
+            format!("variable {name} = {v:?} is not a valid number"),
+        )
+    })
 }
 
 impl Settings {
@@ -70,7 +82,10 @@ impl Settings {
             None
         } else {
             Some(crate::crypto::parse_key(&kek).ok_or_else(|| {
-                ApiError::dependency("config_error", "variable key_encryption_key must be 64 hex digits (32 bytes)")
+                ApiError::dependency(
+                    "config_error",
+                    "variable key_encryption_key must be 64 hex digits (32 bytes)",
+                )
             })?)
         };
         Ok(Self {
@@ -80,20 +95,29 @@ impl Settings {
             retry,
             breaker,
             heartbeat: Duration::from_millis(num("chat_heartbeat_ms", 5_000).await?.max(50)),
-            semantic_threshold: num("cache_semantic_threshold", tessera_gateway::cache::DEFAULT_SEMANTIC_THRESHOLD).await?,
+            semantic_threshold: num(
+                "cache_semantic_threshold",
+                tessera_gateway::cache::DEFAULT_SEMANTIC_THRESHOLD,
+            )
+            .await?,
             key_encryption_key,
         })
     }
 
     pub fn platform_key(&self, provider: &str) -> Option<&str> {
-        self.keys.iter().find(|(p, _)| p == provider).map(|(_, k)| k.as_str())
+        self.keys
+            .iter()
+            .find(|(p, _)| p == provider)
+            .map(|(_, k)| k.as_str())
     }
 }
 
 async fn catalog() -> Result<Catalog, ApiError> {
     let custom = var("llm_catalog").await;
     if !custom.is_empty() {
-        return Catalog::from_json(&custom).map_err(|e| ApiError::dependency("config_error", format!("variable llm_catalog: {e}")));
+        return Catalog::from_json(&custom).map_err(|e| {
+            ApiError::dependency("config_error", format!("variable llm_catalog: {e}"))
+        });
     }
     let mut providers: Vec<ProviderConfig> = Catalog::builtin().providers().to_vec();
     for p in &mut providers {
@@ -111,7 +135,11 @@ async fn catalog() -> Result<Catalog, ApiError> {
             base_url: Some(compatible),
             api_key_variable: Some("openai_compatible_api_key".into()),
             models: vec![ModelConfig {
-                id: if model.is_empty() { "llama3.2".into() } else { model },
+                id: if model.is_empty() {
+                    "llama3.2".into()
+                } else {
+                    model
+                },
                 tier: ModelTier::Cheap,
                 input_usd_per_mtok: Price(0),
                 output_usd_per_mtok: Price(0),

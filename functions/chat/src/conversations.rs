@@ -32,16 +32,25 @@ struct NewConversation {
 
 pub async fn create(req: Request, caller: &Caller) -> Handled {
     let body = read_body(req, BODY_LIMIT).await?;
-    let new: NewConversation = if body.iter().all(u8::is_ascii_whitespace) { NewConversation::default() } else { tessera_api::parse_json(&body)? };
+    let new: NewConversation = if body.iter().all(u8::is_ascii_whitespace) {
+        NewConversation::default()
+    } else {
+        tessera_api::parse_json(&body)?
+    };
     let title = new.title.unwrap_or_default();
     if title.chars().count() > 200 {
         return Err(ApiError::invalid("title", "at most 200 characters"));
     }
     let context = Value::Object(new.context.unwrap_or_default());
     if let Some(page) = context.get("page")
-        && !page.as_str().is_some_and(|p| p.starts_with('/') && p.len() <= 200)
+        && !page
+            .as_str()
+            .is_some_and(|p| p.starts_with('/') && p.len() <= 200)
     {
-        return Err(ApiError::invalid("context.page", "a page is a path starting with '/' (at most 200 characters)"));
+        return Err(ApiError::invalid(
+            "context.page",
+            "a page is a path starting with '/' (at most 200 characters)",
+        ));
     }
     let db = connect().await?;
     let row = db::one(
@@ -53,12 +62,18 @@ pub async fn create(req: Request, caller: &Caller) -> Handled {
     )
     .await?
     .ok_or_else(|| ApiError::dependency("database_error", "no id returned"))?;
-    Ok((StatusCode::CREATED, json!({ "id": db::text(&row, 0), "title": title, "context": context, "created_at": db::text(&row, 1) })))
+    Ok((
+        StatusCode::CREATED,
+        json!({ "id": db::text(&row, 0), "title": title, "context": context, "created_at": db::text(&row, 1) }),
+    ))
 }
 
 pub async fn get(caller: &Caller, id: &str) -> Handled {
     let db = connect().await?;
-    Ok((StatusCode::OK, store::conversation_view(&db, &caller.tenant, id).await?))
+    Ok((
+        StatusCode::OK,
+        store::conversation_view(&db, &caller.tenant, id).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -80,7 +95,10 @@ pub async fn ensure_idle(db: &Connection, conversation: &str) -> Result<(), ApiE
     )
     .await?;
     match busy {
-        Some(_) => Err(ApiError::conflict("turn_running", "a reply in this conversation is still being written; wait for its finish event")),
+        Some(_) => Err(ApiError::conflict(
+            "turn_running",
+            "a reply in this conversation is still being written; wait for its finish event",
+        )),
         None => Ok(()),
     }
 }
@@ -93,19 +111,27 @@ pub fn scopes(context: &Value) -> Vec<String> {
 }
 
 pub async fn post_message(req: Request, caller: Caller, id: &str) -> Result<Answer, ApiError> {
-    let body = read_body(req, BODY_LIMIT).await.map_err(|e| e.with_field("content"))?;
+    let body = read_body(req, BODY_LIMIT)
+        .await
+        .map_err(|e| e.with_field("content"))?;
     let msg: NewMessage = tessera_api::parse_json(&body)?;
     let content = msg.content.trim().to_string();
     if content.is_empty() {
         return Err(ApiError::invalid("content", "the message is empty"));
     }
     if content.chars().count() > MAX_MESSAGE_CHARS {
-        return Err(ApiError::too_large(Some("content"), format!("the message is longer than {MAX_MESSAGE_CHARS} characters")));
+        return Err(ApiError::too_large(
+            Some("content"),
+            format!("the message is longer than {MAX_MESSAGE_CHARS} characters"),
+        ));
     }
     if let Some(m) = &msg.model
         && (m.is_empty() || m.len() > 120)
     {
-        return Err(ApiError::invalid("model", "expected `provider` or `provider/model`"));
+        return Err(ApiError::invalid(
+            "model",
+            "expected `provider` or `provider/model`",
+        ));
     }
     let settings = Settings::load().await?;
     let db = connect().await?;
@@ -135,7 +161,9 @@ pub async fn post_message(req: Request, caller: Caller, id: &str) -> Result<Answ
         analysis: None,
         sources: Vec::new(),
         plan: None,
-        layout: TurnLayout { steps: TurnLayout::head() },
+        layout: TurnLayout {
+            steps: TurnLayout::head(),
+        },
         rows: Default::default(),
         outputs: Default::default(),
         report: None,
@@ -144,11 +172,24 @@ pub async fn post_message(req: Request, caller: Caller, id: &str) -> Result<Answ
         semantic_cache: true,
         totals: Default::default(),
     };
-    spin_sdk::wasip3::spawn(run_message(settings, db, caller, turn, user_message, msg.model, sink));
+    spin_sdk::wasip3::spawn(run_message(
+        settings,
+        db,
+        caller,
+        turn,
+        user_message,
+        msg.model,
+        sink,
+    ));
     Ok(resp)
 }
 
-async fn insert_messages(db: &Connection, caller: &Caller, conversation: &str, content: &str) -> Result<(String, String), ApiError> {
+async fn insert_messages(
+    db: &Connection,
+    caller: &Caller,
+    conversation: &str,
+    content: &str,
+) -> Result<(String, String), ApiError> {
     let user = db::one(
         db,
         "insert message",
@@ -172,7 +213,11 @@ async fn insert_messages(db: &Connection, caller: &Caller, conversation: &str, c
 }
 
 /// Earlier completed exchanges of the conversation, oldest first (the last ten).
-pub async fn history(db: &Connection, conversation: &str, before: &str) -> Result<Vec<HistoryMessage>, ApiError> {
+pub async fn history(
+    db: &Connection,
+    conversation: &str,
+    before: &str,
+) -> Result<Vec<HistoryMessage>, ApiError> {
     let rows = db::rows(
         db,
         "read history",
@@ -196,7 +241,12 @@ pub async fn history(db: &Connection, conversation: &str, before: &str) -> Resul
 }
 
 /// The account a turn is billed to.
-pub async fn account(db: &Connection, settings: &Settings, caller: &Caller, pinned: Option<String>) -> Result<(Account, profile::Profile), ApiError> {
+pub async fn account(
+    db: &Connection,
+    settings: &Settings,
+    caller: &Caller,
+    pinned: Option<String>,
+) -> Result<(Account, profile::Profile), ApiError> {
     let p = profile::load(db, caller).await?;
     let (month_tokens, month_cost_micros) = profile::month_usage(db, caller).await?;
     let account = Account {
@@ -213,7 +263,15 @@ pub async fn account(db: &Connection, settings: &Settings, caller: &Caller, pinn
     Ok((account, p))
 }
 
-async fn run_message(settings: Settings, db: Connection, caller: Caller, mut turn: Turn, user_message: String, pinned: Option<String>, mut sink: Sink) {
+async fn run_message(
+    settings: Settings,
+    db: Connection,
+    caller: Caller,
+    mut turn: Turn,
+    user_message: String,
+    pinned: Option<String>,
+    mut sink: Sink,
+) {
     sink.send(&ChatEvent::Start {
         conversation_id: turn.conversation_id.clone(),
         message_id: turn.message_id.clone(),
@@ -224,7 +282,11 @@ async fn run_message(settings: Settings, db: Connection, caller: Caller, mut tur
     let prepared = prepare(&settings, &db, &caller, &mut turn, &user_message, pinned).await;
     let result = match prepared {
         Ok(account) => {
-            let mut gw = Gateway { settings: &settings, db: &db, account };
+            let mut gw = Gateway {
+                settings: &settings,
+                db: &db,
+                account,
+            };
             turn.run_all(&mut gw, &mut sink).await
         }
         Err(e) => Err(Stop::Error(e)),
@@ -232,8 +294,17 @@ async fn run_message(settings: Settings, db: Connection, caller: Caller, mut tur
     turn.finish(&db, sink, result).await;
 }
 
-async fn prepare(settings: &Settings, db: &Connection, caller: &Caller, turn: &mut Turn, user_message: &str, pinned: Option<String>) -> Result<Account, ApiError> {
-    let embedding = kb::embed(&turn.tenant, std::slice::from_ref(&turn.question)).await?.pop();
+async fn prepare(
+    settings: &Settings,
+    db: &Connection,
+    caller: &Caller,
+    turn: &mut Turn,
+    user_message: &str,
+    pinned: Option<String>,
+) -> Result<Account, ApiError> {
+    let embedding = kb::embed(&turn.tenant, std::slice::from_ref(&turn.question))
+        .await?
+        .pop();
     if let Some(e) = &embedding {
         db::execute(
             db,
@@ -252,7 +323,10 @@ async fn prepare(settings: &Settings, db: &Connection, caller: &Caller, turn: &m
         db,
         "store persona",
         "UPDATE messages SET persona = $2 WHERE id = $1::uuid",
-        vec![P::Str(turn.message_id.clone()), P::Str(turn.skill.as_str().into())],
+        vec![
+            P::Str(turn.message_id.clone()),
+            P::Str(turn.skill.as_str().into()),
+        ],
     )
     .await?;
     turn.insert_rows(db, &[0, 1]).await?;

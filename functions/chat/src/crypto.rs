@@ -21,13 +21,25 @@ pub fn encrypt(kek: &[u8; 32], tenant: &str, user: &str, provider: &str, secret:
     let nonce = crate::clock::random_bytes(12);
     let ad = aad(tenant, user, provider);
     let ciphertext = cipher
-        .encrypt(Nonce::from_slice(&nonce), Payload { msg: secret.as_bytes(), aad: &ad })
+        .encrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: secret.as_bytes(),
+                aad: &ad,
+            },
+        )
         .expect("ChaCha20-Poly1305 encryption of a short key cannot fail");
     json!({ "alg": "chacha20poly1305", "nonce": to_hex(&nonce), "ciphertext": to_hex(&ciphertext) })
 }
 
 /// The key, or `None` when the stored value does not decrypt (wrong key, tampered row).
-pub fn decrypt(kek: &[u8; 32], tenant: &str, user: &str, provider: &str, stored: &Value) -> Option<String> {
+pub fn decrypt(
+    kek: &[u8; 32],
+    tenant: &str,
+    user: &str,
+    provider: &str,
+    stored: &Value,
+) -> Option<String> {
     let nonce = from_hex(stored["nonce"].as_str()?)?;
     let ciphertext = from_hex(stored["ciphertext"].as_str()?)?;
     if nonce.len() != 12 {
@@ -35,7 +47,15 @@ pub fn decrypt(kek: &[u8; 32], tenant: &str, user: &str, provider: &str, stored:
     }
     let cipher = ChaCha20Poly1305::new(Key::from_slice(kek));
     let ad = aad(tenant, user, provider);
-    let plain = cipher.decrypt(Nonce::from_slice(&nonce), Payload { msg: &ciphertext, aad: &ad }).ok()?;
+    let plain = cipher
+        .decrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: &ciphertext,
+                aad: &ad,
+            },
+        )
+        .ok()?;
     String::from_utf8(plain).ok()
 }
 
@@ -47,5 +67,8 @@ fn from_hex(s: &str) -> Option<Vec<u8>> {
     if s.len() % 2 != 0 {
         return None;
     }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }

@@ -13,9 +13,12 @@ use serde_json::{Value, json};
 use spin_sdk::http::Request;
 use spin_sdk::pg::{Connection, Row};
 use tessera_progressive::steps::{PLANNING, StepSpec, TurnLayout, is_editable, parse_kind};
-use tessera_progressive::{Analysis, ChatEvent, Plan, PlanTask, Source, StepKind, StepStatus, ValidationReport};
-use tessera_spin_kit::{ApiError, StatusCode, connect, read_body, json_response};
+use tessera_progressive::{
+    Analysis, ChatEvent, Plan, PlanTask, Source, StepKind, StepStatus, ValidationReport,
+};
+use tessera_spin_kit::{ApiError, StatusCode, connect, json_response, read_body};
 
+use crate::Answer;
 use crate::config::Settings;
 use crate::conversations::{account, ensure_idle, history, scopes};
 use crate::db::{self, P};
@@ -23,8 +26,7 @@ use crate::gateway::Gateway;
 use crate::identity::Caller;
 use crate::sse::Sink;
 use crate::store::{self, NewStep};
-use crate::turn::{Stop, StepRow, Turn};
-use crate::Answer;
+use crate::turn::{StepRow, Stop, Turn};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -100,7 +102,12 @@ fn layout_of(steps: &[StepData]) -> TurnLayout {
     }
 }
 
-pub async fn edit(req: Request, caller: Caller, conversation: &str, n: &str) -> Result<Answer, ApiError> {
+pub async fn edit(
+    req: Request,
+    caller: Caller,
+    conversation: &str,
+    n: &str,
+) -> Result<Answer, ApiError> {
     let body = read_body(req, 64 * 1024).await?;
     let e: EditRequest = tessera_api::parse_json(&body)?;
     let instructions = e.instructions.trim().to_string();
@@ -108,7 +115,10 @@ pub async fn edit(req: Request, caller: Caller, conversation: &str, n: &str) -> 
         return Err(ApiError::invalid("instructions", "say what should change"));
     }
     if instructions.chars().count() > 4_000 {
-        return Err(ApiError::too_large(Some("instructions"), "at most 4000 characters"));
+        return Err(ApiError::too_large(
+            Some("instructions"),
+            "at most 4000 characters",
+        ));
     }
     let apply = match e.mode.as_deref().unwrap_or("preview") {
         "preview" => false,
@@ -120,11 +130,13 @@ pub async fn edit(req: Request, caller: Caller, conversation: &str, n: &str) -> 
         "step" => false,
         _ => return Err(ApiError::invalid("scope", "expected step or dependents")),
     };
-    let n: i64 = n
-        .parse()
-        .ok()
-        .filter(|n| *n >= 1)
-        .ok_or_else(|| ApiError::bad_request("invalid_step", format!("{n:?} is not a step number (1, 2, …)"), Some("n")))?;
+    let n: i64 = n.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_step",
+            format!("{n:?} is not a step number (1, 2, …)"),
+            Some("n"),
+        )
+    })?;
     let settings = Settings::load().await?;
     let db = connect().await?;
     let conv = store::conversation(&db, &caller.tenant, conversation).await?;
@@ -132,26 +144,57 @@ pub async fn edit(req: Request, caller: Caller, conversation: &str, n: &str) -> 
     if !is_editable(loaded.kind) {
         return Err(ApiError::bad_request(
             "step_not_editable",
-            format!("step {n} is a {} step, which reruns from its inputs; edit the planning, implementation or synthesis step instead", loaded.kind.as_str()),
+            format!(
+                "step {n} is a {} step, which reruns from its inputs; edit the planning, implementation or synthesis step instead",
+                loaded.kind.as_str()
+            ),
             Some("n"),
         ));
     }
     let steps: Vec<StepData> = loaded.rows.iter().map(step_data).collect();
-    if steps.iter().any(|s| s.status == "running" || s.status == "pending") {
-        return Err(ApiError::conflict("step_running", format!("step {n}'s turn is still running; edit it once it has finished")));
+    if steps
+        .iter()
+        .any(|s| s.status == "running" || s.status == "pending")
+    {
+        return Err(ApiError::conflict(
+            "step_running",
+            format!("step {n}'s turn is still running; edit it once it has finished"),
+        ));
     }
     ensure_idle(&db, &conv.id).await?;
     let layout = layout_of(&steps);
     let rerun: Vec<usize> = std::iter::once(loaded.ordinal)
-        .chain(if with_dependents { layout.dependents(loaded.ordinal) } else { Vec::new() })
+        .chain(if with_dependents {
+            layout.dependents(loaded.ordinal)
+        } else {
+            Vec::new()
+        })
         .collect();
     if !apply {
-        return Ok(json_response(StatusCode::OK, &preview(&settings, n, &loaded, &steps, &rerun, with_dependents)));
+        return Ok(json_response(
+            StatusCode::OK,
+            &preview(&settings, n, &loaded, &steps, &rerun, with_dependents),
+        ));
     }
-    db::execute(&db, "lock message", "UPDATE messages SET status = 'running', updated_at = now() WHERE id = $1::uuid", vec![P::Str(loaded.message.clone())])
-        .await?;
+    db::execute(
+        &db,
+        "lock message",
+        "UPDATE messages SET status = 'running', updated_at = now() WHERE id = $1::uuid",
+        vec![P::Str(loaded.message.clone())],
+    )
+    .await?;
     let (sink, resp) = Sink::open(settings.heartbeat);
-    spin_sdk::wasip3::spawn(run_edit(settings, db, caller, conv.context, loaded, steps, rerun, instructions, sink));
+    spin_sdk::wasip3::spawn(run_edit(
+        settings,
+        db,
+        caller,
+        conv.context,
+        loaded,
+        steps,
+        rerun,
+        instructions,
+        sink,
+    ));
     Ok(resp)
 }
 
@@ -168,17 +211,32 @@ async fn load(db: &Connection, conversation: &str, n: i64) -> Result<Loaded, Api
     let rows = db::rows(
         db,
         "read steps",
-        &format!("{} WHERE message_id = $1::uuid AND current ORDER BY ordinal", store::STEP_COLUMNS),
+        &format!(
+            "{} WHERE message_id = $1::uuid AND current ORDER BY ordinal",
+            store::STEP_COLUMNS
+        ),
         vec![P::Str(message.clone())],
     )
     .await?;
-    Ok(Loaded { ordinal: db::int(&target, 1) as usize, kind: parse_kind(&db::text(&target, 2)).unwrap_or(StepKind::Analysis), message, rows })
+    Ok(Loaded {
+        ordinal: db::int(&target, 1) as usize,
+        kind: parse_kind(&db::text(&target, 2)).unwrap_or(StepKind::Analysis),
+        message,
+        rows,
+    })
 }
 
 /// The cost estimate: each rerun step costs what its last run cost (tokens at the model's
 /// current price); steps that ran locally or from the cache are estimated at their tokens on
 /// the cheapest paid model, since an edit usually misses the cache.
-fn preview(settings: &Settings, n: i64, loaded: &Loaded, steps: &[StepData], rerun: &[usize], with_dependents: bool) -> Value {
+fn preview(
+    settings: &Settings,
+    n: i64,
+    loaded: &Loaded,
+    steps: &[StepData],
+    rerun: &[usize],
+    with_dependents: bool,
+) -> Value {
     let cheapest = settings
         .catalog
         .models()
@@ -190,7 +248,11 @@ fn preview(settings: &Settings, n: i64, loaded: &Loaded, steps: &[StepData], rer
         .filter_map(|o| steps.iter().find(|s| s.ordinal == *o))
         .map(|s| {
             let usage = tessera_gateway::Usage::new(s.input_tokens as u64, s.output_tokens as u64);
-            let paid_model = s.provider.as_deref().zip(s.model.as_deref()).and_then(|(p, m)| settings.catalog.model(p, m));
+            let paid_model = s
+                .provider
+                .as_deref()
+                .zip(s.model.as_deref())
+                .and_then(|(p, m)| settings.catalog.model(p, m));
             let estimate = match (paid_model, cheapest) {
                 _ if matches!(s.kind, StepKind::Analysis | StepKind::Validation) => 0,
                 (Some(m), _) => m.cost(usage).max(s.cost_micros as u64),
@@ -237,8 +299,22 @@ async fn run_edit(
         Ok(t) => t,
         Err(e) => {
             // Nothing was changed yet: put the message back as it was.
-            let _ = db::execute(&db, "unlock message", "UPDATE messages SET status = 'completed' WHERE id = $1::uuid", vec![P::Str(loaded.message.clone())]).await;
-            sink.send(&ChatEvent::Error { step: None, code: e.code.into(), message: e.message, recoverable: false, reset: false, provider: None }).await;
+            let _ = db::execute(
+                &db,
+                "unlock message",
+                "UPDATE messages SET status = 'completed' WHERE id = $1::uuid",
+                vec![P::Str(loaded.message.clone())],
+            )
+            .await;
+            sink.send(&ChatEvent::Error {
+                step: None,
+                code: e.code.into(),
+                message: e.message,
+                recoverable: false,
+                reset: false,
+                provider: None,
+            })
+            .await;
             sink.close().await;
             return;
         }
@@ -254,9 +330,14 @@ async fn run_edit(
     let result = async {
         let (account, p) = account(&db, &settings, &caller, None).await?;
         turn.skill = p.persona();
-        let mut gw = Gateway { settings: &settings, db: &db, account };
+        let mut gw = Gateway {
+            settings: &settings,
+            db: &db,
+            account,
+        };
         new_version(&db, &mut turn, loaded.ordinal, &instructions).await?;
-        turn.run_step(loaded.ordinal, &mut gw, &mut sink, Some(&instructions)).await?;
+        turn.run_step(loaded.ordinal, &mut gw, &mut sink, Some(&instructions))
+            .await?;
         let replanned = loaded.kind == StepKind::Planning;
         if replanned && rerun.len() > 1 {
             // The new plan's steps replace the old ones after planning.
@@ -281,12 +362,27 @@ async fn run_edit(
 
 /// A new version of step `o`: the old row stops being current, a pending copy takes its
 /// number.
-async fn new_version(db: &Connection, turn: &mut Turn, o: usize, instructions: &str) -> Result<(), ApiError> {
+async fn new_version(
+    db: &Connection,
+    turn: &mut Turn,
+    o: usize,
+    instructions: &str,
+) -> Result<(), ApiError> {
     let old = turn.rows[&o];
-    db::execute(db, "retire step version", "UPDATE steps SET current = false WHERE id = $1", vec![P::Int64(old.id)]).await?;
+    db::execute(
+        db,
+        "retire step version",
+        "UPDATE steps SET current = false WHERE id = $1",
+        vec![P::Int64(old.id)],
+    )
+    .await?;
     let spec = turn.layout.steps[o].clone();
     let depends_on = spec.depends_on.iter().map(|d| turn.n_of(*d)).collect();
-    let inputs = if instructions.is_empty() { json!({ "task": spec.task }) } else { json!({ "task": spec.task, "instructions": instructions }) };
+    let inputs = if instructions.is_empty() {
+        json!({ "task": spec.task })
+    } else {
+        json!({ "task": spec.task, "instructions": instructions })
+    };
     let id = store::insert_step(
         db,
         NewStep {
@@ -304,7 +400,14 @@ async fn new_version(db: &Connection, turn: &mut Turn, o: usize, instructions: &
         },
     )
     .await?;
-    turn.rows.insert(o, StepRow { id, n: old.n, version: old.version + 1 });
+    turn.rows.insert(
+        o,
+        StepRow {
+            id,
+            n: old.n,
+            version: old.version + 1,
+        },
+    );
     turn.outputs.remove(&o);
     Ok(())
 }
@@ -314,19 +417,36 @@ async fn new_version(db: &Connection, turn: &mut Turn, o: usize, instructions: &
 async fn relayout(db: &Connection, turn: &mut Turn, old: &[StepData]) -> Result<(), ApiError> {
     let mut fresh = Vec::new();
     for o in PLANNING + 1..turn.layout.steps.len() {
-        match old.iter().find(|s| s.ordinal == o && s.kind == turn.layout.steps[o].kind) {
+        match old
+            .iter()
+            .find(|s| s.ordinal == o && s.kind == turn.layout.steps[o].kind)
+        {
             Some(s) => {
-                turn.rows.insert(o, StepRow { id: s.id, n: s.n, version: s.version });
+                turn.rows.insert(
+                    o,
+                    StepRow {
+                        id: s.id,
+                        n: s.n,
+                        version: s.version,
+                    },
+                );
             }
             None => fresh.push(o),
         }
     }
     for s in old.iter().filter(|s| s.ordinal > PLANNING) {
         if !turn.rows.get(&s.ordinal).is_some_and(|r| r.id == s.id) {
-            db::execute(db, "supersede step", "UPDATE steps SET current = false WHERE id = $1", vec![P::Int64(s.id)]).await?;
+            db::execute(
+                db,
+                "supersede step",
+                "UPDATE steps SET current = false WHERE id = $1",
+                vec![P::Int64(s.id)],
+            )
+            .await?;
         }
     }
-    turn.rows.retain(|o, _| *o <= PLANNING || !fresh.contains(o));
+    turn.rows
+        .retain(|o, _| *o <= PLANNING || !fresh.contains(o));
     for o in PLANNING + 1..turn.layout.steps.len() {
         if turn.rows.contains_key(&o) {
             new_version(db, turn, o, "").await?;
@@ -338,7 +458,13 @@ async fn relayout(db: &Connection, turn: &mut Turn, old: &[StepData]) -> Result<
 }
 
 /// The turn as stored: its question, analysis, sources, plan, steps and outputs.
-async fn rebuild(db: &Connection, caller: &Caller, context: &Value, loaded: &Loaded, steps: &[StepData]) -> Result<Turn, ApiError> {
+async fn rebuild(
+    db: &Connection,
+    caller: &Caller,
+    context: &Value,
+    loaded: &Loaded,
+    steps: &[StepData],
+) -> Result<Turn, ApiError> {
     let row = db::one(
         db,
         "read turn",
@@ -355,11 +481,30 @@ async fn rebuild(db: &Connection, caller: &Caller, context: &Value, loaded: &Loa
         .iter()
         .find(|s| s.kind == StepKind::Planning)
         .and_then(|s| serde_json::from_value(s.output["plan"].clone()).ok());
-    let report: Option<ValidationReport> =
-        steps.iter().find(|s| s.kind == StepKind::Validation).and_then(|s| serde_json::from_value(s.output.clone()).ok());
-    let rows: BTreeMap<usize, StepRow> = steps.iter().map(|s| (s.ordinal, StepRow { id: s.id, n: s.n, version: s.version })).collect();
-    let outputs: BTreeMap<usize, String> = steps.iter().filter_map(|s| Some((s.ordinal, s.text.clone()?))).collect();
-    let local_drafts = steps.iter().any(|s| s.kind == StepKind::Implementation && s.provider.as_deref() == Some("local"));
+    let report: Option<ValidationReport> = steps
+        .iter()
+        .find(|s| s.kind == StepKind::Validation)
+        .and_then(|s| serde_json::from_value(s.output.clone()).ok());
+    let rows: BTreeMap<usize, StepRow> = steps
+        .iter()
+        .map(|s| {
+            (
+                s.ordinal,
+                StepRow {
+                    id: s.id,
+                    n: s.n,
+                    version: s.version,
+                },
+            )
+        })
+        .collect();
+    let outputs: BTreeMap<usize, String> = steps
+        .iter()
+        .filter_map(|s| Some((s.ordinal, s.text.clone()?)))
+        .collect();
+    let local_drafts = steps
+        .iter()
+        .any(|s| s.kind == StepKind::Implementation && s.provider.as_deref() == Some("local"));
     Ok(Turn {
         tenant: caller.tenant.clone(),
         history: history(db, &conversation_id, &loaded.message).await?,

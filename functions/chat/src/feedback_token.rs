@@ -16,17 +16,30 @@ pub struct Signer {
 
 impl Signer {
     pub async fn load() -> Option<Self> {
-        let key = spin_sdk::variables::get("feedback_signing_key").await.unwrap_or_default();
+        let key = spin_sdk::variables::get("feedback_signing_key")
+            .await
+            .unwrap_or_default();
         let key = key.trim();
         if key.len() < MIN_KEY_LEN {
             return None;
         }
-        let ttl_s = spin_sdk::variables::get("feedback_token_ttl_s").await.ok().and_then(|v| v.trim().parse().ok()).filter(|t| *t > 0).unwrap_or(DEFAULT_TTL_S);
-        Some(Self { key: key.as_bytes().to_vec(), ttl_s })
+        let ttl_s = spin_sdk::variables::get("feedback_token_ttl_s")
+            .await
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .filter(|t| *t > 0)
+            .unwrap_or(DEFAULT_TTL_S);
+        Some(Self {
+            key: key.as_bytes().to_vec(),
+            ttl_s,
+        })
     }
 
     pub fn token(&self, message_id: &str) -> String {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
         sign(&self.key, message_id, now + self.ttl_s)
     }
 }

@@ -7,19 +7,20 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::http::FullBody;
-use tessera_spin_kit::outbound::send;
+use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::pg::Connection;
 use tessera_gateway::retry::{decide, parse_retry_after};
 use tessera_gateway::usage::usage_or_estimate;
 use tessera_gateway::{
-    BreakerState, CacheHit, CallFailure, CallStatus, Candidate, ChatRequest, KeySource, LlmCall, Outcome as BreakerOutcome, ProviderKind,
-    ProviderStatus, ProviderStream, RetryDecision, RouteDecision, RouteInput, StepKind, StreamEvent, StreamParser, Usage, UserTier,
-    build_request, estimate_tokens, parse_error_body, route,
+    BreakerState, CacheHit, CallFailure, CallStatus, Candidate, ChatRequest, KeySource, LlmCall,
+    Outcome as BreakerOutcome, ProviderKind, ProviderStatus, ProviderStream, RetryDecision,
+    RouteDecision, RouteInput, StepKind, StreamEvent, StreamParser, Usage, UserTier, build_request,
+    estimate_tokens, parse_error_body, route,
 };
 use tessera_progressive::{ChatEvent, Source};
 use tessera_spin_kit::ApiError;
+use tessera_spin_kit::outbound::send;
 
 use crate::clock::{self, now_ms};
 use crate::config::Settings;
@@ -75,9 +76,13 @@ pub struct Completion {
 pub enum Outcome {
     Answer(Completion),
     /// The chain ends at (or routing chose) the local answerer; the caller answers locally.
-    Local { reason: String },
+    Local {
+        reason: String,
+    },
     /// Nothing may answer: every provider failed and the local answer is not allowed.
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
     /// The client went away; no further paid call was made.
     Cancelled,
 }
@@ -97,7 +102,11 @@ pub struct Gateway<'a> {
 }
 
 impl Gateway<'_> {
-    fn statuses(&self, breakers: &HashMap<String, (BreakerState, i64)>, now: u64) -> Vec<ProviderStatus> {
+    fn statuses(
+        &self,
+        breakers: &HashMap<String, (BreakerState, i64)>,
+        now: u64,
+    ) -> Vec<ProviderStatus> {
         self.settings
             .catalog
             .providers()
@@ -107,26 +116,43 @@ impl Gateway<'_> {
                 provider: p.id.clone(),
                 platform_key: self.settings.platform_key(&p.id).is_some(),
                 user_key: self.account.user_keys.iter().any(|(id, _)| id == &p.id),
-                breaker_allows: breakers.get(&p.id).is_none_or(|(s, _)| self.settings.breaker.allows(s, now)),
+                breaker_allows: breakers
+                    .get(&p.id)
+                    .is_none_or(|(s, _)| self.settings.breaker.allows(s, now)),
             })
             .collect()
     }
 
     fn key_for(&self, c: &Candidate) -> Option<String> {
         match c.key {
-            KeySource::User => self.account.user_keys.iter().find(|(p, _)| *p == c.provider).map(|(_, k)| k.clone()),
+            KeySource::User => self
+                .account
+                .user_keys
+                .iter()
+                .find(|(p, _)| *p == c.provider)
+                .map(|(_, k)| k.clone()),
             KeySource::Platform => self.settings.platform_key(&c.provider).map(str::to_string),
             KeySource::None => None,
         }
     }
 
     /// Routes the step and runs its fallback chain.
-    pub async fn call(&mut self, spec: &CallSpec<'_>, sink: &mut Sink) -> Result<Outcome, ApiError> {
+    pub async fn call(
+        &mut self,
+        spec: &CallSpec<'_>,
+        sink: &mut Sink,
+    ) -> Result<Outcome, ApiError> {
         let now = now_ms();
         let breakers = breakers::load(self.db).await?;
         let statuses = self.statuses(&breakers, now);
-        let estimated = Usage::new(estimate_tokens(&spec.request.prompt_text()), u64::from(spec.request.max_output_tokens / 2));
-        let remaining_budget = self.account.monthly_budget_micros.map(|b| b.saturating_sub(self.account.month_cost_micros));
+        let estimated = Usage::new(
+            estimate_tokens(&spec.request.prompt_text()),
+            u64::from(spec.request.max_output_tokens / 2),
+        );
+        let remaining_budget = self
+            .account
+            .monthly_budget_micros
+            .map(|b| b.saturating_sub(self.account.month_cost_micros));
         let decision = route(
             &self.settings.catalog,
             &self.settings.routing,
@@ -143,9 +169,21 @@ impl Gateway<'_> {
         );
         let chain: Vec<Candidate> = match decision {
             RouteDecision::Route { chain, .. } => chain,
-            RouteDecision::BudgetExhausted { reason, local, skipped } => {
-                let (provider, model) = skipped.first().map(|s| (s.provider.clone(), s.model.clone())).unwrap_or_default();
-                let call = LlmCall::failed(&provider, &model, CallStatus::BudgetExhausted, reason.clone());
+            RouteDecision::BudgetExhausted {
+                reason,
+                local,
+                skipped,
+            } => {
+                let (provider, model) = skipped
+                    .first()
+                    .map(|s| (s.provider.clone(), s.model.clone()))
+                    .unwrap_or_default();
+                let call = LlmCall::failed(
+                    &provider,
+                    &model,
+                    CallStatus::BudgetExhausted,
+                    reason.clone(),
+                );
                 self.record(spec, &call).await?;
                 sink.send(&ChatEvent::Error {
                     step: Some(spec.step_n),
@@ -162,7 +200,11 @@ impl Gateway<'_> {
                 });
             }
             RouteDecision::NoRoute { .. } => {
-                return Ok(Outcome::Failed { reason: "no provider is configured or available, and the local answer is turned off".into() });
+                return Ok(Outcome::Failed {
+                    reason:
+                        "no provider is configured or available, and the local answer is turned off"
+                            .into(),
+                });
             }
         };
         if let Some(hit) = self.cached(spec, &chain).await? {
@@ -173,15 +215,23 @@ impl Gateway<'_> {
         for cand in &chain {
             if cand.kind == ProviderKind::Local {
                 // The local answer is a call too (free, no model): it shows in usage.
-                self.record(spec, &LlmCall::ok(&cand.provider, &cand.model, Usage::default(), 0, 0)).await?;
-                return Ok(Outcome::Local { reason: cand.reason.clone() });
+                self.record(
+                    spec,
+                    &LlmCall::ok(&cand.provider, &cand.model, Usage::default(), 0, 0),
+                )
+                .await?;
+                return Ok(Outcome::Local {
+                    reason: cand.reason.clone(),
+                });
             }
             match self.try_candidate(spec, cand, started, sink).await? {
                 Tried::Answer(c) => return Ok(Outcome::Answer(c)),
                 Tried::Cancelled => return Ok(Outcome::Cancelled),
                 Tried::GiveUp(reason) => {
                     return Ok(if self.settings.routing.allow_local_fallback {
-                        Outcome::Local { reason: format!("{reason}; answering locally") }
+                        Outcome::Local {
+                            reason: format!("{reason}; answering locally"),
+                        }
                     } else {
                         Outcome::Failed { reason }
                     });
@@ -189,10 +239,18 @@ impl Gateway<'_> {
                 Tried::Next => {}
             }
         }
-        Ok(Outcome::Failed { reason: "every provider in the fallback chain failed".into() })
+        Ok(Outcome::Failed {
+            reason: "every provider in the fallback chain failed".into(),
+        })
     }
 
-    async fn try_candidate(&mut self, spec: &CallSpec<'_>, cand: &Candidate, started: u64, sink: &mut Sink) -> Result<Tried, ApiError> {
+    async fn try_candidate(
+        &mut self,
+        spec: &CallSpec<'_>,
+        cand: &Candidate,
+        started: u64,
+        sink: &mut Sink,
+    ) -> Result<Tried, ApiError> {
         let Some(provider) = self.settings.catalog.provider(&cand.provider).cloned() else {
             return Ok(Tried::Next);
         };
@@ -208,11 +266,20 @@ impl Gateway<'_> {
             let cfg = &self.settings.breaker;
             let now = now_ms();
             let admitted = breakers::update(self.db, &cand.provider, |s| {
-                if cfg.allows(&s, now) { Some(cfg.on_attempt(s, now)) } else { None }
+                if cfg.allows(&s, now) {
+                    Some(cfg.on_attempt(s, now))
+                } else {
+                    None
+                }
             })
             .await?;
             if !admitted {
-                let call = LlmCall::failed(&cand.provider, &cand.model, CallStatus::CircuitOpen, "circuit breaker open");
+                let call = LlmCall::failed(
+                    &cand.provider,
+                    &cand.model,
+                    CallStatus::CircuitOpen,
+                    "circuit breaker open",
+                );
                 self.record(spec, &call).await?;
                 return Ok(Tried::Next);
             }
@@ -222,19 +289,28 @@ impl Gateway<'_> {
                 return Ok(Tried::GiveUp("the step's deadline passed".into()));
             }
             let t0 = now_ms();
-            let result = self.call_once(spec, &provider.kind, &endpoint, &req, limit, sink).await;
+            let result = self
+                .call_once(spec, &provider.kind, &endpoint, &req, limit, sink)
+                .await;
             let latency = now_ms().saturating_sub(t0);
             match result {
                 Ok((text, reported)) => {
                     let (usage, estimated) = usage_or_estimate(reported, &req.prompt_text(), &text);
-                    let cost = self.settings.catalog.cost(&cand.provider, &cand.model, usage).unwrap_or(0);
+                    let cost = self
+                        .settings
+                        .catalog
+                        .cost(&cand.provider, &cand.model, usage)
+                        .unwrap_or(0);
                     let mut call = LlmCall::ok(&cand.provider, &cand.model, usage, cost, latency);
                     call.usage_estimated = estimated;
                     call.attempt = attempt;
                     call.user_key = cand.key == KeySource::User;
                     self.record(spec, &call).await?;
                     let end = now_ms();
-                    breakers::update(self.db, &cand.provider, |s| Some(cfg.on_result(s, BreakerOutcome::Success, end))).await?;
+                    breakers::update(self.db, &cand.provider, |s| {
+                        Some(cfg.on_result(s, BreakerOutcome::Success, end))
+                    })
+                    .await?;
                     if cand.key != KeySource::User {
                         self.account.month_tokens += usage.total();
                         self.account.month_cost_micros += cost;
@@ -248,11 +324,24 @@ impl Gateway<'_> {
                         cache: CacheHit::Miss,
                         reason: cand.reason.clone(),
                     };
-                    cache::store(self.db, &self.account.tenant, spec, &req, &completion, &self.settings.catalog).await?;
+                    cache::store(
+                        self.db,
+                        &self.account.tenant,
+                        spec,
+                        &req,
+                        &completion,
+                        &self.settings.catalog,
+                    )
+                    .await?;
                     return Ok(Tried::Answer(completion));
                 }
                 Err(err) => {
-                    let mut call = LlmCall::failed(&cand.provider, &cand.model, err.status, err.message.clone());
+                    let mut call = LlmCall::failed(
+                        &cand.provider,
+                        &cand.model,
+                        err.status,
+                        err.message.clone(),
+                    );
                     call.attempt = attempt;
                     call.http_status = err.http_status;
                     call.latency_ms = latency;
@@ -263,7 +352,11 @@ impl Gateway<'_> {
                         call.input_tokens = u.input_tokens;
                         call.output_tokens = u.output_tokens;
                         call.usage_estimated = true;
-                        call.cost_micros = self.settings.catalog.cost(&cand.provider, &cand.model, u).unwrap_or(0);
+                        call.cost_micros = self
+                            .settings
+                            .catalog
+                            .cost(&cand.provider, &cand.model, u)
+                            .unwrap_or(0);
                         if cand.key != KeySource::User {
                             self.account.month_tokens += u.total();
                             self.account.month_cost_micros += call.cost_micros;
@@ -275,10 +368,19 @@ impl Gateway<'_> {
                         return Ok(Tried::Cancelled);
                     }
                     if err.failure.is_provider_fault() {
-                        breakers::update(self.db, &cand.provider, |s| Some(cfg.on_result(s, BreakerOutcome::Failure, end))).await?;
+                        breakers::update(self.db, &cand.provider, |s| {
+                            Some(cfg.on_result(s, BreakerOutcome::Failure, end))
+                        })
+                        .await?;
                     }
                     let elapsed = Duration::from_millis(end.saturating_sub(started));
-                    let decision = decide(&self.settings.retry, attempt, elapsed, &err.failure, clock::random_unit());
+                    let decision = decide(
+                        &self.settings.retry,
+                        attempt,
+                        elapsed,
+                        &err.failure,
+                        clock::random_unit(),
+                    );
                     let what = match &decision {
                         RetryDecision::RetryAfter(d) => format!("retrying in {} ms", d.as_millis()),
                         RetryDecision::FallBack => "trying the next provider".into(),
@@ -287,7 +389,10 @@ impl Gateway<'_> {
                     sink.send(&ChatEvent::Error {
                         step: Some(spec.step_n),
                         code: err.status.as_str().into(),
-                        message: format!("{}/{} attempt {attempt}: {}; {what}", cand.provider, cand.model, err.message),
+                        message: format!(
+                            "{}/{} attempt {attempt}: {}; {what}",
+                            cand.provider, cand.model, err.message
+                        ),
                         recoverable: true,
                         reset: spec.stream_text,
                         provider: Some(cand.provider.clone()),
@@ -316,20 +421,51 @@ impl Gateway<'_> {
         limit: Duration,
         sink: &mut Sink,
     ) -> Result<(String, Option<Usage>), CallError> {
-        let fail = |failure: CallFailure, status: CallStatus, message: String| CallError { failure, status, http_status: None, message, usage: None };
+        let fail = |failure: CallFailure, status: CallStatus, message: String| CallError {
+            failure,
+            status,
+            http_status: None,
+            message,
+            usage: None,
+        };
         let built = build_request(endpoint, req).map_err(|e| {
-            fail(CallFailure::Http { status: 400, retry_after: None }, CallStatus::ProviderError, format!("request not built: {e}"))
+            fail(
+                CallFailure::Http {
+                    status: 400,
+                    retry_after: None,
+                },
+                CallStatus::ProviderError,
+                format!("request not built: {e}"),
+            )
         })?;
         let http_req = built
             .into_http()
-            .map_err(|e| fail(CallFailure::Connection, CallStatus::ConnectionError, format!("invalid request: {e}")))?
+            .map_err(|e| {
+                fail(
+                    CallFailure::Connection,
+                    CallStatus::ConnectionError,
+                    format!("invalid request: {e}"),
+                )
+            })?
             .map(|b| FullBody::new(Bytes::from(b)));
         let deadline = now_ms() + limit.as_millis() as u64;
         let left = || Duration::from_millis(deadline.saturating_sub(now_ms()));
-        let timed_out = || fail(CallFailure::Timeout, CallStatus::Timeout, format!("no complete answer within {} ms", limit.as_millis()));
+        let timed_out = || {
+            fail(
+                CallFailure::Timeout,
+                CallStatus::Timeout,
+                format!("no complete answer within {} ms", limit.as_millis()),
+            )
+        };
         let resp = match clock::timeout(limit, send(http_req)).await {
             None => return Err(timed_out()),
-            Some(Err(e)) => return Err(fail(CallFailure::Connection, CallStatus::ConnectionError, format!("connection failed: {e:?}"))),
+            Some(Err(e)) => {
+                return Err(fail(
+                    CallFailure::Connection,
+                    CallStatus::ConnectionError,
+                    format!("connection failed: {e:?}"),
+                ));
+            }
             Some(Ok(r)) => r,
         };
         let status = resp.status().as_u16();
@@ -339,13 +475,22 @@ impl Gateway<'_> {
                 .get("retry-after")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| parse_retry_after(v, now_ms()));
-            let body = clock::timeout(left(), resp.into_body().bytes()).await.and_then(Result::ok).unwrap_or_default();
+            let body = clock::timeout(left(), resp.into_body().bytes())
+                .await
+                .and_then(Result::ok)
+                .unwrap_or_default();
             let perr = parse_error_body(*kind, status, &body);
             return Err(CallError {
-                failure: CallFailure::Http { status, retry_after },
+                failure: CallFailure::Http {
+                    status,
+                    retry_after,
+                },
                 status: CallStatus::ProviderError,
                 http_status: Some(status),
-                message: format!("HTTP {status}: {}", perr.message.chars().take(200).collect::<String>()),
+                message: format!(
+                    "HTTP {status}: {}",
+                    perr.message.chars().take(200).collect::<String>()
+                ),
                 usage: None,
             });
         }
@@ -353,26 +498,54 @@ impl Gateway<'_> {
         let mut body = resp.into_body().stream();
         let mut text = String::new();
         let mut usage = None;
-        let partial = |text: &str| Some(Usage::new(estimate_tokens(&req.prompt_text()), estimate_tokens(text)));
+        let partial = |text: &str| {
+            Some(Usage::new(
+                estimate_tokens(&req.prompt_text()),
+                estimate_tokens(text),
+            ))
+        };
         loop {
             let events = match clock::timeout(left(), body.next()).await {
-                None => return Err(CallError { usage: partial(&text), ..timed_out() }),
+                None => {
+                    return Err(CallError {
+                        usage: partial(&text),
+                        ..timed_out()
+                    });
+                }
                 Some(None) => match parser.finish() {
                     Ok(ev) => ev,
                     Err(e) => {
-                        return Err(CallError { usage: partial(&text), ..fail(CallFailure::MalformedStream, CallStatus::MalformedStream, e.to_string()) });
+                        return Err(CallError {
+                            usage: partial(&text),
+                            ..fail(
+                                CallFailure::MalformedStream,
+                                CallStatus::MalformedStream,
+                                e.to_string(),
+                            )
+                        });
                     }
                 },
                 Some(Some(Err(e))) => {
                     return Err(CallError {
                         usage: partial(&text),
-                        ..fail(CallFailure::Connection, CallStatus::ConnectionError, format!("the stream broke: {e:?}"))
+                        ..fail(
+                            CallFailure::Connection,
+                            CallStatus::ConnectionError,
+                            format!("the stream broke: {e:?}"),
+                        )
                     });
                 }
                 Some(Some(Ok(bytes))) => match parser.feed(&bytes) {
                     Ok(ev) => ev,
                     Err(e) => {
-                        return Err(CallError { usage: partial(&text), ..fail(CallFailure::MalformedStream, CallStatus::MalformedStream, e.to_string()) });
+                        return Err(CallError {
+                            usage: partial(&text),
+                            ..fail(
+                                CallFailure::MalformedStream,
+                                CallStatus::MalformedStream,
+                                e.to_string(),
+                            )
+                        });
                     }
                 },
             };
@@ -381,14 +554,25 @@ impl Gateway<'_> {
                     StreamEvent::TextDelta(d) => {
                         text.push_str(&d);
                         if spec.stream_text {
-                            sink.send(&ChatEvent::TextDelta { step: spec.step_n, id: format!("step-{}", spec.step_n), delta: d }).await;
+                            sink.send(&ChatEvent::TextDelta {
+                                step: spec.step_n,
+                                id: format!("step-{}", spec.step_n),
+                                delta: d,
+                            })
+                            .await;
                         }
                     }
                     StreamEvent::Usage(u) => usage = Some(u),
                     StreamEvent::Finish { .. } => return Ok((text, usage)),
                     StreamEvent::ProviderError(e) => {
-                        let message = format!("error in stream: {}", e.message.chars().take(200).collect::<String>());
-                        return Err(CallError { usage: partial(&text), ..fail(CallFailure::Stream(e), CallStatus::ProviderError, message) });
+                        let message = format!(
+                            "error in stream: {}",
+                            e.message.chars().take(200).collect::<String>()
+                        );
+                        return Err(CallError {
+                            usage: partial(&text),
+                            ..fail(CallFailure::Stream(e), CallStatus::ProviderError, message)
+                        });
                     }
                     // No tools are offered to providers; a stray call is ignored.
                     StreamEvent::ToolCall(_) => {}
@@ -396,20 +580,45 @@ impl Gateway<'_> {
             }
             if sink.gone() {
                 // Dropping the body aborts the call: no more output tokens are generated.
-                return Err(CallError { usage: partial(&text), ..fail(CallFailure::Connection, CallStatus::Cancelled, "the client disconnected".into()) });
+                return Err(CallError {
+                    usage: partial(&text),
+                    ..fail(
+                        CallFailure::Connection,
+                        CallStatus::Cancelled,
+                        "the client disconnected".into(),
+                    )
+                });
             }
         }
     }
 
-    async fn cached(&mut self, spec: &CallSpec<'_>, chain: &[Candidate]) -> Result<Option<Completion>, ApiError> {
-        let paid: Vec<&Candidate> = chain.iter().filter(|c| c.kind != ProviderKind::Local).collect();
+    async fn cached(
+        &mut self,
+        spec: &CallSpec<'_>,
+        chain: &[Candidate],
+    ) -> Result<Option<Completion>, ApiError> {
+        let paid: Vec<&Candidate> = chain
+            .iter()
+            .filter(|c| c.kind != ProviderKind::Local)
+            .collect();
         if paid.is_empty() {
             return Ok(None);
         }
-        let Some(hit) = cache::lookup(self.db, &self.account.tenant, spec, &paid, self.settings.semantic_threshold).await? else {
+        let Some(hit) = cache::lookup(
+            self.db,
+            &self.account.tenant,
+            spec,
+            &paid,
+            self.settings.semantic_threshold,
+        )
+        .await?
+        else {
             return Ok(None);
         };
-        let call = LlmCall { cache_hit: hit.kind, ..LlmCall::ok(&hit.provider, &hit.model, Usage::default(), 0, 0) };
+        let call = LlmCall {
+            cache_hit: hit.kind,
+            ..LlmCall::ok(&hit.provider, &hit.model, Usage::default(), 0, 0)
+        };
         self.record(spec, &call).await?;
         Ok(Some(Completion {
             text: hit.text,
@@ -418,7 +627,11 @@ impl Gateway<'_> {
             usage: Usage::default(),
             cost_micros: 0,
             cache: hit.kind,
-            reason: format!("{} cache hit (similarity {:.3}); no paid call", hit.kind.as_str(), hit.similarity),
+            reason: format!(
+                "{} cache hit (similarity {:.3}); no paid call",
+                hit.kind.as_str(),
+                hit.similarity
+            ),
         }))
     }
 
@@ -436,7 +649,12 @@ enum Tried {
 }
 
 /// Inserts one `llm_calls` row; also used for local answers (no spec fields missing).
-pub async fn record_call(db: &Connection, account: &Account, spec: Option<&CallSpec<'_>>, call: &LlmCall) -> Result<(), ApiError> {
+pub async fn record_call(
+    db: &Connection,
+    account: &Account,
+    spec: Option<&CallSpec<'_>>,
+    call: &LlmCall,
+) -> Result<(), ApiError> {
     db::execute(
         db,
         "record llm call",

@@ -3,12 +3,12 @@
 
 use bytes::Bytes;
 use serde_json::{Value, json};
-use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::http::FullBody;
-use tessera_spin_kit::outbound::send;
+use spin_sdk::http::body::IncomingBodyExt;
 use tessera_feedback::curated;
 use tessera_progressive::Source;
 use tessera_spin_kit::ApiError;
+use tessera_spin_kit::outbound::send;
 
 /// Chunks retrieved per turn.
 pub const K: usize = 6;
@@ -19,7 +19,9 @@ async fn post(path: &str, tenant: &str, body: &Value) -> Result<Value, ApiError>
         .header("x-tenant-id", tenant)
         .body(FullBody::new(Bytes::from(body.to_string())))
         .map_err(|e| ApiError::dependency("kb_unavailable", e.to_string()))?;
-    let resp = send(req).await.map_err(|e| ApiError::dependency("kb_unavailable", format!("{path}: {e:?}")))?;
+    let resp = send(req)
+        .await
+        .map_err(|e| ApiError::dependency("kb_unavailable", format!("{path}: {e:?}")))?;
     let status = resp.status();
     let bytes = resp
         .into_body()
@@ -29,10 +31,14 @@ async fn post(path: &str, tenant: &str, body: &Value) -> Result<Value, ApiError>
     if !status.is_success() {
         return Err(ApiError::dependency(
             "kb_unavailable",
-            format!("{path} answered {status}: {}", String::from_utf8_lossy(&bytes[..bytes.len().min(300)])),
+            format!(
+                "{path} answered {status}: {}",
+                String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
+            ),
         ));
     }
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::dependency("kb_unavailable", format!("{path}: {e}")))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::dependency("kb_unavailable", format!("{path}: {e}")))
 }
 
 /// all-MiniLM-L6-v2 embeddings of `texts` (384-d, normalised).
@@ -41,15 +47,31 @@ pub async fn embed(tenant: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, ApiE
         return Ok(Vec::new());
     }
     // The model reads 256 word pieces; longer text only costs time.
-    let inputs: Vec<String> = texts.iter().map(|t| t.chars().take(2_000).collect()).collect();
+    let inputs: Vec<String> = texts
+        .iter()
+        .map(|t| t.chars().take(2_000).collect())
+        .collect();
     let v = post("/v1/embeddings", tenant, &json!({ "input": inputs })).await?;
     let data = v["data"].as_array().cloned().unwrap_or_default();
     let vectors: Vec<Vec<f32>> = data
         .iter()
-        .map(|d| d["embedding"].as_array().map(|a| a.iter().filter_map(|x| x.as_f64()).map(|x| x as f32).collect()).unwrap_or_default())
+        .map(|d| {
+            d["embedding"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_f64())
+                        .map(|x| x as f32)
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
         .collect();
     if vectors.len() != texts.len() {
-        return Err(ApiError::dependency("kb_unavailable", "the embeddings answer has the wrong number of vectors"));
+        return Err(ApiError::dependency(
+            "kb_unavailable",
+            "the embeddings answer has the wrong number of vectors",
+        ));
     }
     Ok(vectors)
 }
@@ -61,8 +83,14 @@ pub async fn embed(tenant: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, ApiE
 ///
 /// `embedding`, the question's embedding when the turn has it, spares the kb embedding the
 /// query a second time (~20 ms of a local-mode turn).
-pub async fn search(tenant: &str, query: &str, scopes: &[String], embedding: Option<&[f32]>) -> Result<Vec<Source>, ApiError> {
-    let mut body = json!({ "query": query.chars().take(1_000).collect::<String>(), "k": K, "mode": "hybrid" });
+pub async fn search(
+    tenant: &str,
+    query: &str,
+    scopes: &[String],
+    embedding: Option<&[f32]>,
+) -> Result<Vec<Source>, ApiError> {
+    let mut body =
+        json!({ "query": query.chars().take(1_000).collect::<String>(), "k": K, "mode": "hybrid" });
     if let Some(e) = embedding {
         body["embedding"] = json!(e);
     }
@@ -78,19 +106,26 @@ pub async fn search(tenant: &str, query: &str, scopes: &[String], embedding: Opt
     let approved: Vec<(Value, Option<f32>)> = results
         .iter()
         .filter(|r| r["scope"] == curated::SCOPE)
-        .map(|r| (r.clone(), r["matched"]["vector"]["score"].as_f64().map(|s| s as f32)))
-        .collect();
-    Ok(curated::curated_first(approved, results, |r| r["chunk_id"].as_i64(), K)
-        .iter()
-        .enumerate()
-        .map(|(i, r)| Source {
-            n: i + 1,
-            chunk_id: r["chunk_id"].as_i64().unwrap_or_default(),
-            document_id: r["document_id"].as_str().unwrap_or_default().to_string(),
-            title: r["title"].as_str().unwrap_or_default().to_string(),
-            heading: r["heading"].as_str().unwrap_or_default().to_string(),
-            content: r["content"].as_str().unwrap_or_default().to_string(),
-            score: r["score"].as_f64().unwrap_or_default() as f32,
+        .map(|r| {
+            (
+                r.clone(),
+                r["matched"]["vector"]["score"].as_f64().map(|s| s as f32),
+            )
         })
-        .collect())
+        .collect();
+    Ok(
+        curated::curated_first(approved, results, |r| r["chunk_id"].as_i64(), K)
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Source {
+                n: i + 1,
+                chunk_id: r["chunk_id"].as_i64().unwrap_or_default(),
+                document_id: r["document_id"].as_str().unwrap_or_default().to_string(),
+                title: r["title"].as_str().unwrap_or_default().to_string(),
+                heading: r["heading"].as_str().unwrap_or_default().to_string(),
+                content: r["content"].as_str().unwrap_or_default().to_string(),
+                score: r["score"].as_f64().unwrap_or_default() as f32,
+            })
+            .collect(),
+    )
 }

@@ -35,7 +35,8 @@ use spin_sdk::http_service;
 use tessera_spin_kit::{ApiError, StatusCode, error_response, json_response, read_body};
 
 /// What the handler answers: a finished response or the head of a stream.
-pub type Answer = Result<spin_sdk::wasip3::http::types::Response, spin_sdk::wasip3::http::types::ErrorCode>;
+pub type Answer =
+    Result<spin_sdk::wasip3::http::types::Response, spin_sdk::wasip3::http::types::ErrorCode>;
 /// A JSON answer.
 pub type Handled = Result<(StatusCode, serde_json::Value), ApiError>;
 
@@ -58,8 +59,12 @@ async fn route(req: Request) -> Result<Answer, ApiError> {
     let caller = identity::caller(&req)?;
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (segments.as_slice(), method) {
-        (["v1", "chat", "conversations"], Method::POST) => json(conversations::create(req, &caller).await),
-        (["v1", "chat", "conversations", id], Method::GET) => json(conversations::get(&caller, id).await),
+        (["v1", "chat", "conversations"], Method::POST) => {
+            json(conversations::create(req, &caller).await)
+        }
+        (["v1", "chat", "conversations", id], Method::GET) => {
+            json(conversations::get(&caller, id).await)
+        }
         (["v1", "chat", "conversations", id, "messages"], Method::POST) => {
             let id = id.to_string();
             conversations::post_message(req, caller, &id).await
@@ -77,9 +82,16 @@ async fn route(req: Request) -> Result<Answer, ApiError> {
         (["v1", "usage"], Method::GET) => json(usage::get(&caller, &query).await),
         (["v1", "chat", "conversations"], _)
         | (["v1", "chat", "conversations", _, "messages"], _)
-        | (["v1", "chat", "conversations", _, "steps", _, "edit"], _) => Err(ApiError::method_not_allowed("POST")),
-        (["v1", "chat", "conversations", _], _) | (["v1", "usage"], _) => Err(ApiError::method_not_allowed("GET")),
+        | (["v1", "chat", "conversations", _, "steps", _, "edit"], _) => {
+            Err(ApiError::method_not_allowed("POST"))
+        }
+        (["v1", "chat", "conversations", _], _) | (["v1", "usage"], _) => {
+            Err(ApiError::method_not_allowed("GET"))
+        }
         (["v1", "chat", "profile"], _) => Err(ApiError::method_not_allowed("GET, PUT")),
-        _ => Err(ApiError::not_found("not_found", format!("no chat endpoint at {path}"))),
+        _ => Err(ApiError::not_found(
+            "not_found",
+            format!("no chat endpoint at {path}"),
+        )),
     }
 }

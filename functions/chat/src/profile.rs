@@ -82,11 +82,14 @@ pub async fn load(db: &Connection, caller: &Caller) -> Result<Profile, ApiError>
 
 /// The user's own keys, decrypted; keys that no longer decrypt are left out.
 pub fn user_keys(settings: &Settings, caller: &Caller, p: &Profile) -> Vec<(String, String)> {
-    let Some(kek) = &settings.key_encryption_key else { return Vec::new() };
+    let Some(kek) = &settings.key_encryption_key else {
+        return Vec::new();
+    };
     p.provider_keys
         .iter()
         .filter_map(|(provider, stored)| {
-            crate::crypto::decrypt(kek, &caller.tenant, &caller.user, provider, stored).map(|k| (provider.clone(), k))
+            crate::crypto::decrypt(kek, &caller.tenant, &caller.user, provider, stored)
+                .map(|k| (provider.clone(), k))
         })
         .collect()
 }
@@ -132,16 +135,26 @@ pub async fn put(body: &[u8], caller: &Caller, settings: &Settings) -> crate::Ha
     let db = tessera_spin_kit::connect().await?;
     let mut p = load(&db, caller).await?;
     if let Some(s) = &u.skill_level {
-        p.skill = SkillLevel::parse(s).ok_or_else(|| ApiError::invalid("skill_level", "expected beginner, intermediate or expert"))?;
+        p.skill = SkillLevel::parse(s).ok_or_else(|| {
+            ApiError::invalid("skill_level", "expected beginner, intermediate or expert")
+        })?;
     }
     if let Some(t) = &u.tier {
-        p.tier = parse_tier(t).ok_or_else(|| ApiError::invalid("tier", "expected free, premium or enterprise"))?;
+        p.tier = parse_tier(t)
+            .ok_or_else(|| ApiError::invalid("tier", "expected free, premium or enterprise"))?;
     }
     if let Some(b) = u.monthly_budget_usd {
         p.monthly_budget_micros = match b {
             None => None,
-            Some(usd) if usd.is_finite() && (0.0..=1e6).contains(&usd) => Some((usd * 1e6).round() as u64),
-            Some(_) => return Err(ApiError::invalid("monthly_budget_usd", "expected a USD amount from 0 to 1000000")),
+            Some(usd) if usd.is_finite() && (0.0..=1e6).contains(&usd) => {
+                Some((usd * 1e6).round() as u64)
+            }
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "monthly_budget_usd",
+                    "expected a USD amount from 0 to 1000000",
+                ));
+            }
         };
     }
     if let Some(keys) = u.provider_keys {
@@ -155,17 +168,33 @@ pub async fn put(body: &[u8], caller: &Caller, settings: &Settings) -> crate::Ha
         for (provider, key) in keys {
             let field = format!("provider_keys.{provider}");
             if settings.catalog.provider(&provider).is_none() {
-                return Err(ApiError::invalid(&field, format!("unknown provider {provider:?}")));
+                return Err(ApiError::invalid(
+                    &field,
+                    format!("unknown provider {provider:?}"),
+                ));
             }
             match key {
                 Value::Null => {
                     p.provider_keys.remove(&provider);
                 }
-                Value::String(k) if !k.trim().is_empty() && k.len() <= 512 && !k.contains(['\r', '\n']) => {
-                    let sealed = crate::crypto::encrypt(kek, &caller.tenant, &caller.user, &provider, k.trim());
+                Value::String(k)
+                    if !k.trim().is_empty() && k.len() <= 512 && !k.contains(['\r', '\n']) =>
+                {
+                    let sealed = crate::crypto::encrypt(
+                        kek,
+                        &caller.tenant,
+                        &caller.user,
+                        &provider,
+                        k.trim(),
+                    );
                     p.provider_keys.insert(provider, sealed);
                 }
-                _ => return Err(ApiError::invalid(&field, "expected a key (a non-empty string) or null")),
+                _ => {
+                    return Err(ApiError::invalid(
+                        &field,
+                        "expected a key (a non-empty string) or null",
+                    ));
+                }
             }
         }
     }
@@ -199,5 +228,7 @@ pub async fn month_usage(db: &Connection, caller: &Caller) -> Result<(u64, u64),
         vec![P::Str(caller.tenant.clone()), P::Str(caller.user.clone())],
     )
     .await?;
-    Ok(row.map(|r| (db::int(&r, 0).max(0) as u64, db::int(&r, 1).max(0) as u64)).unwrap_or((0, 0)))
+    Ok(row
+        .map(|r| (db::int(&r, 0).max(0) as u64, db::int(&r, 1).max(0) as u64))
+        .unwrap_or((0, 0)))
 }

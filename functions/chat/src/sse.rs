@@ -34,7 +34,13 @@ impl Sink {
             .body(body)
             .expect("static headers are valid")
             .into_response();
-        (Self { tx, stop_heartbeat: Some(stop) }, resp)
+        (
+            Self {
+                tx,
+                stop_heartbeat: Some(stop),
+            },
+            resp,
+        )
     }
 
     /// Whether the client has gone away.

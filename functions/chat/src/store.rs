@@ -14,7 +14,11 @@ pub struct Conversation {
 }
 
 /// The conversation if it exists and belongs to the caller's tenant.
-pub async fn conversation(db: &Connection, tenant: &str, id: &str) -> Result<Conversation, ApiError> {
+pub async fn conversation(
+    db: &Connection,
+    tenant: &str,
+    id: &str,
+) -> Result<Conversation, ApiError> {
     let id = db::parse_uuid(id, "conversation_not_found")?;
     let row = db::one(
         db,
@@ -23,12 +27,24 @@ pub async fn conversation(db: &Connection, tenant: &str, id: &str) -> Result<Con
         vec![P::Str(id.clone()), P::Str(tenant.into())],
     )
     .await?;
-    let row = row.ok_or_else(|| ApiError::not_found("conversation_not_found", format!("no conversation with id {id:?}")))?;
-    Ok(Conversation { id: db::text(&row, 0), context: db::json(&row, 1) })
+    let row = row.ok_or_else(|| {
+        ApiError::not_found(
+            "conversation_not_found",
+            format!("no conversation with id {id:?}"),
+        )
+    })?;
+    Ok(Conversation {
+        id: db::text(&row, 0),
+        context: db::json(&row, 1),
+    })
 }
 
 /// Reserves `count` step numbers; returns the first.
-pub async fn allocate_steps(db: &Connection, conversation: &str, count: usize) -> Result<i64, ApiError> {
+pub async fn allocate_steps(
+    db: &Connection,
+    conversation: &str,
+    count: usize,
+) -> Result<i64, ApiError> {
     let row = db::one(
         db,
         "number steps",
@@ -129,13 +145,22 @@ pub async fn finish_step(db: &Connection, id: i64, f: Finished<'_>) -> Result<()
 }
 
 /// Marks every unfinished current step of a message (after a failure or a disconnect).
-pub async fn close_open_steps(db: &Connection, message: &str, status: StepStatus, reason: &str) -> Result<(), ApiError> {
+pub async fn close_open_steps(
+    db: &Connection,
+    message: &str,
+    status: StepStatus,
+    reason: &str,
+) -> Result<(), ApiError> {
     db::execute(
         db,
         "close steps",
         "UPDATE steps SET status = $2, error = coalesce(error, $3), finished_at = now()
          WHERE message_id = $1::uuid AND current AND status IN ('pending', 'running')",
-        vec![P::Str(message.into()), P::Str(status.as_str().into()), P::Str(reason.into())],
+        vec![
+            P::Str(message.into()),
+            P::Str(status.as_str().into()),
+            P::Str(reason.into()),
+        ],
     )
     .await
     .map(|_| ())
@@ -224,7 +249,10 @@ pub async fn conversation_view(db: &Connection, tenant: &str, id: &str) -> Resul
         .iter()
         .map(|r| {
             let answered = db::text(r, 1) == "assistant" && db::text(r, 3) == "completed";
-            let feedback_token = signer.as_ref().filter(|_| answered).map(|s| s.token(&db::text(r, 0)));
+            let feedback_token = signer
+                .as_ref()
+                .filter(|_| answered)
+                .map(|s| s.token(&db::text(r, 0)));
             json!({
                 "id": db::text(r, 0),
                 "role": db::text(r, 1),

@@ -14,7 +14,8 @@ use tessera_progressive::plan::{self, local_plan, retry_instruction};
 use tessera_progressive::sources::{citations, sources_footer, without_footer};
 use tessera_progressive::steps::{PLANNING, TurnLayout};
 use tessera_progressive::{
-    Analysis, ChatEvent, Classifier, HistoryMessage, Plan, SkillLevel, Source, StepStatus, ValidationReport, local, prompt, validate,
+    Analysis, ChatEvent, Classifier, HistoryMessage, Plan, SkillLevel, Source, StepStatus,
+    ValidationReport, local, prompt, validate,
 };
 use tessera_spin_kit::ApiError;
 
@@ -122,13 +123,24 @@ impl Turn {
     }
 
     /// Creates the rows of `ordinals` (numbers from the conversation's counter), pending.
-    pub async fn insert_rows(&mut self, db: &Connection, ordinals: &[usize]) -> Result<(), ApiError> {
+    pub async fn insert_rows(
+        &mut self,
+        db: &Connection,
+        ordinals: &[usize],
+    ) -> Result<(), ApiError> {
         if ordinals.is_empty() {
             return Ok(());
         }
         let first = store::allocate_steps(db, &self.conversation_id, ordinals.len()).await?;
         for (i, &o) in ordinals.iter().enumerate() {
-            self.rows.insert(o, StepRow { id: 0, n: first + i as i64, version: 1 });
+            self.rows.insert(
+                o,
+                StepRow {
+                    id: 0,
+                    n: first + i as i64,
+                    version: 1,
+                },
+            );
         }
         for &o in ordinals {
             let spec = self.layout.steps[o].clone();
@@ -155,7 +167,13 @@ impl Turn {
         Ok(())
     }
 
-    async fn begin(&self, db: &Connection, sink: &mut Sink, ordinal: usize, inputs: Value) -> Result<u64, Stop> {
+    async fn begin(
+        &self,
+        db: &Connection,
+        sink: &mut Sink,
+        ordinal: usize,
+        inputs: Value,
+    ) -> Result<u64, Stop> {
         if sink.gone() {
             return Err(Stop::Cancelled);
         }
@@ -164,7 +182,14 @@ impl Turn {
         Ok(crate::clock::now_ms())
     }
 
-    async fn end(&mut self, db: &Connection, sink: &mut Sink, ordinal: usize, started: u64, d: Done) -> Result<(), Stop> {
+    async fn end(
+        &mut self,
+        db: &Connection,
+        sink: &mut Sink,
+        ordinal: usize,
+        started: u64,
+        d: Done,
+    ) -> Result<(), Stop> {
         let row = self.rows[&ordinal];
         store::finish_step(
             db,
@@ -204,12 +229,25 @@ impl Turn {
 
     fn context(&self, kind: StepKind, sources: &[Source]) -> tessera_progressive::StepContext {
         let budget = tessera_progressive::ContextBudget::for_step(kind);
-        context::build(self.question_embedding.as_deref(), &self.history, sources, self.skill, &budget)
+        context::build(
+            self.question_embedding.as_deref(),
+            &self.history,
+            sources,
+            self.skill,
+            &budget,
+        )
     }
 
     /// The call of step `ordinal`. Semantic cache lookups use the question's embedding,
     /// scoped to the task for implementation steps; an edit's reruns skip them.
-    fn spec(&self, kind: StepKind, ordinal: usize, request: tessera_gateway::ChatRequest, semantic: bool, stream_text: bool) -> CallSpec<'_> {
+    fn spec(
+        &self,
+        kind: StepKind,
+        ordinal: usize,
+        request: tessera_gateway::ChatRequest,
+        semantic: bool,
+        stream_text: bool,
+    ) -> CallSpec<'_> {
         let semantic_scope = match &self.layout.steps[ordinal].task {
             Some(t) if kind == StepKind::Implementation => format!("task-{}", t.id),
             _ => String::new(),
@@ -222,7 +260,10 @@ impl Turn {
             message_id: &self.message_id,
             complexity: self.analysis.as_ref().map_or(0.5, |a| a.complexity),
             request,
-            semantic: self.question_embedding.as_deref().filter(|_| semantic && self.semantic_cache),
+            semantic: self
+                .question_embedding
+                .as_deref()
+                .filter(|_| semantic && self.semantic_cache),
             semantic_scope,
             sources: &self.sources,
             stream_text,
@@ -230,7 +271,12 @@ impl Turn {
     }
 
     fn note_local(&mut self, reason: &str) {
-        if self.local_note.is_none() && (reason.contains("budget") || reason.contains("quota") || reason.contains("fail") || reason.contains("giving up")) {
+        if self.local_note.is_none()
+            && (reason.contains("budget")
+                || reason.contains("quota")
+                || reason.contains("fail")
+                || reason.contains("giving up"))
+        {
             self.local_note = Some(format!("No paid model answered this ({reason})."));
         }
     }
@@ -247,19 +293,29 @@ impl Turn {
         Ok(())
     }
 
-    pub async fn run_step(&mut self, ordinal: usize, gw: &mut Gateway<'_>, sink: &mut Sink, extra: Option<&str>) -> Result<(), Stop> {
+    pub async fn run_step(
+        &mut self,
+        ordinal: usize,
+        gw: &mut Gateway<'_>,
+        sink: &mut Sink,
+        extra: Option<&str>,
+    ) -> Result<(), Stop> {
         match self.layout.steps[ordinal].kind {
             StepKind::Analysis => self.run_analysis(gw.db, sink).await,
             StepKind::Planning => self.run_planning(gw, sink, extra).await,
             StepKind::Implementation => self.run_implementation(ordinal, gw, sink, extra).await,
             StepKind::Validation => self.run_validation(ordinal, gw.db, sink).await,
-            StepKind::Synthesis | StepKind::Embedding => self.run_synthesis(ordinal, gw, sink, extra).await,
+            StepKind::Synthesis | StepKind::Embedding => {
+                self.run_synthesis(ordinal, gw, sink, extra).await
+            }
         }
     }
 
     async fn run_analysis(&mut self, db: &Connection, sink: &mut Sink) -> Result<(), Stop> {
         let o = tessera_progressive::steps::ANALYSIS;
-        let t0 = self.begin(db, sink, o, json!({ "question": self.question })).await?;
+        let t0 = self
+            .begin(db, sink, o, json!({ "question": self.question }))
+            .await?;
         let call_id = format!("kb-{}", self.n_of(o));
         sink.send(&ChatEvent::ToolCall {
             step: self.n_of(o),
@@ -268,14 +324,25 @@ impl Turn {
             input: json!({ "query": self.question, "k": kb::K, "scope": self.scopes }),
         })
         .await;
-        self.sources = kb::search(&self.tenant, &self.question, &self.scopes, self.question_embedding.as_deref()).await?;
+        self.sources = kb::search(
+            &self.tenant,
+            &self.question,
+            &self.scopes,
+            self.question_embedding.as_deref(),
+        )
+        .await?;
         let found: Vec<Value> = self
             .sources
             .iter()
             .map(|s| json!({ "n": s.n, "chunk_id": s.chunk_id, "document_id": s.document_id, "title": s.title, "score": s.score }))
             .collect();
-        sink.send(&ChatEvent::ToolResult { step: self.n_of(o), tool_call_id: call_id, tool_name: "kb_search".into(), output: json!({ "results": found }) })
-            .await;
+        sink.send(&ChatEvent::ToolResult {
+            step: self.n_of(o),
+            tool_call_id: call_id,
+            tool_name: "kb_search".into(),
+            output: json!({ "results": found }),
+        })
+        .await;
         let embedding = self.question_embedding.clone().unwrap_or_default();
         let analysis = Classifier::builtin().analyse(&self.question, &embedding);
         db::execute(
@@ -291,34 +358,62 @@ impl Turn {
         .await?;
         let mut output = serde_json::to_value(&analysis).unwrap_or_default();
         output["sources"] = Value::Array(found);
-        let summary = format!("intent {:?}, complexity {:.2}, {} sources", analysis.intent, analysis.complexity, self.sources.len());
+        let summary = format!(
+            "intent {:?}, complexity {:.2}, {} sources",
+            analysis.intent,
+            analysis.complexity,
+            self.sources.len()
+        );
         self.analysis = Some(analysis);
-        let mut d = Done::local("prototype-classifier", "analysis runs locally: MiniLM embedding against labelled prototypes");
+        let mut d = Done::local(
+            "prototype-classifier",
+            "analysis runs locally: MiniLM embedding against labelled prototypes",
+        );
         d.output = Some(output);
         d.text = Some(summary);
         self.end(db, sink, o, t0, d).await
     }
 
-    async fn run_planning(&mut self, gw: &mut Gateway<'_>, sink: &mut Sink, extra: Option<&str>) -> Result<(), Stop> {
+    async fn run_planning(
+        &mut self,
+        gw: &mut Gateway<'_>,
+        sink: &mut Sink,
+        extra: Option<&str>,
+    ) -> Result<(), Stop> {
         let o = PLANNING;
-        let t0 = self.begin(gw.db, sink, o, json!({ "instructions": extra })).await?;
+        let t0 = self
+            .begin(gw.db, sink, o, json!({ "instructions": extra }))
+            .await?;
         let analysis = self.analysis.clone().expect("analysis runs first");
         let low = gw.settings.routing.low_complexity;
         let mut d;
         let plan = if analysis.complexity < low && extra.is_none() {
-            d = Done::local("local-planner", format!("complexity {:.2} < {low:.2}: planned locally without a model", analysis.complexity));
+            d = Done::local(
+                "local-planner",
+                format!(
+                    "complexity {:.2} < {low:.2}: planned locally without a model",
+                    analysis.complexity
+                ),
+            );
             local_plan(&self.question, &analysis, None)
         } else {
             let ctx = self.context(StepKind::Planning, &self.sources);
             let request = prompt::planning(&self.question, &analysis, &ctx, extra);
-            let spec = self.spec(StepKind::Planning, o, request.clone(), extra.is_none(), false);
+            let spec = self.spec(
+                StepKind::Planning,
+                o,
+                request.clone(),
+                extra.is_none(),
+                false,
+            );
             match gw.call(&spec, sink).await? {
                 Outcome::Answer(c) => {
                     d = paid(&c);
                     match plan::parse(&c.text) {
                         Ok(p) => p,
                         Err(first) => {
-                            let retry = prompt::with_retry(request, &c.text, retry_instruction(&first));
+                            let retry =
+                                prompt::with_retry(request, &c.text, retry_instruction(&first));
                             let spec = self.spec(StepKind::Planning, o, retry, false, false);
                             let second = match gw.call(&spec, sink).await? {
                                 Outcome::Answer(c2) => {
@@ -326,12 +421,16 @@ impl Turn {
                                     plan::parse(&c2.text)
                                 }
                                 Outcome::Cancelled => return Err(Stop::Cancelled),
-                                Outcome::Local { reason } | Outcome::Failed { reason } => Err(plan::PlanError(reason)),
+                                Outcome::Local { reason } | Outcome::Failed { reason } => {
+                                    Err(plan::PlanError(reason))
+                                }
                             };
                             match second {
                                 Ok(p) => p,
                                 Err(e) => {
-                                    let message = format!("the model's plan was invalid twice ({first}; then {e}); using the local plan");
+                                    let message = format!(
+                                        "the model's plan was invalid twice ({first}; then {e}); using the local plan"
+                                    );
                                     sink.send(&ChatEvent::Error {
                                         step: Some(self.n_of(o)),
                                         code: "invalid_plan".into(),
@@ -357,16 +456,31 @@ impl Turn {
                 Outcome::Cancelled => return Err(Stop::Cancelled),
             }
         };
-        d.text = Some(plan.tasks.iter().map(|t| format!("{}. {}", t.id, t.title)).collect::<Vec<_>>().join("\n"));
+        d.text = Some(
+            plan.tasks
+                .iter()
+                .map(|t| format!("{}. {}", t.id, t.title))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        );
         d.output = Some(json!({ "plan": plan }));
         self.layout = TurnLayout::from_plan(&plan);
         self.plan = Some(plan);
         self.end(gw.db, sink, o, t0, d).await
     }
 
-    async fn run_implementation(&mut self, o: usize, gw: &mut Gateway<'_>, sink: &mut Sink, extra: Option<&str>) -> Result<(), Stop> {
+    async fn run_implementation(
+        &mut self,
+        o: usize,
+        gw: &mut Gateway<'_>,
+        sink: &mut Sink,
+        extra: Option<&str>,
+    ) -> Result<(), Stop> {
         let spec_step = self.layout.steps[o].clone();
-        let task = spec_step.task.clone().expect("implementation steps carry a task");
+        let task = spec_step
+            .task
+            .clone()
+            .expect("implementation steps carry a task");
         let mut task_text = format!("{} {}", task.title, task.instructions);
         if let Some(e) = extra {
             task_text.push(' ');
@@ -374,21 +488,39 @@ impl Turn {
         }
         let task_sources = sources_for_task(&task_text, &self.sources, SOURCES_PER_TASK);
         let source_ns: Vec<usize> = task_sources.iter().map(|s| s.n).collect();
-        let t0 = self.begin(gw.db, sink, o, json!({ "task": task, "sources": source_ns, "instructions": extra })).await?;
+        let t0 = self
+            .begin(
+                gw.db,
+                sink,
+                o,
+                json!({ "task": task, "sources": source_ns, "instructions": extra }),
+            )
+            .await?;
         let earlier: Vec<(String, String)> = spec_step
             .depends_on
             .iter()
             .filter(|d| self.layout.steps[**d].kind == StepKind::Implementation)
-            .map(|d| (self.layout.steps[*d].title.clone(), self.outputs.get(d).cloned().unwrap_or_default()))
+            .map(|d| {
+                (
+                    self.layout.steps[*d].title.clone(),
+                    self.outputs.get(d).cloned().unwrap_or_default(),
+                )
+            })
             .collect();
         let ctx = self.context(StepKind::Implementation, &task_sources);
-        let request = prompt::implementation(&self.question, &task, &ctx.sources, &earlier, &ctx, extra);
+        let request =
+            prompt::implementation(&self.question, &task, &ctx.sources, &earlier, &ctx, extra);
         let spec = self.spec(StepKind::Implementation, o, request, extra.is_none(), true);
         let mut d = match gw.call(&spec, sink).await? {
             Outcome::Answer(c) => {
                 if c.cache != CacheHit::Miss {
                     // A cached answer was not streamed by a provider: send it whole.
-                    sink.send(&ChatEvent::TextDelta { step: self.n_of(o), id: format!("step-{}", self.n_of(o)), delta: c.text.clone() }).await;
+                    sink.send(&ChatEvent::TextDelta {
+                        step: self.n_of(o),
+                        id: format!("step-{}", self.n_of(o)),
+                        delta: c.text.clone(),
+                    })
+                    .await;
                 }
                 let mut d = paid(&c);
                 d.text = Some(c.text);
@@ -398,7 +530,12 @@ impl Turn {
                 self.note_local(&reason);
                 self.local_drafts = true;
                 let text = local::implementation(&task_text, &task_sources);
-                sink.send(&ChatEvent::TextDelta { step: self.n_of(o), id: format!("step-{}", self.n_of(o)), delta: text.clone() }).await;
+                sink.send(&ChatEvent::TextDelta {
+                    step: self.n_of(o),
+                    id: format!("step-{}", self.n_of(o)),
+                    delta: text.clone(),
+                })
+                .await;
                 let mut d = Done::local(tessera_gateway::local::MODEL_ID, reason);
                 d.text = Some(text);
                 d
@@ -413,34 +550,68 @@ impl Turn {
     fn drafts(&self) -> Vec<(String, String)> {
         self.layout
             .implementation_steps()
-            .map(|s| (s.title.clone(), self.outputs.get(&s.ordinal).cloned().unwrap_or_default()))
+            .map(|s| {
+                (
+                    s.title.clone(),
+                    self.outputs.get(&s.ordinal).cloned().unwrap_or_default(),
+                )
+            })
             .collect()
     }
 
-    async fn run_validation(&mut self, o: usize, db: &Connection, sink: &mut Sink) -> Result<(), Stop> {
+    async fn run_validation(
+        &mut self,
+        o: usize,
+        db: &Connection,
+        sink: &mut Sink,
+    ) -> Result<(), Stop> {
         let t0 = self.begin(db, sink, o, json!({})).await?;
         let report = validate::validate_drafts(&self.drafts(), &self.sources, &self.question);
         let errors = report.errors().count();
         let warnings = report.issues.len() - errors;
-        let mut d = Done::local("rules", "validation runs locally: structure, citations, numbers, forbidden content");
+        let mut d = Done::local(
+            "rules",
+            "validation runs locally: structure, citations, numbers, forbidden content",
+        );
         d.text = Some(format!("{errors} errors, {warnings} warnings"));
         d.output = Some(serde_json::to_value(&report).unwrap_or_default());
         self.report = Some(report);
         self.end(db, sink, o, t0, d).await
     }
 
-    async fn run_synthesis(&mut self, o: usize, gw: &mut Gateway<'_>, sink: &mut Sink, extra: Option<&str>) -> Result<(), Stop> {
-        let t0 = self.begin(gw.db, sink, o, json!({ "instructions": extra })).await?;
+    async fn run_synthesis(
+        &mut self,
+        o: usize,
+        gw: &mut Gateway<'_>,
+        sink: &mut Sink,
+        extra: Option<&str>,
+    ) -> Result<(), Stop> {
+        let t0 = self
+            .begin(gw.db, sink, o, json!({ "instructions": extra }))
+            .await?;
         let drafts = self.drafts();
         let report = self.report.clone().unwrap_or_default();
         let n = self.n_of(o);
         let text_id = format!("step-{n}");
         let (text, mut d) = if self.local_drafts {
             let text = local::synthesis(&drafts, &self.sources, self.local_note.as_deref());
-            (text, Done::local(tessera_gateway::local::MODEL_ID, "the drafts were answered locally: merged without a model"))
+            (
+                text,
+                Done::local(
+                    tessera_gateway::local::MODEL_ID,
+                    "the drafts were answered locally: merged without a model",
+                ),
+            )
         } else if drafts.len() == 1 && report.ok() && extra.is_none() {
-            let text = format!("{}{}", drafts[0].1.trim(), sources_footer(&drafts[0].1, &self.sources));
-            (text, Done::local("pass-through", "one task: its checked draft is the answer"))
+            let text = format!(
+                "{}{}",
+                drafts[0].1.trim(),
+                sources_footer(&drafts[0].1, &self.sources)
+            );
+            (
+                text,
+                Done::local("pass-through", "one task: its checked draft is the answer"),
+            )
         } else {
             let ctx = self.context(StepKind::Synthesis, &[]);
             let request = prompt::synthesis(&self.question, &drafts, &report.issues, &ctx, extra);
@@ -448,9 +619,18 @@ impl Turn {
             match gw.call(&spec, sink).await? {
                 Outcome::Answer(c) => {
                     let footer = sources_footer(&c.text, &self.sources);
-                    let delta = if c.cache != CacheHit::Miss { format!("{}{footer}", c.text) } else { footer.clone() };
+                    let delta = if c.cache != CacheHit::Miss {
+                        format!("{}{footer}", c.text)
+                    } else {
+                        footer.clone()
+                    };
                     if !delta.is_empty() {
-                        sink.send(&ChatEvent::TextDelta { step: n, id: text_id.clone(), delta }).await;
+                        sink.send(&ChatEvent::TextDelta {
+                            step: n,
+                            id: text_id.clone(),
+                            delta,
+                        })
+                        .await;
                     }
                     let text = format!("{}{footer}", c.text.trim_end());
                     (text, paid(&c))
@@ -465,16 +645,33 @@ impl Turn {
             }
         };
         if d.provider == "local" {
-            sink.send(&ChatEvent::TextDelta { step: n, id: text_id, delta: text.clone() }).await;
+            sink.send(&ChatEvent::TextDelta {
+                step: n,
+                id: text_id,
+                delta: text.clone(),
+            })
+            .await;
         }
-        let issues = validate::check("The answer", without_footer(&text), &self.sources, &self.question);
+        let issues = validate::check(
+            "The answer",
+            without_footer(&text),
+            &self.sources,
+            &self.question,
+        );
         d.output = Some(json!({ "issues": issues }));
         d.text = Some(text);
         self.end(gw.db, sink, o, t0, d).await
     }
 
     /// Marks step `o` failed and stops the turn.
-    async fn fail(&mut self, db: &Connection, sink: &mut Sink, o: usize, t0: u64, reason: String) -> Result<(), Stop> {
+    async fn fail(
+        &mut self,
+        db: &Connection,
+        sink: &mut Sink,
+        o: usize,
+        t0: u64,
+        reason: String,
+    ) -> Result<(), Stop> {
         let mut d = Done::local("-", reason.clone());
         d.status = StepStatus::Failed;
         d.provider = "-".into();
@@ -486,15 +683,28 @@ impl Turn {
 
     /// The answer so far (synthesis output), and the sources it cites.
     pub fn answer(&self) -> (String, Vec<Citation>) {
-        let o = self.layout.steps.iter().rfind(|s| s.kind == StepKind::Synthesis).map(|s| s.ordinal);
-        let text = o.and_then(|o| self.outputs.get(&o)).cloned().unwrap_or_default();
+        let o = self
+            .layout
+            .steps
+            .iter()
+            .rfind(|s| s.kind == StepKind::Synthesis)
+            .map(|s| s.ordinal);
+        let text = o
+            .and_then(|o| self.outputs.get(&o))
+            .cloned()
+            .unwrap_or_default();
         let mut cited = citations(&text);
         cited.sort_unstable();
         cited.dedup();
         let list = cited
             .iter()
             .filter_map(|n| self.sources.iter().find(|s| s.n == *n))
-            .map(|s| Citation { n: s.n, chunk_id: s.chunk_id, document_id: s.document_id.clone(), title: s.title.clone() })
+            .map(|s| Citation {
+                n: s.n,
+                chunk_id: s.chunk_id,
+                document_id: s.document_id.clone(),
+                title: s.title.clone(),
+            })
             .collect();
         (text, list)
     }
@@ -509,7 +719,11 @@ impl Turn {
             Err(Stop::Error(e)) => ("failed", Some(e.message.clone())),
         };
         if let Some(reason) = &error {
-            let step_status = if status == "cancelled" { StepStatus::Cancelled } else { StepStatus::Skipped };
+            let step_status = if status == "cancelled" {
+                StepStatus::Cancelled
+            } else {
+                StepStatus::Skipped
+            };
             let _ = store::close_open_steps(db, &self.message_id, step_status, reason).await;
             if status != "cancelled" {
                 sink.send(&ChatEvent::Error {
@@ -527,9 +741,19 @@ impl Turn {
             }
         }
         let (text, citations) = self.answer();
-        let _ = store::finish_message(db, &self.message_id, status, &text, self.totals, error.as_deref()).await;
+        let _ = store::finish_message(
+            db,
+            &self.message_id,
+            status,
+            &text,
+            self.totals,
+            error.as_deref(),
+        )
+        .await;
         let feedback_token = match status {
-            "completed" => crate::feedback_token::Signer::load().await.map(|s| s.token(&self.message_id)),
+            "completed" => crate::feedback_token::Signer::load()
+                .await
+                .map(|s| s.token(&self.message_id)),
             _ => None,
         };
         sink.send(&ChatEvent::Finish {
@@ -553,7 +777,11 @@ fn paid(c: &crate::gateway::Completion) -> Done {
         text: None,
         provider: c.provider.clone(),
         model: c.model.clone(),
-        totals: StepTotals { input_tokens: c.usage.input_tokens, output_tokens: c.usage.output_tokens, cost_micros: c.cost_micros },
+        totals: StepTotals {
+            input_tokens: c.usage.input_tokens,
+            output_tokens: c.usage.output_tokens,
+            cost_micros: c.cost_micros,
+        },
         cache: c.cache,
         reason: Some(c.reason.clone()),
         error: None,

@@ -10,13 +10,25 @@ use crate::db::{self, P};
 use crate::identity::Caller;
 
 fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
-    query.split('&').find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
 }
 
 fn date(s: &str, field: &str) -> Result<String, ApiError> {
     let ok = s.len() == 10
-        && s.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
-    if ok { Ok(s.to_string()) } else { Err(ApiError::invalid(field, "expected a date YYYY-MM-DD")) }
+        && s.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(ApiError::invalid(field, "expected a date YYYY-MM-DD"))
+    }
 }
 
 const SUMS: &str = "count(*)::int8, count(*) FILTER (WHERE status = 'ok' AND cache_hit = 'miss' AND provider <> 'local')::int8,
@@ -36,7 +48,13 @@ fn totals(r: &Row, from: usize) -> Value {
     })
 }
 
-async fn grouped(db: &Connection, by: &str, label: &str, filter: &str, params: &[P]) -> Result<Vec<Value>, ApiError> {
+async fn grouped(
+    db: &Connection,
+    by: &str,
+    label: &str,
+    filter: &str,
+    params: &[P],
+) -> Result<Vec<Value>, ApiError> {
     let sql = format!("SELECT {by}, {SUMS} FROM llm_calls WHERE {filter} GROUP BY 1 ORDER BY 1");
     let rows = db::rows(db, "read usage", &sql, params.to_vec()).await?;
     Ok(rows
@@ -55,14 +73,34 @@ pub async fn get(caller: &Caller, query: &str) -> crate::Handled {
         (None, None) => {
             let period = query_param(query, "period").unwrap_or("month");
             let (from, to) = match period {
-                "day" => ("date_trunc('day', now() AT TIME ZONE 'UTC')", "date_trunc('day', now() AT TIME ZONE 'UTC') + interval '1 day'"),
-                "month" => ("date_trunc('month', now() AT TIME ZONE 'UTC')", "date_trunc('month', now() AT TIME ZONE 'UTC') + interval '1 month'"),
+                "day" => (
+                    "date_trunc('day', now() AT TIME ZONE 'UTC')",
+                    "date_trunc('day', now() AT TIME ZONE 'UTC') + interval '1 day'",
+                ),
+                "month" => (
+                    "date_trunc('month', now() AT TIME ZONE 'UTC')",
+                    "date_trunc('month', now() AT TIME ZONE 'UTC') + interval '1 month'",
+                ),
                 "all" => ("'1970-01-01'::timestamp", "'9999-01-01'::timestamp"),
-                _ => return Err(ApiError::invalid("period", "expected day, month or all (or from and to)")),
+                _ => {
+                    return Err(ApiError::invalid(
+                        "period",
+                        "expected day, month or all (or from and to)",
+                    ));
+                }
             };
             (from.to_string(), to.to_string(), period.to_string())
         }
-        _ => return Err(ApiError::invalid(if query_param(query, "from").is_some() { "to" } else { "from" }, "give both from and to")),
+        _ => {
+            return Err(ApiError::invalid(
+                if query_param(query, "from").is_some() {
+                    "to"
+                } else {
+                    "from"
+                },
+                "give both from and to",
+            ));
+        }
     };
     let custom = period == "custom";
     let mut params = vec![P::Str(caller.tenant.clone())];
@@ -71,7 +109,9 @@ pub async fn get(caller: &Caller, query: &str) -> crate::Handled {
         params.push(P::Str(to.clone()));
         "created_at >= ($2::date)::timestamp AT TIME ZONE 'UTC' AND created_at < ($3::date + 1)::timestamp AT TIME ZONE 'UTC'".to_string()
     } else {
-        format!("created_at >= ({from}) AT TIME ZONE 'UTC' AND created_at < ({to}) AT TIME ZONE 'UTC'")
+        format!(
+            "created_at >= ({from}) AT TIME ZONE 'UTC' AND created_at < ({to}) AT TIME ZONE 'UTC'"
+        )
     };
     let mut filter = format!("tenant_id = $1 AND {range}");
     if let Some(user) = query_param(query, "user") {
@@ -79,7 +119,13 @@ pub async fn get(caller: &Caller, query: &str) -> crate::Handled {
         filter.push_str(&format!(" AND user_id = ${}", params.len()));
     }
     let db = connect().await?;
-    let all = db::one(&db, "read usage", &format!("SELECT {SUMS} FROM llm_calls WHERE {filter}"), params.clone()).await?;
+    let all = db::one(
+        &db,
+        "read usage",
+        &format!("SELECT {SUMS} FROM llm_calls WHERE {filter}"),
+        params.clone(),
+    )
+    .await?;
     let body = json!({
         "tenant": caller.tenant,
         "period": period,

@@ -26,30 +26,62 @@ struct FeedbackReport;
 
 impl Guest for FeedbackReport {
     fn handle_cron_event(_metadata: Metadata) -> Result<(), Error> {
-        let url = wit_bindgen::block_on(spin::variables::variables::get("db_url".to_string())).map_err(|e| Error::Other(format!("variable db_url: {e:?}")))?;
+        let url = wit_bindgen::block_on(spin::variables::variables::get("db_url".to_string()))
+            .map_err(|e| Error::Other(format!("variable db_url: {e:?}")))?;
         let db = Connection::open(&url).map_err(|e| Error::Other(format!("connect: {e:?}")))?;
         let window = query(&db, "default window", queries::DEFAULT_WINDOW, &[])?;
-        let row = window.first().ok_or_else(|| Error::Other("default window: no row".into()))?;
+        let row = window
+            .first()
+            .ok_or_else(|| Error::Other("default window: no row".into()))?;
         let (from, to) = (text(row, 0), text(row, 1));
-        let tenants = query(&db, "tenants", queries::TENANTS_WITH_FEEDBACK, &[P::Str(from.clone()), P::Str(to.clone())])?;
+        let tenants = query(
+            &db,
+            "tenants",
+            queries::TENANTS_WITH_FEEDBACK,
+            &[P::Str(from.clone()), P::Str(to.clone())],
+        )?;
         for t in &tenants {
             let tenant = text(t, 0);
-            let rows = query(&db, "rated messages", queries::RATED, &[P::Str(tenant.clone()), P::Str(from.clone()), P::Str(to.clone()), P::Str("all".into())])?;
+            let rows = query(
+                &db,
+                "rated messages",
+                queries::RATED,
+                &[
+                    P::Str(tenant.clone()),
+                    P::Str(from.clone()),
+                    P::Str(to.clone()),
+                    P::Str("all".into()),
+                ],
+            )?;
             let built = report::build(rows.iter().map(rated).collect(), DEFAULT_THRESHOLD);
-            let json = serde_json::to_string(&built).map_err(|e| Error::Other(format!("report: {e}")))?;
+            let json =
+                serde_json::to_string(&built).map_err(|e| Error::Other(format!("report: {e}")))?;
             db.execute(
                 queries::STORE,
-                &[P::Str(tenant.clone()), P::Str("all".into()), P::Str(from.clone()), P::Str(to.clone()), P::Floating32(DEFAULT_THRESHOLD), P::Str(json)],
+                &[
+                    P::Str(tenant.clone()),
+                    P::Str("all".into()),
+                    P::Str(from.clone()),
+                    P::Str(to.clone()),
+                    P::Floating32(DEFAULT_THRESHOLD),
+                    P::Str(json),
+                ],
             )
             .map_err(|e| Error::Other(format!("store report of {tenant}: {e:?}")))?;
-            println!("feedback-report: {tenant} {from}..{to}: {} rated messages, {} clusters", built.messages, built.clusters.len());
+            println!(
+                "feedback-report: {tenant} {from}..{to}: {} rated messages, {} clusters",
+                built.messages,
+                built.clusters.len()
+            );
         }
         Ok(())
     }
 }
 
 fn query(db: &Connection, what: &str, sql: &str, params: &[P]) -> Result<Vec<Row>, Error> {
-    db.query(sql, params).map(|set| set.rows).map_err(|e| Error::Other(format!("{what}: {e:?}")))
+    db.query(sql, params)
+        .map(|set| set.rows)
+        .map_err(|e| Error::Other(format!("{what}: {e:?}")))
 }
 
 fn text(row: &Row, i: usize) -> String {

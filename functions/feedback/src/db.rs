@@ -6,7 +6,12 @@ use tessera_spin_kit::{ApiError, db_error};
 
 pub use spin_sdk::pg::ParameterValue as P;
 
-pub async fn rows(db: &Connection, what: &str, sql: &str, params: Vec<ParameterValue>) -> Result<Vec<Row>, ApiError> {
+pub async fn rows(
+    db: &Connection,
+    what: &str,
+    sql: &str,
+    params: Vec<ParameterValue>,
+) -> Result<Vec<Row>, ApiError> {
     db.query(sql, params)
         .await
         .map_err(|e| db_error(what, e))?
@@ -15,11 +20,21 @@ pub async fn rows(db: &Connection, what: &str, sql: &str, params: Vec<ParameterV
         .map_err(|e| db_error(what, e))
 }
 
-pub async fn one(db: &Connection, what: &str, sql: &str, params: Vec<ParameterValue>) -> Result<Option<Row>, ApiError> {
+pub async fn one(
+    db: &Connection,
+    what: &str,
+    sql: &str,
+    params: Vec<ParameterValue>,
+) -> Result<Option<Row>, ApiError> {
     Ok(rows(db, what, sql, params).await?.into_iter().next())
 }
 
-pub async fn execute(db: &Connection, what: &str, sql: &str, params: Vec<ParameterValue>) -> Result<u64, ApiError> {
+pub async fn execute(
+    db: &Connection,
+    what: &str,
+    sql: &str,
+    params: Vec<ParameterValue>,
+) -> Result<u64, ApiError> {
     db.execute(sql, params).await.map_err(|e| db_error(what, e))
 }
 
@@ -97,7 +112,10 @@ pub fn parse_uuid(id: &str, code: &'static str, what: &str) -> Result<String, Ap
     if valid {
         Ok(id.to_ascii_lowercase())
     } else {
-        Err(ApiError::not_found(code, format!("no {what} with id {id:?}")))
+        Err(ApiError::not_found(
+            code,
+            format!("no {what} with id {id:?}"),
+        ))
     }
 }
 

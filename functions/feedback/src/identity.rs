@@ -15,7 +15,9 @@ fn header(req: &Request, name: &'static str, default: &str) -> Result<String, Ap
     let text = value.to_str().unwrap_or("");
     let valid = !text.is_empty()
         && text.len() <= 64
-        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b));
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b));
     if !valid {
         return Err(ApiError::bad_request(
             "invalid_header",
@@ -27,5 +29,8 @@ fn header(req: &Request, name: &'static str, default: &str) -> Result<String, Ap
 }
 
 pub fn caller(req: &Request) -> Result<Caller, ApiError> {
-    Ok(Caller { tenant: header(req, "x-tenant-id", "default")?, user: header(req, "x-user-id", "anonymous")? })
+    Ok(Caller {
+        tenant: header(req, "x-tenant-id", "default")?,
+        user: header(req, "x-user-id", "anonymous")?,
+    })
 }

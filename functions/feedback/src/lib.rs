@@ -43,7 +43,9 @@ async fn route(req: Request) -> Handled {
             submit::post(req, &id).await
         }
         (["v1", "messages", id, "feedback"], Method::GET) => view::get(&req, id).await,
-        (["v1", "feedback", "report"], Method::GET) => report::get(&identity::caller(&req)?, &query).await,
+        (["v1", "feedback", "report"], Method::GET) => {
+            report::get(&identity::caller(&req)?, &query).await
+        }
         (["v1", "feedback", id, "promote"], Method::POST) => {
             let caller = identity::caller(&req)?;
             let id = id.to_string();
@@ -52,6 +54,9 @@ async fn route(req: Request) -> Handled {
         (["v1", "messages", _, "feedback"], _) => Err(ApiError::method_not_allowed("GET, POST")),
         (["v1", "feedback", "report"], _) => Err(ApiError::method_not_allowed("GET")),
         (["v1", "feedback", _, "promote"], _) => Err(ApiError::method_not_allowed("POST")),
-        _ => Err(ApiError::not_found("not_found", format!("no feedback endpoint at {path}"))),
+        _ => Err(ApiError::not_found(
+            "not_found",
+            format!("no feedback endpoint at {path}"),
+        )),
     }
 }

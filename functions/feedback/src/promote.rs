@@ -8,8 +8,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::http::{FullBody, Request};
-use tessera_spin_kit::outbound::send;
 use tessera_feedback::curated;
+use tessera_spin_kit::outbound::send;
 use tessera_spin_kit::{ApiError, StatusCode, connect, read_body};
 
 use crate::db::{self, P};
@@ -25,7 +25,11 @@ struct Promotion {
 
 pub async fn post(req: Request, caller: &Caller, id: &str) -> crate::Handled {
     let body = read_body(req, 16 * 1024).await?;
-    let promotion: Promotion = if body.iter().all(u8::is_ascii_whitespace) { Promotion::default() } else { tessera_api::parse_json(&body)? };
+    let promotion: Promotion = if body.iter().all(u8::is_ascii_whitespace) {
+        Promotion::default()
+    } else {
+        tessera_api::parse_json(&body)?
+    };
     if let Some(t) = &promotion.title
         && (t.trim().is_empty() || t.chars().count() > 200)
     {
@@ -44,14 +48,29 @@ pub async fn post(req: Request, caller: &Caller, id: &str) -> crate::Handled {
     .await?
     .ok_or_else(|| ApiError::not_found("feedback_not_found", format!("no feedback with id {id:?}")))?;
     if let Some(doc) = db::opt_text(&row, 2) {
-        return Ok((StatusCode::OK, json!({ "feedback_id": id, "document_id": doc, "scope": curated::SCOPE, "already_promoted": true })));
+        return Ok((
+            StatusCode::OK,
+            json!({ "feedback_id": id, "document_id": doc, "scope": curated::SCOPE, "already_promoted": true }),
+        ));
     }
     if !db::boolean(&row, 0) {
-        return Err(ApiError::conflict("feedback_superseded", "this feedback was replaced by a later one from the same user; promote the current one"));
+        return Err(ApiError::conflict(
+            "feedback_superseded",
+            "this feedback was replaced by a later one from the same user; promote the current one",
+        ));
     }
-    let edited = db::opt_text(&row, 1).ok_or_else(|| ApiError::bad_request("nothing_to_promote", "this feedback has no edited answer to promote", Some("edited_text")))?;
+    let edited = db::opt_text(&row, 1).ok_or_else(|| {
+        ApiError::bad_request(
+            "nothing_to_promote",
+            "this feedback has no edited answer to promote",
+            Some("edited_text"),
+        )
+    })?;
     let (message_id, question) = (db::text(&row, 3), db::text(&row, 4));
-    let title = promotion.title.map(|t| t.trim().to_string()).unwrap_or_else(|| question.chars().take(200).collect());
+    let title = promotion
+        .title
+        .map(|t| t.trim().to_string())
+        .unwrap_or_else(|| question.chars().take(200).collect());
     // The question as the heading: chunks embed their heading, so the same question finds it.
     let document = json!({
         "title": title,
@@ -68,7 +87,10 @@ pub async fn post(req: Request, caller: &Caller, id: &str) -> crate::Handled {
         vec![P::Str(id.clone()), P::Str(doc.clone()), P::Str(caller.user.clone())],
     )
     .await?;
-    Ok((StatusCode::CREATED, json!({ "feedback_id": id, "document_id": doc, "scope": curated::SCOPE, "chunks": created["chunks"], "already_promoted": false })))
+    Ok((
+        StatusCode::CREATED,
+        json!({ "feedback_id": id, "document_id": doc, "scope": curated::SCOPE, "chunks": created["chunks"], "already_promoted": false }),
+    ))
 }
 
 async fn kb_ingest(tenant: &str, document: &Value) -> Result<Value, ApiError> {
@@ -78,11 +100,20 @@ async fn kb_ingest(tenant: &str, document: &Value) -> Result<Value, ApiError> {
         .header("x-tenant-id", tenant)
         .body(FullBody::new(Bytes::from(document.to_string())))
         .map_err(|e| unavailable(e.to_string()))?;
-    let resp = send(req).await.map_err(|e| unavailable(format!("POST /v1/kb/documents: {e:?}")))?;
+    let resp = send(req)
+        .await
+        .map_err(|e| unavailable(format!("POST /v1/kb/documents: {e:?}")))?;
     let status = resp.status();
-    let bytes = resp.into_body().bytes().await.map_err(|e| unavailable(format!("POST /v1/kb/documents: {e:?}")))?;
+    let bytes = resp
+        .into_body()
+        .bytes()
+        .await
+        .map_err(|e| unavailable(format!("POST /v1/kb/documents: {e:?}")))?;
     if !status.is_success() {
-        return Err(unavailable(format!("POST /v1/kb/documents answered {status}: {}", String::from_utf8_lossy(&bytes[..bytes.len().min(300)]))));
+        return Err(unavailable(format!(
+            "POST /v1/kb/documents answered {status}: {}",
+            String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
+        )));
     }
     let v: Value = serde_json::from_slice(&bytes).map_err(|e| unavailable(e.to_string()))?;
     if v["id"].as_str().is_none_or(str::is_empty) {

@@ -28,7 +28,11 @@ struct Params {
 }
 
 fn param(query: &str, name: &str) -> Option<String> {
-    query.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| decode(v))
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| decode(v))
 }
 
 /// Percent-decoding (scopes carry `/`, `:` and `@`).
@@ -37,7 +41,9 @@ fn decode(v: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        let hex = v.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
+        let hex = v
+            .get(i + 1..i + 3)
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
         match (b[i], hex) {
             (b'%', Some(c)) => {
                 out.push(c);
@@ -57,25 +63,48 @@ fn parse(query: &str) -> Result<Params, ApiError> {
         match param(query, name) {
             None => Ok(None),
             Some(d) if valid_day(&d) => Ok(Some(d)),
-            Some(d) => Err(ApiError::invalid(name, format!("expected a day as YYYY-MM-DD, got {d:?}"))),
+            Some(d) => Err(ApiError::invalid(
+                name,
+                format!("expected a day as YYYY-MM-DD, got {d:?}"),
+            )),
         }
     };
     let scope = param(query, "scope").unwrap_or_else(|| "all".into());
     if !valid_scope(&scope) {
-        return Err(ApiError::invalid("scope", "expected all, user:<id> or page:/<path>"));
+        return Err(ApiError::invalid(
+            "scope",
+            "expected all, user:<id> or page:/<path>",
+        ));
     }
     let threshold = match param(query, "threshold") {
         None => DEFAULT_THRESHOLD,
-        Some(t) => t.parse::<f32>().ok().filter(|t| (0.05..=0.95).contains(t)).ok_or_else(|| ApiError::invalid("threshold", "expected a cosine distance from 0.05 to 0.95"))?,
+        Some(t) => t
+            .parse::<f32>()
+            .ok()
+            .filter(|t| (0.05..=0.95).contains(t))
+            .ok_or_else(|| {
+                ApiError::invalid("threshold", "expected a cosine distance from 0.05 to 0.95")
+            })?,
     };
-    Ok(Params { from: day("from")?, to: day("to")?, scope, threshold })
+    Ok(Params {
+        from: day("from")?,
+        to: day("to")?,
+        scope,
+        threshold,
+    })
 }
 
 pub async fn get(caller: &Caller, query: &str) -> crate::Handled {
     let p = parse(query)?;
     let db = connect().await?;
-    let window = db::one(&db, "default window", queries::DEFAULT_WINDOW, vec![]).await?.ok_or_else(|| ApiError::dependency("database_error", "no window"))?;
-    let (default_from, default_to, today) = (db::text(&window, 0), db::text(&window, 1), db::text(&window, 2));
+    let window = db::one(&db, "default window", queries::DEFAULT_WINDOW, vec![])
+        .await?
+        .ok_or_else(|| ApiError::dependency("database_error", "no window"))?;
+    let (default_from, default_to, today) = (
+        db::text(&window, 0),
+        db::text(&window, 1),
+        db::text(&window, 2),
+    );
     // Neither day: the stored window. Only `from`: through today. Only `to`: 30 days to it.
     let to = match (&p.from, &p.to) {
         (_, Some(to)) => to.clone(),
@@ -88,30 +117,80 @@ pub async fn get(caller: &Caller, query: &str) -> crate::Handled {
         None => default_from,
     };
     if from > to {
-        return Err(ApiError::invalid("from", format!("from ({from}) is after to ({to})")));
+        return Err(ApiError::invalid(
+            "from",
+            format!("from ({from}) is after to ({to})"),
+        ));
     }
     if span(&db, &from, &to).await? >= MAX_DAYS {
-        return Err(ApiError::invalid("from", format!("a report covers at most {MAX_DAYS} days")));
+        return Err(ApiError::invalid(
+            "from",
+            format!("a report covers at most {MAX_DAYS} days"),
+        ));
     }
     let complete = to < today;
     let key = |extra: Vec<P>| {
-        let mut v = vec![P::Str(caller.tenant.clone()), P::Str(p.scope.clone()), P::Str(from.clone()), P::Str(to.clone()), P::Floating32(p.threshold)];
+        let mut v = vec![
+            P::Str(caller.tenant.clone()),
+            P::Str(p.scope.clone()),
+            P::Str(from.clone()),
+            P::Str(to.clone()),
+            P::Floating32(p.threshold),
+        ];
         v.extend(extra);
         v
     };
-    if complete && let Some(row) = db::one(&db, "read stored report", queries::STORED, key(vec![])).await? {
-        return Ok((StatusCode::OK, answer(caller, &p, &from, &to, "stored", &db::text(&row, 1), db::json(&row, 0))));
+    if complete
+        && let Some(row) = db::one(&db, "read stored report", queries::STORED, key(vec![])).await?
+    {
+        return Ok((
+            StatusCode::OK,
+            answer(
+                caller,
+                &p,
+                &from,
+                &to,
+                "stored",
+                &db::text(&row, 1),
+                db::json(&row, 0),
+            ),
+        ));
     }
     let built = compute(&db, &caller.tenant, &p.scope, &from, &to, p.threshold).await?;
     let body = serde_json::to_value(&built).unwrap_or_default();
     if complete {
-        db::execute(&db, "store report", queries::STORE, key(vec![P::Str(body.to_string())])).await?;
+        db::execute(
+            &db,
+            "store report",
+            queries::STORE,
+            key(vec![P::Str(body.to_string())]),
+        )
+        .await?;
     }
-    let now = db::one(&db, "clock", &format!("SELECT to_char(now() AT TIME ZONE 'UTC', {})", db::ISO), vec![]).await?.map(|r| db::text(&r, 0)).unwrap_or_default();
-    Ok((StatusCode::OK, answer(caller, &p, &from, &to, "computed", &now, body)))
+    let now = db::one(
+        &db,
+        "clock",
+        &format!("SELECT to_char(now() AT TIME ZONE 'UTC', {})", db::ISO),
+        vec![],
+    )
+    .await?
+    .map(|r| db::text(&r, 0))
+    .unwrap_or_default();
+    Ok((
+        StatusCode::OK,
+        answer(caller, &p, &from, &to, "computed", &now, body),
+    ))
 }
 
-fn answer(caller: &Caller, p: &Params, from: &str, to: &str, source: &str, computed_at: &str, report: Value) -> Value {
+fn answer(
+    caller: &Caller,
+    p: &Params,
+    from: &str,
+    to: &str,
+    source: &str,
+    computed_at: &str,
+    report: Value,
+) -> Value {
     let mut out = json!({
         "tenant": caller.tenant, "scope": p.scope, "from": from, "to": to, "threshold": p.threshold,
         "source": source, "computed_at": computed_at,
@@ -124,8 +203,26 @@ fn answer(caller: &Caller, p: &Params, from: &str, to: &str, source: &str, compu
     out
 }
 
-pub async fn compute(db: &Connection, tenant: &str, scope: &str, from: &str, to: &str, threshold: f32) -> Result<report::Report, ApiError> {
-    let rows = db::rows(db, "read rated messages", queries::RATED, vec![P::Str(tenant.into()), P::Str(from.into()), P::Str(to.into()), P::Str(scope.into())]).await?;
+pub async fn compute(
+    db: &Connection,
+    tenant: &str,
+    scope: &str,
+    from: &str,
+    to: &str,
+    threshold: f32,
+) -> Result<report::Report, ApiError> {
+    let rows = db::rows(
+        db,
+        "read rated messages",
+        queries::RATED,
+        vec![
+            P::Str(tenant.into()),
+            P::Str(from.into()),
+            P::Str(to.into()),
+            P::Str(scope.into()),
+        ],
+    )
+    .await?;
     let messages = rows
         .iter()
         .map(|r| {
@@ -147,11 +244,23 @@ pub async fn compute(db: &Connection, tenant: &str, scope: &str, from: &str, to:
 }
 
 async fn shift(db: &Connection, day: &str, days: i32) -> Result<String, ApiError> {
-    let row = db::one(db, "date arithmetic", "SELECT ($1::date + $2)::text", vec![P::Str(day.into()), P::Int32(days)]).await?;
+    let row = db::one(
+        db,
+        "date arithmetic",
+        "SELECT ($1::date + $2)::text",
+        vec![P::Str(day.into()), P::Int32(days)],
+    )
+    .await?;
     Ok(row.map(|r| db::text(&r, 0)).unwrap_or_default())
 }
 
 async fn span(db: &Connection, from: &str, to: &str) -> Result<i64, ApiError> {
-    let row = db::one(db, "date arithmetic", "SELECT ($2::date - $1::date)::int8", vec![P::Str(from.into()), P::Str(to.into())]).await?;
+    let row = db::one(
+        db,
+        "date arithmetic",
+        "SELECT ($2::date - $1::date)::int8",
+        vec![P::Str(from.into()), P::Str(to.into())],
+    )
+    .await?;
     Ok(row.map(|r| db::int(&r, 0)).unwrap_or_default())
 }

@@ -35,7 +35,11 @@ pub async fn refresh(db: &Connection, tenant: &str, user: &str) -> Result<(), Ap
         "store feedback stats",
         "INSERT INTO user_profiles (tenant_id, user_id, feedback_stats) VALUES ($1, $2, $3)
          ON CONFLICT (tenant_id, user_id) DO UPDATE SET feedback_stats = $3, updated_at = now()",
-        vec![P::Str(tenant.into()), P::Str(user.into()), db::jsonb(&stats)],
+        vec![
+            P::Str(tenant.into()),
+            P::Str(user.into()),
+            db::jsonb(&stats),
+        ],
     )
     .await
     .map(|_| ())

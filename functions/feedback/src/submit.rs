@@ -46,16 +46,26 @@ struct Valid {
 }
 
 fn validate(f: NewFeedback) -> Result<Valid, ApiError> {
-    let rating = Rating::parse(f.rating.trim()).ok_or_else(|| ApiError::invalid("rating", format!("expected \"up\" or \"down\", got {:?}", f.rating)))?;
+    let rating = Rating::parse(f.rating.trim()).ok_or_else(|| {
+        ApiError::invalid(
+            "rating",
+            format!("expected \"up\" or \"down\", got {:?}", f.rating),
+        )
+    })?;
     if let Some(s) = f.score
         && !(s.is_finite() && (0.0..=1.0).contains(&s))
     {
         return Err(ApiError::invalid("score", "expected a number from 0 to 1"));
     }
     let text = |v: Option<String>, field: &str, max: usize| -> Result<Option<String>, ApiError> {
-        let Some(t) = v.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()) else { return Ok(None) };
+        let Some(t) = v.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()) else {
+            return Ok(None);
+        };
         if t.chars().count() > max {
-            return Err(ApiError::too_large(Some(field), format!("`{field}` is longer than {max} characters")));
+            return Err(ApiError::too_large(
+                Some(field),
+                format!("`{field}` is longer than {max} characters"),
+            ));
         }
         Ok(Some(t))
     };
@@ -63,20 +73,35 @@ fn validate(f: NewFeedback) -> Result<Valid, ApiError> {
     let comment = text(f.comment, "comment", MAX_COMMENT_CHARS)?;
     let tags = f.tags.unwrap_or_default();
     if tags.len() > MAX_TAGS {
-        return Err(ApiError::invalid("tags", format!("at most {MAX_TAGS} tags")));
+        return Err(ApiError::invalid(
+            "tags",
+            format!("at most {MAX_TAGS} tags"),
+        ));
     }
     let mut clean = Vec::new();
     for (i, t) in tags.iter().enumerate() {
         let t = t.trim().to_lowercase();
-        let ok = !t.is_empty() && t.chars().count() <= MAX_TAG_CHARS && t.chars().all(|c| c.is_alphanumeric() || "-_:. ".contains(c));
+        let ok = !t.is_empty()
+            && t.chars().count() <= MAX_TAG_CHARS
+            && t.chars()
+                .all(|c| c.is_alphanumeric() || "-_:. ".contains(c));
         if !ok {
-            return Err(ApiError::invalid(&format!("tags[{i}]"), format!("a tag is 1-{MAX_TAG_CHARS} letters, digits, spaces or -_:.")));
+            return Err(ApiError::invalid(
+                &format!("tags[{i}]"),
+                format!("a tag is 1-{MAX_TAG_CHARS} letters, digits, spaces or -_:."),
+            ));
         }
         if !clean.contains(&t) {
             clean.push(t);
         }
     }
-    Ok(Valid { rating, score: f.score, edited_text, comment, tags: clean })
+    Ok(Valid {
+        rating,
+        score: f.score,
+        edited_text,
+        comment,
+        tags: clean,
+    })
 }
 
 /// The rated message, as the rater may see it.
@@ -100,7 +125,10 @@ pub async fn target(db: &Connection, id: &str, tenant: Option<&str>) -> Result<T
         vec![P::Str(id.clone()), db::opt_str(tenant)],
     )
     .await?
-    .ok_or_else(|| ApiError::not_found("message_not_found", format!("no message with id {id:?}")).with_field("message_id"))?;
+    .ok_or_else(|| {
+        ApiError::not_found("message_not_found", format!("no message with id {id:?}"))
+            .with_field("message_id")
+    })?;
     if db::text(&row, 4) != "assistant" {
         return Err(ApiError::bad_request(
             "not_an_answer",
@@ -109,13 +137,26 @@ pub async fn target(db: &Connection, id: &str, tenant: Option<&str>) -> Result<T
         ));
     }
     if db::text(&row, 5) == "running" {
-        return Err(ApiError::conflict("answer_in_progress", "the answer is still being written; rate it after its finish event").with_field("message_id"));
+        return Err(ApiError::conflict(
+            "answer_in_progress",
+            "the answer is still being written; rate it after its finish event",
+        )
+        .with_field("message_id"));
     }
-    Ok(Target { id: db::text(&row, 0), tenant: db::text(&row, 1), conversation: db::text(&row, 2), owner: db::text(&row, 3) })
+    Ok(Target {
+        id: db::text(&row, 0),
+        tenant: db::text(&row, 1),
+        conversation: db::text(&row, 2),
+        owner: db::text(&row, 3),
+    })
 }
 
 pub async fn post(req: Request, id: &str) -> crate::Handled {
-    let header_token = token::bearer(req.headers().get("authorization").and_then(|v| v.to_str().ok()))?;
+    let header_token = token::bearer(
+        req.headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok()),
+    )?;
     let caller = identity::caller(&req)?;
     let body = read_body(req, BODY_LIMIT).await?;
     let mut f: NewFeedback = tessera_api::parse_json(&body)?;
@@ -135,14 +176,22 @@ pub async fn post(req: Request, id: &str) -> crate::Handled {
             let owner = target.owner.clone();
             (target, owner, "token")
         }
-        None => (target(&db, id, Some(&caller.tenant)).await?, caller.user.clone(), "api"),
+        None => (
+            target(&db, id, Some(&caller.tenant)).await?,
+            caller.user.clone(),
+            "api",
+        ),
     };
     db::begin(&db).await?;
     let stored = store(&db, &target, &user, via, &valid).await;
     match stored {
         Ok(v) => {
             db::commit(&db).await?;
-            let status = if v["replaced"].is_null() { StatusCode::CREATED } else { StatusCode::OK };
+            let status = if v["replaced"].is_null() {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
             Ok((status, v))
         }
         Err(e) => {
@@ -152,10 +201,22 @@ pub async fn post(req: Request, id: &str) -> crate::Handled {
     }
 }
 
-async fn store(db: &Connection, t: &Target, user: &str, via: &str, v: &Valid) -> Result<Value, ApiError> {
+async fn store(
+    db: &Connection,
+    t: &Target,
+    user: &str,
+    via: &str,
+    v: &Valid,
+) -> Result<Value, ApiError> {
     // Serialises raters of one message: the replace below then never races another insert,
     // and the unique index `feedback_current` guards the invariant regardless.
-    db::execute(db, "lock message", "SELECT 1 FROM messages WHERE id = $1::uuid FOR UPDATE", vec![P::Str(t.id.clone())]).await?;
+    db::execute(
+        db,
+        "lock message",
+        "SELECT 1 FROM messages WHERE id = $1::uuid FOR UPDATE",
+        vec![P::Str(t.id.clone())],
+    )
+    .await?;
     let replaced = db::one(
         db,
         "replace feedback",

@@ -21,11 +21,16 @@ impl Carrier {
 }
 
 fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
 }
 
 pub async fn signing_key() -> Option<Vec<u8>> {
-    let key = spin_sdk::variables::get("feedback_signing_key").await.unwrap_or_default();
+    let key = spin_sdk::variables::get("feedback_signing_key")
+        .await
+        .unwrap_or_default();
     let key = key.trim();
     (key.len() >= MIN_KEY_LEN).then(|| key.as_bytes().to_vec())
 }
@@ -33,9 +38,18 @@ pub async fn signing_key() -> Option<Vec<u8>> {
 /// The bearer token of an `authorization` header, if there is one.
 pub fn bearer(value: Option<&str>) -> Result<Option<String>, ApiError> {
     let Some(v) = value else { return Ok(None) };
-    match v.trim().strip_prefix("Bearer ").or_else(|| v.trim().strip_prefix("bearer ")) {
+    match v
+        .trim()
+        .strip_prefix("Bearer ")
+        .or_else(|| v.trim().strip_prefix("bearer "))
+    {
         Some(t) if !t.trim().is_empty() => Ok(Some(t.trim().to_string())),
-        _ => Err(ApiError::new(401, "invalid_token", "expected `authorization: Bearer <feedback token>`").with_field("authorization")),
+        _ => Err(ApiError::new(
+            401,
+            "invalid_token",
+            "expected `authorization: Bearer <feedback token>`",
+        )
+        .with_field("authorization")),
     }
 }
 
@@ -43,7 +57,12 @@ pub fn bearer(value: Option<&str>) -> Result<Option<String>, ApiError> {
 pub async fn check(token: &str, carrier: Carrier, message_id: &str) -> Result<(), ApiError> {
     let field = carrier.field();
     let key = signing_key().await.ok_or_else(|| {
-        ApiError::new(401, "tokens_disabled", "feedback tokens are not enabled (the feedback_signing_key variable is not set)").with_field(field)
+        ApiError::new(
+            401,
+            "tokens_disabled",
+            "feedback tokens are not enabled (the feedback_signing_key variable is not set)",
+        )
+        .with_field(field)
     })?;
     token::verify(&key, token, message_id, now()).map_err(|e| {
         let (status, code) = match &e {

@@ -37,7 +37,11 @@ pub fn feedback_json(r: &Row) -> Value {
 pub async fn get(req: &Request, id: &str) -> crate::Handled {
     let db = connect().await?;
     // A browser may read back the feedback its token allows it to give.
-    let target = match token::bearer(req.headers().get("authorization").and_then(|v| v.to_str().ok()))? {
+    let target = match token::bearer(
+        req.headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok()),
+    )? {
         Some(t) => {
             token::check(&t, Carrier::Header, id).await?;
             submit::target(&db, id, None).await?

@@ -32,15 +32,27 @@ pub async fn create(req: Request, tenant: &str) -> Answer {
     let counter = |t: &str| embedder.count_tokens(t).unwrap_or(t.len());
     let chunks = chunk_document(&doc.content, &ChunkConfig::default(), &counter);
     if chunks.is_empty() {
-        return Err(ApiError::invalid("content", "`content` has no text to index"));
+        return Err(ApiError::invalid(
+            "content",
+            "`content` has no text to index",
+        ));
     }
-    let headings: Vec<String> = chunks.iter().map(|c| c.context_prefix(Some(&doc.title))).collect();
+    let headings: Vec<String> = chunks
+        .iter()
+        .map(|c| c.context_prefix(Some(&doc.title)))
+        .collect();
     let inline = chunks.len() <= INLINE_MAX_CHUNKS;
     // Embedded before the transaction opens, so no lock is held while the model runs.
     let vectors: Vec<Option<String>> = if inline {
-        let passages: Vec<String> =
-            chunks.iter().zip(&headings).map(|(c, h)| passage_text(h, &c.text)).collect();
-        model::embed(&passages)?.iter().map(|v| Some(sql::vector_text(v))).collect()
+        let passages: Vec<String> = chunks
+            .iter()
+            .zip(&headings)
+            .map(|(c, h)| passage_text(h, &c.text))
+            .collect();
+        model::embed(&passages)?
+            .iter()
+            .map(|v| Some(sql::vector_text(v)))
+            .collect()
     } else {
         vec![None; chunks.len()]
     };
@@ -72,9 +84,14 @@ pub async fn create(req: Request, tenant: &str) -> Answer {
         Ok(_) => {
             // A concurrent request stored the same content first: answer with that one.
             rollback(&db).await;
-            let existing = find_by_hash(&db, tenant, &scope, &hash).await?.ok_or_else(|| {
-                ApiError::conflict("conflict", "the same content was being ingested concurrently; retry")
-            })?;
+            let existing = find_by_hash(&db, tenant, &scope, &hash)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::conflict(
+                        "conflict",
+                        "the same content was being ingested concurrently; retry",
+                    )
+                })?;
             return Ok((StatusCode::OK, with_duplicate(existing, true)));
         }
         Err(e) => {
@@ -82,7 +99,10 @@ pub async fn create(req: Request, tenant: &str) -> Answer {
             return Err(e);
         }
     };
-    let stored = store_chunks(&db, &id, tenant, &scope, &metadata, &chunks, &headings, vectors, inline).await;
+    let stored = store_chunks(
+        &db, &id, tenant, &scope, &metadata, &chunks, &headings, vectors, inline,
+    )
+    .await;
     if let Err(e) = stored {
         rollback(&db).await;
         return Err(e);
@@ -152,18 +172,28 @@ async fn store_chunks(
     Ok(())
 }
 
-async fn find_by_hash(db: &Connection, tenant: &str, scope: &str, hash: &str) -> Result<Option<Value>, ApiError> {
+async fn find_by_hash(
+    db: &Connection,
+    tenant: &str,
+    scope: &str,
+    hash: &str,
+) -> Result<Option<Value>, ApiError> {
     let rows = sql::rows(
         db,
         "find document",
         &format!("{SELECT_DOCUMENT} WHERE tenant_id = $1 AND scope = $2 AND content_hash = $3"),
-        vec![P::Str(tenant.into()), P::Str(scope.into()), P::Str(hash.into())],
+        vec![
+            P::Str(tenant.into()),
+            P::Str(scope.into()),
+            P::Str(hash.into()),
+        ],
     )
     .await?;
     Ok(rows.first().map(document_json))
 }
 
-const SELECT_DOCUMENT: &str = "SELECT id::text, title, scope, format, metadata, status, chunk_count,
+const SELECT_DOCUMENT: &str =
+    "SELECT id::text, title, scope, format, metadata, status, chunk_count,
     content_hash, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
     (SELECT count(*) FROM kb_chunks c WHERE c.document_id = d.id AND c.embedding IS NOT NULL)
     FROM kb_documents d";
@@ -198,7 +228,10 @@ fn parse_id(id: &str) -> Result<String, ApiError> {
     if valid {
         Ok(id.to_ascii_lowercase())
     } else {
-        Err(ApiError::invalid("id", format!("{id:?} is not a document id (a UUID)")))
+        Err(ApiError::invalid(
+            "id",
+            format!("{id:?} is not a document id (a UUID)"),
+        ))
     }
 }
 
@@ -212,7 +245,10 @@ pub async fn get(id: &str, tenant: &str, with_chunks: bool) -> Answer {
         vec![P::Str(id.clone()), P::Str(tenant.into())],
     )
     .await?;
-    let mut doc = rows.first().map(document_json).ok_or_else(|| not_found(&id))?;
+    let mut doc = rows
+        .first()
+        .map(document_json)
+        .ok_or_else(|| not_found(&id))?;
     if with_chunks {
         let chunks = sql::rows(
             &db,

@@ -41,7 +41,8 @@ enum Input {
 /// Names the model is known by.
 fn known_model(name: &str) -> bool {
     let name = name.trim().to_ascii_lowercase();
-    name == MODEL_ID.to_ascii_lowercase() || name == format!("sentence-transformers/{}", MODEL_ID.to_ascii_lowercase())
+    name == MODEL_ID.to_ascii_lowercase()
+        || name == format!("sentence-transformers/{}", MODEL_ID.to_ascii_lowercase())
 }
 
 pub async fn create(req: Request) -> Answer {
@@ -58,13 +59,19 @@ pub async fn create(req: Request) -> Answer {
     if let Some(d) = body.dimensions
         && d != tessera_embedder::DIM as u32
     {
-        return Err(ApiError::invalid("dimensions", format!("{MODEL_ID} has {} dimensions", tessera_embedder::DIM)));
+        return Err(ApiError::invalid(
+            "dimensions",
+            format!("{MODEL_ID} has {} dimensions", tessera_embedder::DIM),
+        ));
     }
     let base64 = match body.encoding_format.as_deref() {
         None | Some("float") => false,
         Some("base64") => true,
         Some(other) => {
-            return Err(ApiError::invalid("encoding_format", format!("{other:?}: expected float or base64")));
+            return Err(ApiError::invalid(
+                "encoding_format",
+                format!("{other:?}: expected float or base64"),
+            ));
         }
     };
     let inputs = match body.input {
@@ -77,7 +84,10 @@ pub async fn create(req: Request) -> Answer {
     if inputs.len() > MAX_INPUTS {
         return Err(ApiError::invalid(
             "input",
-            format!("{} inputs; at most {MAX_INPUTS} per call (use the embedding worker for bulk)", inputs.len()),
+            format!(
+                "{} inputs; at most {MAX_INPUTS} per call (use the embedding worker for bulk)",
+                inputs.len()
+            ),
         ));
     }
     for (i, text) in inputs.iter().enumerate() {
@@ -85,7 +95,10 @@ pub async fn create(req: Request) -> Answer {
             return Err(ApiError::invalid(&format!("input[{i}]"), "is empty"));
         }
         if text.chars().count() > MAX_INPUT_CHARS {
-            return Err(ApiError::invalid(&format!("input[{i}]"), format!("longer than {MAX_INPUT_CHARS} characters")));
+            return Err(ApiError::invalid(
+                &format!("input[{i}]"),
+                format!("longer than {MAX_INPUT_CHARS} characters"),
+            ));
         }
     }
     let embedder = model::embedder()?;
@@ -103,7 +116,11 @@ pub async fn create(req: Request) -> Answer {
         .iter()
         .enumerate()
         .map(|(index, v)| {
-            let embedding = if base64 { json!(encode_base64(v)) } else { json!(v) };
+            let embedding = if base64 {
+                json!(encode_base64(v))
+            } else {
+                json!(v)
+            };
             json!({ "object": "embedding", "index": index, "embedding": embedding })
         })
         .collect();

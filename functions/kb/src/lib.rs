@@ -79,7 +79,10 @@ async fn route(req: Request) -> Answer {
     match (segments.as_slice(), method) {
         (["v1", "kb", "documents"], Method::POST) => documents::create(req, &tenant).await,
         (["v1", "kb", "documents", id], Method::GET) => {
-            let chunks = req.uri().query().is_some_and(|q| q.split('&').any(|p| p == "chunks=true"));
+            let chunks = req
+                .uri()
+                .query()
+                .is_some_and(|q| q.split('&').any(|p| p == "chunks=true"));
             documents::get(id, &tenant, chunks).await
         }
         (["v1", "kb", "documents", id], Method::DELETE) => documents::delete(id, &tenant).await,
@@ -89,7 +92,10 @@ async fn route(req: Request) -> Answer {
             Err(ApiError::method_not_allowed("POST"))
         }
         (["v1", "kb", "documents", _], _) => Err(ApiError::method_not_allowed("GET, DELETE")),
-        _ => Err(ApiError::not_found("not_found", format!("no knowledge-base endpoint at {path}"))),
+        _ => Err(ApiError::not_found(
+            "not_found",
+            format!("no knowledge-base endpoint at {path}"),
+        )),
     }
 }
 
@@ -101,7 +107,9 @@ fn tenant(req: &Request) -> Result<String, ApiError> {
     let text = value.to_str().unwrap_or("");
     let valid = !text.is_empty()
         && text.len() <= 64
-        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
     if !valid {
         return Err(ApiError::bad_request(
             "invalid_header",

@@ -36,11 +36,19 @@ impl Filters {
         let mut sql = format!("tenant_id = ${first_param}");
         let mut params = vec![P::Str(tenant.into())];
         if !q.scopes.is_empty() {
-            sql.push_str(&format!(" AND scope = ANY(${}::text[])", first_param + params.len()));
-            params.push(P::ArrayStr(q.scopes.iter().map(|s| Some(s.to_string())).collect()));
+            sql.push_str(&format!(
+                " AND scope = ANY(${}::text[])",
+                first_param + params.len()
+            ));
+            params.push(P::ArrayStr(
+                q.scopes.iter().map(|s| Some(s.to_string())).collect(),
+            ));
         }
         if !q.filter.is_empty() {
-            sql.push_str(&format!(" AND metadata @> ${}::jsonb", first_param + params.len()));
+            sql.push_str(&format!(
+                " AND metadata @> ${}::jsonb",
+                first_param + params.len()
+            ));
             params.push(P::Jsonb(q.filter.to_json().to_string().into_bytes()));
         }
         Filters { sql, params }
@@ -88,7 +96,10 @@ pub async fn search(req: Request, tenant: &str) -> Answer {
             chunk["score"] = json!(hit.score);
             let mut why = serde_json::Map::new();
             for s in &hit.sources {
-                why.insert(s.source.clone(), json!({ "rank": s.rank, "score": s.score }));
+                why.insert(
+                    s.source.clone(),
+                    json!({ "rank": s.rank, "score": s.score }),
+                );
             }
             chunk["matched"] = Value::Object(why);
             Some(chunk)
@@ -149,7 +160,10 @@ async fn vector_side(
     let rows = sql::rows(db, "vector search", &sql, params).await?;
     commit(db).await?;
     // relaxed_order may return neighbours slightly out of order; sort by the distance.
-    let mut hits: Vec<(i64, f64)> = rows.iter().map(|r| (sql::int(r, 0), 1.0 - sql::float(r, 1))).collect();
+    let mut hits: Vec<(i64, f64)> = rows
+        .iter()
+        .map(|r| (sql::int(r, 0), 1.0 - sql::float(r, 1)))
+        .collect();
     hits.sort_by(|a, b| b.1.total_cmp(&a.1));
     Ok(RankedList::new("vector", hits))
 }
@@ -157,7 +171,12 @@ async fn vector_side(
 /// Full text, in two passes: chunks containing every word of the query first (few rows, so
 /// ranking them is cheap even over a large corpus), then — only when those are fewer than
 /// `depth` — chunks containing any word, to fill the list.
-async fn text_side(db: &Connection, tenant: &str, q: &SearchRequest, depth: usize) -> Result<RankedList<i64>, ApiError> {
+async fn text_side(
+    db: &Connection,
+    tenant: &str,
+    q: &SearchRequest,
+    depth: usize,
+) -> Result<RankedList<i64>, ApiError> {
     let Some(any_word) = tsquery_terms(&q.query) else {
         return Ok(RankedList::new("text", Vec::new()));
     };
@@ -190,10 +209,16 @@ async fn ranked_text(
     let mut params = vec![P::Str(tsquery.to_string()), P::ArrayInt64(exclude.to_vec())];
     params.extend(filters.params);
     let rows = sql::rows(db, "text search", &sql, params).await?;
-    Ok(rows.iter().map(|r| (sql::int(r, 0), sql::float(r, 1))).collect())
+    Ok(rows
+        .iter()
+        .map(|r| (sql::int(r, 0), sql::float(r, 1)))
+        .collect())
 }
 
-async fn chunk_details(db: &Connection, ids: Vec<Option<i64>>) -> Result<Vec<(i64, Value)>, ApiError> {
+async fn chunk_details(
+    db: &Connection,
+    ids: Vec<Option<i64>>,
+) -> Result<Vec<(i64, Value)>, ApiError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }

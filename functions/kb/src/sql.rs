@@ -18,7 +18,12 @@ pub fn vector_text(v: &[f32]) -> String {
     out
 }
 
-pub async fn rows(db: &Connection, what: &str, sql: &str, params: Vec<ParameterValue>) -> Result<Vec<Row>, ApiError> {
+pub async fn rows(
+    db: &Connection,
+    what: &str,
+    sql: &str,
+    params: Vec<ParameterValue>,
+) -> Result<Vec<Row>, ApiError> {
     db.query(sql, params)
         .await
         .map_err(|e| db_error(what, e))?
@@ -27,7 +32,12 @@ pub async fn rows(db: &Connection, what: &str, sql: &str, params: Vec<ParameterV
         .map_err(|e| db_error(what, e))
 }
 
-pub async fn execute(db: &Connection, what: &str, sql: &str, params: Vec<ParameterValue>) -> Result<u64, ApiError> {
+pub async fn execute(
+    db: &Connection,
+    what: &str,
+    sql: &str,
+    params: Vec<ParameterValue>,
+) -> Result<u64, ApiError> {
     db.execute(sql, params).await.map_err(|e| db_error(what, e))
 }
 

@@ -1,8 +1,8 @@
 //! `POST /roundtrip/kv`: one operation on the `default` key-value store.
 
-use tessera_spin_kit::ApiError;
 use serde_json::{Value, json};
 use spin_sdk::key_value::Store;
+use tessera_spin_kit::ApiError;
 
 /// Longest key accepted, in bytes (Spin's own stores accept far more; this is input hygiene).
 const MAX_KEY_BYTES: usize = 1024;

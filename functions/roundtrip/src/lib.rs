@@ -19,8 +19,8 @@ mod vector;
 
 use serde_json::{Value, json};
 use spin_sdk::http::{IntoResponse, Method, Request, StatusCode};
-use tessera_spin_kit::{ApiError, error_response, json_response, read_body, sub_path};
 use spin_sdk::http_service;
+use tessera_spin_kit::{ApiError, error_response, json_response, read_body, sub_path};
 
 #[http_service]
 async fn handle(req: Request) -> impl IntoResponse {

@@ -8,10 +8,10 @@
 //! is what Postgres gave back, converted to JSON the same way as `sent`, and `types` names
 //! the `db-value` variant each column came back as.
 
-use tessera_spin_kit::{ApiError, connect, db_error};
 use serde_json::{Map, Value, json};
 use spin_sdk::pg::{Connection, DbValue, ParameterValue};
 use std::sync::atomic::{AtomicU64, Ordering};
+use tessera_spin_kit::{ApiError, connect, db_error};
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS roundtrip_values (
     id          bigserial PRIMARY KEY,

@@ -2,9 +2,9 @@
 //! `$1::vector` into a `vector(384)` column and read back with `::text` (Spin's Postgres
 //! interface has no vector type).
 
-use tessera_spin_kit::{ApiError, connect, db_error};
 use serde_json::{Value, json};
 use spin_sdk::pg::{Connection, DbValue, ParameterValue};
+use tessera_spin_kit::{ApiError, connect, db_error};
 
 pub const DIMS: usize = 384;
 

@@ -4,9 +4,9 @@
 //! execution provider (feature `cuda`). docs/adr/0005-embedding-worker-backend.md has the
 //! measurements behind the default.
 
-mod tract;
 #[cfg(feature = "ort")]
 mod ort;
+mod tract;
 
 use anyhow::{Result, bail};
 use std::path::{Path, PathBuf};
@@ -55,7 +55,11 @@ pub fn load(config: &BackendConfig) -> Result<Arc<dyn Backend>> {
         BackendKind::Ort | BackendKind::Cuda => Ok(Arc::new(ort::OrtBackend::new(&onnx, config)?)),
         #[cfg(not(feature = "ort"))]
         kind => {
-            let feature = if kind == BackendKind::Cuda { "cuda" } else { "ort" };
+            let feature = if kind == BackendKind::Cuda {
+                "cuda"
+            } else {
+                "ort"
+            };
             bail!(
                 "this tessera-worker was built without the {feature} backend: rebuild it with \
                  `cargo build --release -p tessera-worker --features {feature}`"

@@ -10,12 +10,18 @@ use tokio_postgres::AsyncMessage;
 
 pub const CHANNEL: &str = "embedding_jobs";
 
-pub async fn run(config: tokio_postgres::Config, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+pub async fn run(
+    config: tokio_postgres::Config,
+    wake: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut backoff = Duration::from_millis(200);
     while !*stop.borrow() {
         match listen(&config, &wake).await {
             Ok(()) => backoff = Duration::from_millis(200),
-            Err(e) => tracing::debug!(error = %e, "LISTEN connection failed; polling covers the gap"),
+            Err(e) => {
+                tracing::debug!(error = %e, "LISTEN connection failed; polling covers the gap")
+            }
         }
         tokio::select! {
             () = tokio::time::sleep(backoff) => {}
@@ -26,7 +32,10 @@ pub async fn run(config: tokio_postgres::Config, wake: Arc<Notify>, mut stop: wa
 }
 
 /// Listens until the connection ends.
-async fn listen(config: &tokio_postgres::Config, wake: &Notify) -> Result<(), tokio_postgres::Error> {
+async fn listen(
+    config: &tokio_postgres::Config,
+    wake: &Notify,
+) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = config.connect(tokio_postgres::NoTls).await?;
     let (messages_tx, mut messages) = tokio::sync::mpsc::unbounded_channel();
     // The connection must be polled for the LISTEN below to complete and for

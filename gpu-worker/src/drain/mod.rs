@@ -30,8 +30,15 @@ pub struct DrainConfig {
 
 /// Runs the drain until `stop` turns true; errors (Postgres away, schema not migrated yet)
 /// are logged and retried with back-off.
-pub async fn run(config: DrainConfig, service: Arc<EmbedService>, stop: watch::Receiver<bool>) -> Result<()> {
-    let pg: tokio_postgres::Config = config.database_url.parse().context("parsing --database-url")?;
+pub async fn run(
+    config: DrainConfig,
+    service: Arc<EmbedService>,
+    stop: watch::Receiver<bool>,
+) -> Result<()> {
+    let pg: tokio_postgres::Config = config
+        .database_url
+        .parse()
+        .context("parsing --database-url")?;
     let manager = Manager::from_config(
         pg.clone(),
         tokio_postgres::NoTls,
@@ -48,8 +55,13 @@ pub async fn run(config: DrainConfig, service: Arc<EmbedService>, stop: watch::R
     tracing::info!(worker = %config.worker_id, tasks = config.tasks, "draining embedding_jobs");
     let tasks: Vec<_> = (0..config.tasks)
         .map(|_| {
-            let (config, service, pool, wake, stop) =
-                (config.clone(), service.clone(), pool.clone(), wake.clone(), stop.clone());
+            let (config, service, pool, wake, stop) = (
+                config.clone(),
+                service.clone(),
+                pool.clone(),
+                wake.clone(),
+                stop.clone(),
+            );
             tokio::spawn(async move { drain_task(&config, &service, &pool, &wake, stop).await })
         })
         .collect();
@@ -60,7 +72,13 @@ pub async fn run(config: DrainConfig, service: Arc<EmbedService>, stop: watch::R
     Ok(())
 }
 
-async fn drain_task(config: &DrainConfig, service: &EmbedService, pool: &Pool, wake: &Notify, mut stop: watch::Receiver<bool>) {
+async fn drain_task(
+    config: &DrainConfig,
+    service: &EmbedService,
+    pool: &Pool,
+    wake: &Notify,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut backoff = Duration::from_millis(100);
     while !*stop.borrow() {
         match drain_once(config, service, pool).await {
@@ -89,10 +107,20 @@ async fn drain_task(config: &DrainConfig, service: &EmbedService, pool: &Pool, w
 async fn drain_once(config: &DrainConfig, service: &EmbedService, pool: &Pool) -> Result<usize> {
     let exhausted = store::fail_exhausted(pool, config.max_attempts).await?;
     if exhausted > 0 {
-        tracing::warn!(jobs = exhausted, "jobs failed after their last lease ran out");
+        tracing::warn!(
+            jobs = exhausted,
+            "jobs failed after their last lease ran out"
+        );
         service.metrics().record_jobs(JobOutcome::Failed, exhausted);
     }
-    let jobs = store::claim(pool, &config.worker_id, config.claim_size, config.lease, config.max_attempts).await?;
+    let jobs = store::claim(
+        pool,
+        &config.worker_id,
+        config.claim_size,
+        config.lease,
+        config.max_attempts,
+    )
+    .await?;
     if jobs.is_empty() {
         return Ok(0);
     }
@@ -102,12 +130,19 @@ async fn drain_once(config: &DrainConfig, service: &EmbedService, pool: &Pool) -
         .collect();
     match embed_all(service, texts).await {
         Ok(vectors) => {
-            let done: Vec<(&ClaimedJob, String)> =
-                jobs.iter().zip(&vectors).map(|(j, v)| (j, store::vector_text(v))).collect();
+            let done: Vec<(&ClaimedJob, String)> = jobs
+                .iter()
+                .zip(&vectors)
+                .map(|(j, v)| (j, store::vector_text(v)))
+                .collect();
             let (written, ready) = store::complete(pool, &config.worker_id, &done).await?;
             service.metrics().record_jobs(JobOutcome::Done, written);
             if written < jobs.len() {
-                tracing::warn!(claimed = jobs.len(), written, "some leases ran out before the vectors were written; their new holders write them");
+                tracing::warn!(
+                    claimed = jobs.len(),
+                    written,
+                    "some leases ran out before the vectors were written; their new holders write them"
+                );
             }
             for document in ready {
                 tracing::info!(%document, "document ready");
@@ -117,8 +152,14 @@ async fn drain_once(config: &DrainConfig, service: &EmbedService, pool: &Pool) -
             let message = format!("{e:#}");
             tracing::warn!(error = %message, jobs = jobs.len(), "embedding claimed jobs failed");
             let refs: Vec<&ClaimedJob> = jobs.iter().collect();
-            let (retried, failed) =
-                store::release_failed(pool, &config.worker_id, &refs, &message, config.max_attempts).await?;
+            let (retried, failed) = store::release_failed(
+                pool,
+                &config.worker_id,
+                &refs,
+                &message,
+                config.max_attempts,
+            )
+            .await?;
             service.metrics().record_jobs(JobOutcome::Retried, retried);
             service.metrics().record_jobs(JobOutcome::Failed, failed);
         }
@@ -132,7 +173,10 @@ async fn embed_all(service: &EmbedService, texts: Vec<String>) -> Result<Vec<Vec
     loop {
         match service.embed_tokenized(&tokenized).await {
             Err(EmbedFailure::QueueFull(_, seconds)) => {
-                tokio::time::sleep(Duration::from_millis(100).max(Duration::from_secs(seconds) / 10)).await;
+                tokio::time::sleep(
+                    Duration::from_millis(100).max(Duration::from_secs(seconds) / 10),
+                )
+                .await;
             }
             other => return Ok(other?),
         }

@@ -22,7 +22,13 @@ pub struct ClaimedJob {
 /// Claims up to `limit` jobs: pending ones, and running ones whose lease ran out (their
 /// worker died) while they have attempts left. Rows other workers are claiming right now are
 /// skipped, not waited for.
-pub async fn claim(pool: &Pool, worker: &str, limit: i64, lease: Duration, max_attempts: i32) -> Result<Vec<ClaimedJob>> {
+pub async fn claim(
+    pool: &Pool,
+    worker: &str,
+    limit: i64,
+    lease: Duration,
+    max_attempts: i32,
+) -> Result<Vec<ClaimedJob>> {
     let db = pool.get().await.context("connecting to Postgres")?;
     let rows = db
         .query(
@@ -63,7 +69,11 @@ pub async fn claim(pool: &Pool, worker: &str, limit: i64, lease: Duration, max_a
 /// ready when no chunk of theirs is left without an embedding. A job whose lease ran out and
 /// that another worker claimed since is not written: that worker writes it. Returns the jobs
 /// written and the documents that became ready.
-pub async fn complete(pool: &Pool, worker: &str, done: &[(&ClaimedJob, String)]) -> Result<(usize, Vec<String>)> {
+pub async fn complete(
+    pool: &Pool,
+    worker: &str,
+    done: &[(&ClaimedJob, String)],
+) -> Result<(usize, Vec<String>)> {
     let mut db = pool.get().await.context("connecting to Postgres")?;
     let tx = db.transaction().await?;
     let documents = distinct_documents(done.iter().map(|(j, _)| *j));
@@ -108,7 +118,13 @@ pub async fn complete(pool: &Pool, worker: &str, done: &[(&ClaimedJob, String)])
 
 /// Gives jobs this worker holds back after `error`: pending again while attempts are left,
 /// otherwise failed along with their documents. Returns (retried, failed).
-pub async fn release_failed(pool: &Pool, worker: &str, jobs: &[&ClaimedJob], error: &str, max_attempts: i32) -> Result<(usize, usize)> {
+pub async fn release_failed(
+    pool: &Pool,
+    worker: &str,
+    jobs: &[&ClaimedJob],
+    error: &str,
+    max_attempts: i32,
+) -> Result<(usize, usize)> {
     let mut db = pool.get().await.context("connecting to Postgres")?;
     let tx = db.transaction().await?;
     lock_documents(&tx, &distinct_documents(jobs.iter().copied())).await?;
@@ -176,7 +192,10 @@ fn distinct_documents<'a>(jobs: impl Iterator<Item = &'a ClaimedJob>) -> Vec<Str
     ids
 }
 
-async fn lock_documents(tx: &deadpool_postgres::Transaction<'_>, documents: &[String]) -> Result<()> {
+async fn lock_documents(
+    tx: &deadpool_postgres::Transaction<'_>,
+    documents: &[String],
+) -> Result<()> {
     tx.query(
         "SELECT 1 FROM kb_documents WHERE id = ANY($1::text[]::uuid[]) ORDER BY id FOR UPDATE",
         &[&documents],
@@ -186,7 +205,10 @@ async fn lock_documents(tx: &deadpool_postgres::Transaction<'_>, documents: &[St
     Ok(())
 }
 
-async fn fail_documents(tx: &deadpool_postgres::Transaction<'_>, documents: &[String]) -> Result<()> {
+async fn fail_documents(
+    tx: &deadpool_postgres::Transaction<'_>,
+    documents: &[String],
+) -> Result<()> {
     if !documents.is_empty() {
         tx.execute(
             "UPDATE kb_documents SET status = 'failed', updated_at = now()

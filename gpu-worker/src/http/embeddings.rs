@@ -14,7 +14,11 @@ pub async fn handle(
     body: &[u8],
     max_inputs: usize,
 ) -> Result<Value, ApiError> {
-    let EmbedRequest { inputs, truncate, base64 } = request::parse(shape, body, max_inputs)?;
+    let EmbedRequest {
+        inputs,
+        truncate,
+        base64,
+    } = request::parse(shape, body, max_inputs)?;
     let tokenized = service.tokenize(inputs).await.map_err(failure)?;
     let truncated: Vec<usize> = tokenized
         .iter()
@@ -76,11 +80,17 @@ fn failure(e: EmbedFailure) -> ApiError {
         },
         EmbedFailure::ShuttingDown => ApiError {
             retry_after: Some(1),
-            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", e.to_string())
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                e.to_string(),
+            )
         },
-        EmbedFailure::Model(_) | EmbedFailure::Tokenize(_) => {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "embedding_failed", e.to_string())
-        }
+        EmbedFailure::Model(_) | EmbedFailure::Tokenize(_) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "embedding_failed",
+            e.to_string(),
+        ),
     }
 }
 
@@ -94,7 +104,11 @@ pub fn encode_base64(v: &[f32]) -> String {
             | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
             | u32::from(*chunk.get(2).unwrap_or(&0));
         for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-            out.push(if i <= chunk.len() { ALPHABET[((n >> shift) & 63) as usize] as char } else { '=' });
+            out.push(if i <= chunk.len() {
+                ALPHABET[((n >> shift) & 63) as usize] as char
+            } else {
+                '='
+            });
         }
     }
     out

@@ -32,7 +32,11 @@ impl ApiError {
         self
     }
 
-    pub fn bad_request(code: &'static str, field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn bad_request(
+        code: &'static str,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message).with_field(field)
     }
 

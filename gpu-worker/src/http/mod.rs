@@ -89,7 +89,12 @@ async fn route(api: &Api, req: Request<Incoming>) -> Response<Full<Bytes>> {
         "/metrics" if req.method() == Method::GET => return metrics(api),
         "/health" | "/metrics" => return method_not_allowed("GET").into_response(),
         _ => {
-            return ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no route {path}")).into_response();
+            return ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no route {path}"),
+            )
+            .into_response();
         }
     };
     let started = Instant::now();
@@ -108,7 +113,11 @@ async fn route(api: &Api, req: Request<Incoming>) -> Response<Full<Bytes>> {
     response
 }
 
-async fn embed(api: &Api, req: Request<Incoming>, endpoint: Endpoint) -> Result<serde_json::Value, ApiError> {
+async fn embed(
+    api: &Api,
+    req: Request<Incoming>,
+    endpoint: Endpoint,
+) -> Result<serde_json::Value, ApiError> {
     if req.method() != Method::POST {
         return Err(method_not_allowed("POST"));
     }
@@ -117,14 +126,20 @@ async fn embed(api: &Api, req: Request<Incoming>, endpoint: Endpoint) -> Result<
         .collect()
         .await
         .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "body_too_large",
                     format!("the body is over {} bytes", api.max_body_bytes),
                 )
             } else {
-                ApiError::new(StatusCode::BAD_REQUEST, "body_unreadable", format!("reading the body: {e}"))
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "body_unreadable",
+                    format!("reading the body: {e}"),
+                )
             }
         })?
         .to_bytes();
@@ -144,7 +159,9 @@ pub fn authorize(expected: Option<&str>, headers: &http::HeaderMap) -> Result<()
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message).with_field("authorization")
     };
     let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Err(unauthorized("an `Authorization: Bearer <token>` header is required"));
+        return Err(unauthorized(
+            "an `Authorization: Bearer <token>` header is required",
+        ));
     };
     let given = value
         .to_str()
@@ -155,7 +172,9 @@ pub fn authorize(expected: Option<&str>, headers: &http::HeaderMap) -> Result<()
     match given {
         Some(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => Ok(()),
         Some(_) => Err(unauthorized("the bearer token is not valid")),
-        None => Err(unauthorized("the Authorization header must be `Bearer <token>`")),
+        None => Err(unauthorized(
+            "the Authorization header must be `Bearer <token>`",
+        )),
     }
 }
 
@@ -168,7 +187,11 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn method_not_allowed(allowed: &str) -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("use {allowed}"))
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("use {allowed}"),
+    )
 }
 
 fn health(api: &Api) -> Response<Full<Bytes>> {
@@ -214,10 +237,23 @@ mod tests {
     fn bearer_token() {
         assert!(authorize(None, &headers(None)).is_ok());
         assert!(authorize(Some("s3cret"), &headers(Some("Bearer s3cret"))).is_ok());
-        assert!(authorize(Some("s3cret"), &headers(Some("bearer s3cret"))).is_ok(), "Spin sends lowercase");
-        for bad in [None, Some("Bearer wrong"), Some("Basic s3cret"), Some("s3cret"), Some("Bearer s3cre")] {
+        assert!(
+            authorize(Some("s3cret"), &headers(Some("bearer s3cret"))).is_ok(),
+            "Spin sends lowercase"
+        );
+        for bad in [
+            None,
+            Some("Bearer wrong"),
+            Some("Basic s3cret"),
+            Some("s3cret"),
+            Some("Bearer s3cre"),
+        ] {
             let e = authorize(Some("s3cret"), &headers(bad)).unwrap_err();
-            assert_eq!((e.status.as_u16(), e.code, e.field.as_deref()), (401, "unauthorized", Some("authorization")), "{bad:?}");
+            assert_eq!(
+                (e.status.as_u16(), e.code, e.field.as_deref()),
+                (401, "unauthorized", Some("authorization")),
+                "{bad:?}"
+            );
         }
     }
 
@@ -232,6 +268,9 @@ mod tests {
         assert_eq!(r.headers()[header::RETRY_AFTER], "3");
         assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
         let e = ApiError::bad_request("empty_input", "input[2]", "empty");
-        assert_eq!(e.body(), serde_json::json!({"error": {"code": "empty_input", "message": "empty", "field": "input[2]"}}));
+        assert_eq!(
+            e.body(),
+            serde_json::json!({"error": {"code": "empty_input", "message": "empty", "field": "input[2]"}})
+        );
     }
 }

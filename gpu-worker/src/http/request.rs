@@ -24,7 +24,14 @@ impl Shape {
     fn fields(self) -> &'static [&'static str] {
         match self {
             Shape::Spin => &["model", "input", "truncate"],
-            Shape::OpenAi => &["model", "input", "encoding_format", "dimensions", "user", "truncate"],
+            Shape::OpenAi => &[
+                "model",
+                "input",
+                "encoding_format",
+                "dimensions",
+                "user",
+                "truncate",
+            ],
         }
     }
 }
@@ -48,23 +55,38 @@ pub fn known_model(name: &str) -> bool {
 
 pub fn parse(shape: Shape, body: &[u8], max_inputs: usize) -> Result<EmbedRequest, ApiError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not valid JSON: {e}"))
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the body is not valid JSON: {e}"),
+        )
     })?;
     let Value::Object(body) = value else {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", "the body must be a JSON object"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the body must be a JSON object",
+        ));
     };
     if let Some(unknown) = body.keys().find(|k| !shape.fields().contains(&k.as_str())) {
         return Err(ApiError::bad_request(
             "unknown_field",
             unknown.clone(),
-            format!("unknown field {unknown:?}; expected one of {:?}", shape.fields()),
+            format!(
+                "unknown field {unknown:?}; expected one of {:?}",
+                shape.fields()
+            ),
         ));
     }
     let given = |name: &str| body.get(name).filter(|v| !v.is_null());
 
     match (shape, given("model")) {
         (Shape::Spin, None) => {
-            return Err(ApiError::bad_request("missing_field", "model", format!("`model` is required (\"{MODEL_ID}\")")));
+            return Err(ApiError::bad_request(
+                "missing_field",
+                "model",
+                format!("`model` is required (\"{MODEL_ID}\")"),
+            ));
         }
         (_, Some(Value::String(name))) if !known_model(name) => {
             return Err(ApiError::new(
@@ -75,35 +97,71 @@ pub fn parse(shape: Shape, body: &[u8], max_inputs: usize) -> Result<EmbedReques
             .with_field("model"));
         }
         (_, Some(Value::String(_))) | (Shape::OpenAi, None) => {}
-        (_, Some(_)) => return Err(ApiError::bad_request("invalid_type", "model", "`model` must be a string")),
+        (_, Some(_)) => {
+            return Err(ApiError::bad_request(
+                "invalid_type",
+                "model",
+                "`model` must be a string",
+            ));
+        }
     }
 
     let inputs = parse_inputs(given("input"), max_inputs)?;
     let truncate = match given("truncate") {
         None => true,
         Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(ApiError::bad_request("invalid_type", "truncate", "`truncate` must be true or false")),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_type",
+                "truncate",
+                "`truncate` must be true or false",
+            ));
+        }
     };
     let base64 = openai_options(&body)?;
-    Ok(EmbedRequest { inputs, truncate, base64 })
+    Ok(EmbedRequest {
+        inputs,
+        truncate,
+        base64,
+    })
 }
 
 fn parse_inputs(value: Option<&Value>, max_inputs: usize) -> Result<Vec<String>, ApiError> {
     let inputs = match value {
-        None => return Err(ApiError::bad_request("missing_field", "input", "`input` is required: a string or a list of strings")),
+        None => {
+            return Err(ApiError::bad_request(
+                "missing_field",
+                "input",
+                "`input` is required: a string or a list of strings",
+            ));
+        }
         Some(Value::String(s)) => vec![s.clone()],
         Some(Value::Array(items)) => items
             .iter()
             .enumerate()
             .map(|(i, v)| match v {
                 Value::String(s) => Ok(s.clone()),
-                _ => Err(ApiError::bad_request("invalid_type", format!("input[{i}]"), "each input must be a string")),
+                _ => Err(ApiError::bad_request(
+                    "invalid_type",
+                    format!("input[{i}]"),
+                    "each input must be a string",
+                )),
             })
             .collect::<Result<Vec<_>, _>>()?,
-        Some(_) => return Err(ApiError::bad_request("invalid_type", "input", "`input` must be a string or a list of strings")),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_type",
+                "input",
+                "`input` must be a string or a list of strings",
+            ));
+        }
     };
     if inputs.is_empty() {
-        return Err(ApiError::bad_request("empty_input", "input", "`input` is an empty list"));
+        return Err(ApiError::bad_request(
+            "empty_input",
+            "input",
+            "`input` is an empty list",
+        ));
     }
     if inputs.len() > max_inputs {
         return Err(ApiError::bad_request(
@@ -113,7 +171,11 @@ fn parse_inputs(value: Option<&Value>, max_inputs: usize) -> Result<Vec<String>,
         ));
     }
     if let Some(i) = inputs.iter().position(|s| s.trim().is_empty()) {
-        return Err(ApiError::bad_request("empty_input", format!("input[{i}]"), "the input is empty or only whitespace"));
+        return Err(ApiError::bad_request(
+            "empty_input",
+            format!("input[{i}]"),
+            "the input is empty or only whitespace",
+        ));
     }
     Ok(inputs)
 }
@@ -124,12 +186,20 @@ fn openai_options(body: &Map<String, Value>) -> Result<bool, ApiError> {
     if let Some(d) = given("dimensions")
         && d.as_u64() != Some(DIM as u64)
     {
-        return Err(ApiError::bad_request("invalid_value", "dimensions", format!("{MODEL_ID} has {DIM} dimensions")));
+        return Err(ApiError::bad_request(
+            "invalid_value",
+            "dimensions",
+            format!("{MODEL_ID} has {DIM} dimensions"),
+        ));
     }
     if let Some(u) = given("user")
         && !u.is_string()
     {
-        return Err(ApiError::bad_request("invalid_type", "user", "`user` must be a string"));
+        return Err(ApiError::bad_request(
+            "invalid_type",
+            "user",
+            "`user` must be a string",
+        ));
     }
     match given("encoding_format") {
         None => Ok(false),
@@ -154,9 +224,26 @@ mod tests {
 
     #[test]
     fn spin_shape() {
-        let r = parse(Shape::Spin, br#"{"model": "all-minilm-l6-v2", "input": ["a", "b"]}"#, 4).unwrap();
-        assert_eq!(r, EmbedRequest { inputs: vec!["a".into(), "b".into()], truncate: true, base64: false });
-        let r = parse(Shape::Spin, br#"{"model": "all-MiniLM-L6-v2", "input": ["a"], "truncate": false}"#, 4).unwrap();
+        let r = parse(
+            Shape::Spin,
+            br#"{"model": "all-minilm-l6-v2", "input": ["a", "b"]}"#,
+            4,
+        )
+        .unwrap();
+        assert_eq!(
+            r,
+            EmbedRequest {
+                inputs: vec!["a".into(), "b".into()],
+                truncate: true,
+                base64: false
+            }
+        );
+        let r = parse(
+            Shape::Spin,
+            br#"{"model": "all-MiniLM-L6-v2", "input": ["a"], "truncate": false}"#,
+            4,
+        )
+        .unwrap();
         assert!(!r.truncate);
     }
 
@@ -176,24 +263,112 @@ mod tests {
     #[test]
     fn each_bad_input_is_named() {
         let cases = [
-            (Shape::Spin, json!({"model": "all-minilm-l6-v2", "input": []}), 400, "empty_input", "input"),
-            (Shape::OpenAi, json!({"input": ["a", " "]}), 400, "empty_input", "input[1]"),
-            (Shape::OpenAi, json!({"input": ""}), 400, "empty_input", "input[0]"),
-            (Shape::OpenAi, json!({"input": vec!["a"; 5]}), 400, "too_many_inputs", "input"),
-            (Shape::Spin, json!({"model": "llama2-chat", "input": ["a"]}), 404, "model_not_found", "model"),
-            (Shape::OpenAi, json!({"model": "text-embedding-3-small", "input": "a"}), 404, "model_not_found", "model"),
-            (Shape::Spin, json!({"input": ["a"]}), 400, "missing_field", "model"),
-            (Shape::OpenAi, json!({"model": "all-minilm-l6-v2"}), 400, "missing_field", "input"),
-            (Shape::OpenAi, json!({"input": 42}), 400, "invalid_type", "input"),
-            (Shape::OpenAi, json!({"input": [1, 2]}), 400, "invalid_type", "input[0]"),
-            (Shape::OpenAi, json!({"input": "a", "truncate": "no"}), 400, "invalid_type", "truncate"),
-            (Shape::OpenAi, json!({"input": "a", "encoding_format": "int8"}), 400, "invalid_value", "encoding_format"),
-            (Shape::OpenAi, json!({"input": "a", "dimensions": 1536}), 400, "invalid_value", "dimensions"),
-            (Shape::Spin, json!({"model": "all-minilm-l6-v2", "input": ["a"], "encoding_format": "float"}), 400, "unknown_field", "encoding_format"),
+            (
+                Shape::Spin,
+                json!({"model": "all-minilm-l6-v2", "input": []}),
+                400,
+                "empty_input",
+                "input",
+            ),
+            (
+                Shape::OpenAi,
+                json!({"input": ["a", " "]}),
+                400,
+                "empty_input",
+                "input[1]",
+            ),
+            (
+                Shape::OpenAi,
+                json!({"input": ""}),
+                400,
+                "empty_input",
+                "input[0]",
+            ),
+            (
+                Shape::OpenAi,
+                json!({"input": vec!["a"; 5]}),
+                400,
+                "too_many_inputs",
+                "input",
+            ),
+            (
+                Shape::Spin,
+                json!({"model": "llama2-chat", "input": ["a"]}),
+                404,
+                "model_not_found",
+                "model",
+            ),
+            (
+                Shape::OpenAi,
+                json!({"model": "text-embedding-3-small", "input": "a"}),
+                404,
+                "model_not_found",
+                "model",
+            ),
+            (
+                Shape::Spin,
+                json!({"input": ["a"]}),
+                400,
+                "missing_field",
+                "model",
+            ),
+            (
+                Shape::OpenAi,
+                json!({"model": "all-minilm-l6-v2"}),
+                400,
+                "missing_field",
+                "input",
+            ),
+            (
+                Shape::OpenAi,
+                json!({"input": 42}),
+                400,
+                "invalid_type",
+                "input",
+            ),
+            (
+                Shape::OpenAi,
+                json!({"input": [1, 2]}),
+                400,
+                "invalid_type",
+                "input[0]",
+            ),
+            (
+                Shape::OpenAi,
+                json!({"input": "a", "truncate": "no"}),
+                400,
+                "invalid_type",
+                "truncate",
+            ),
+            (
+                Shape::OpenAi,
+                json!({"input": "a", "encoding_format": "int8"}),
+                400,
+                "invalid_value",
+                "encoding_format",
+            ),
+            (
+                Shape::OpenAi,
+                json!({"input": "a", "dimensions": 1536}),
+                400,
+                "invalid_value",
+                "dimensions",
+            ),
+            (
+                Shape::Spin,
+                json!({"model": "all-minilm-l6-v2", "input": ["a"], "encoding_format": "float"}),
+                400,
+                "unknown_field",
+                "encoding_format",
+            ),
         ];
         for (shape, body, status, code, field) in cases {
             let e = err(shape, body.clone());
-            assert_eq!((e.status.as_u16(), e.code, e.field.as_deref()), (status, code, Some(field)), "{body}: {e:?}");
+            assert_eq!(
+                (e.status.as_u16(), e.code, e.field.as_deref()),
+                (status, code, Some(field)),
+                "{body}: {e:?}"
+            );
         }
         let e = parse(Shape::OpenAi, b"{\"input\": ", 4).unwrap_err();
         assert_eq!((e.status.as_u16(), e.code), (400, "malformed_json"));

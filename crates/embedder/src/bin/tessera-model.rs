@@ -28,7 +28,10 @@ fn run(args: &[String]) -> anyhow::Result<()> {
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--state-dir" => {
-                state_dir = it.next().ok_or_else(|| anyhow::anyhow!("--state-dir needs a value"))?.into();
+                state_dir = it
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("--state-dir needs a value"))?
+                    .into();
             }
             "-h" | "--help" => {
                 println!("{USAGE}");

@@ -230,7 +230,8 @@ impl<T> kv::HostStoreWithStore<T> for KeyValue {
                 Err(err) => (Vec::new(), Err(err)),
             };
             let stream = StreamReader::new(&mut access, keys)?;
-            let done = FutureReader::new(&mut access, async move { Ok::<_, wasmtime::Error>(result) })?;
+            let done =
+                FutureReader::new(&mut access, async move { Ok::<_, wasmtime::Error>(result) })?;
             Ok((stream, done))
         })
     }

@@ -86,8 +86,9 @@ impl LlmFactor {
             ));
         };
         let body = serde_json::json!({ "model": model, "input": input });
-        let mut request = http::Request::post(format!("{}/embed", worker.url.trim_end_matches('/')))
-            .header(http::header::CONTENT_TYPE, "application/json");
+        let mut request =
+            http::Request::post(format!("{}/embed", worker.url.trim_end_matches('/')))
+                .header(http::header::CONTENT_TYPE, "application/json");
         if let Some(token) = &worker.token {
             request = request.header(http::header::AUTHORIZATION, format!("bearer {token}"));
         }
@@ -95,11 +96,10 @@ impl LlmFactor {
             .body(Full::new(Bytes::from(body.to_string())))
             .map_err(|e| Error::RuntimeError(e.to_string()))?;
         let call = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| Error::RuntimeError(format!("embedding worker unreachable: {e}")))?;
+            let response =
+                self.client.request(request).await.map_err(|e| {
+                    Error::RuntimeError(format!("embedding worker unreachable: {e}"))
+                })?;
             let status = response.status();
             let bytes = response
                 .into_body()
@@ -107,7 +107,9 @@ impl LlmFactor {
                 .await
                 .map_err(|e| Error::RuntimeError(e.to_string()))?
                 .to_bytes();
-            if status == http::StatusCode::NOT_FOUND || status == http::StatusCode::UNPROCESSABLE_ENTITY {
+            if status == http::StatusCode::NOT_FOUND
+                || status == http::StatusCode::UNPROCESSABLE_ENTITY
+            {
                 return Err(Error::ModelNotSupported);
             }
             if !status.is_success() {

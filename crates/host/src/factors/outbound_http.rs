@@ -83,7 +83,9 @@ impl WasiHttpHooks for OutboundHttp {
         let uri = request.uri().clone();
         let host = uri.host().unwrap_or("self");
         let scheme = uri.scheme_str().unwrap_or("http");
-        let port = uri.port_u16().unwrap_or(if scheme == "https" { 443 } else { 80 });
+        let port = uri
+            .port_u16()
+            .unwrap_or(if scheme == "https" { 443 } else { 80 });
         let chained = tessera_manifest::outbound::service_chaining_target(host).map(str::to_string);
         if host == "self" || chained.is_some() {
             let allowed = if host == "self" {
@@ -99,7 +101,10 @@ impl WasiHttpHooks for OutboundHttp {
             };
             return Box::new(async move {
                 let response = dispatch.dispatch(chained, request).await?;
-                Ok((response, Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>))
+                Ok((
+                    response,
+                    Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,
+                ))
             });
         }
         if !self.allowed.allows(scheme, host, port) {

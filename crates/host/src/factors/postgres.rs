@@ -42,7 +42,10 @@ impl PostgresFactor {
         let config: tokio_postgres::Config = address
             .parse()
             .map_err(|e| Error::ConnectionFailed(format!("invalid connection string: {e}")))?;
-        if matches!(config.get_ssl_mode(), tokio_postgres::config::SslMode::Require) {
+        if matches!(
+            config.get_ssl_mode(),
+            tokio_postgres::config::SslMode::Require
+        ) {
             return Err(Error::ConnectionFailed(
                 "sslmode=require: TLS to Postgres is not supported by the local host; \
                  use a local address or deploy on Spin"
@@ -150,7 +153,10 @@ impl PostgresState {
     fn authorize(&self, address: &str) -> Result<Pool, Error> {
         let target = tessera_manifest::outbound::parse_target(address, "postgres")
             .map_err(|e| Error::ConnectionFailed(format!("invalid connection string: {e}")))?;
-        if !self.allowed.allows(&target.scheme, &target.host, target.port) {
+        if !self
+            .allowed
+            .allows(&target.scheme, &target.host, target.port)
+        {
             tracing::warn!(component = %self.component, host = %target.host, port = target.port,
                 "denied outbound postgres connection (not in allowed_outbound_hosts)");
             return Err(Error::ConnectionFailed(format!(
@@ -212,7 +218,10 @@ async fn run_execute(
 impl pg::Host for PostgresView<'_> {}
 
 impl pg::HostConnection for PostgresView<'_> {
-    async fn open(&mut self, address: String) -> wasmtime::Result<Result<Resource<Connection>, Error>> {
+    async fn open(
+        &mut self,
+        address: String,
+    ) -> wasmtime::Result<Result<Resource<Connection>, Error>> {
         let pool = match self.state.authorize(&address) {
             Ok(pool) => pool,
             Err(e) => return Ok(Err(e)),
@@ -353,4 +362,3 @@ impl<T> pg::HostConnectionBuilderWithStore<T> for Postgres {
         <Self as pg::HostConnectionWithStore<T>>::open_async(accessor, address).await
     }
 }
-

@@ -57,7 +57,10 @@ impl CronJob {
         let mut counter = 0u64;
         loop {
             let Some(next) = self.schedule.upcoming(Utc).next() else {
-                tracing::info!(component = self.component.id(), "cron schedule has no further events");
+                tracing::info!(
+                    component = self.component.id(),
+                    "cron schedule has no further events"
+                );
                 return;
             };
             let wait = (next - Utc::now()).to_std().unwrap_or_default();
@@ -65,7 +68,9 @@ impl CronJob {
             counter += 1;
             let event_id = format!("cron-{}-{counter}", self.component.id());
             match self.fire(next.timestamp() as u64, &event_id).await {
-                Ok(()) => tracing::info!(component = self.component.id(), event = %event_id, "cron event handled"),
+                Ok(()) => {
+                    tracing::info!(component = self.component.id(), event = %event_id, "cron event handled")
+                }
                 Err(err) => tracing::error!(component = self.component.id(), event = %event_id,
                     error = format!("{err:?}"), "cron event failed"),
             }
@@ -74,7 +79,10 @@ impl CronJob {
 
     async fn fire(&self, timestamp: u64, event_id: &str) -> Result<()> {
         let mut store = self.app.new_store(&self.component);
-        store.data().deadlines.start(RequestClock::new(event_id.to_string()));
+        store
+            .data()
+            .deadlines
+            .start(RequestClock::new(event_id.to_string()));
         let timeout = self.app.config.request_timeout;
         let call = async {
             let instance = self.pre.instantiate_async(&mut store).await?;
@@ -85,7 +93,9 @@ impl CronJob {
         match tokio::time::timeout(timeout, call).await {
             Err(_) => anyhow::bail!("timed out after {} ms", timeout.as_millis()),
             Ok(Err(trap)) => Err(anyhow::Error::from(trap)).context("component trapped"),
-            Ok(Ok(Err(CronError::Other(message)))) => anyhow::bail!("component reported: {message}"),
+            Ok(Ok(Err(CronError::Other(message)))) => {
+                anyhow::bail!("component reported: {message}")
+            }
             Ok(Ok(Ok(()))) => Ok(()),
         }
     }

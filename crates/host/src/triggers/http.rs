@@ -43,7 +43,11 @@ pub struct HttpTrigger {
 }
 
 impl HttpTrigger {
-    pub fn new(app: Arc<App>, settings: HttpSettings, probes: Arc<dyn Probes>) -> Result<Arc<Self>> {
+    pub fn new(
+        app: Arc<App>,
+        settings: HttpSettings,
+        probes: Arc<dyn Probes>,
+    ) -> Result<Arc<Self>> {
         let router = Router::new(&app.manifest).context("building HTTP routes")?;
         let mut handlers = HashMap::new();
         for trigger in &app.manifest.http_triggers {
@@ -138,7 +142,11 @@ impl HttpTrigger {
     }
 
     fn request_id(&self) -> String {
-        format!("{}-{:x}", self.id_prefix, self.next_id.fetch_add(1, Ordering::Relaxed))
+        format!(
+            "{}-{:x}",
+            self.id_prefix,
+            self.next_id.fetch_add(1, Ordering::Relaxed)
+        )
     }
 
     async fn handle(
@@ -307,14 +315,21 @@ impl HttpTrigger {
                     timeout.as_millis()
                 ),
             )
-        } else if let Some(e) = err.downcast_ref::<InstantiationError<std::sync::Arc<RequestClock>>>() {
+        } else if let Some(e) =
+            err.downcast_ref::<InstantiationError<std::sync::Arc<RequestClock>>>()
+        {
             tracing::error!(component, request_id, error = %e, "instantiation failed");
             (
                 "component_unavailable",
                 format!("component {component:?} could not be started (request {request_id})"),
             )
         } else {
-            tracing::error!(component, request_id, error = format!("{err:?}"), "request failed");
+            tracing::error!(
+                component,
+                request_id,
+                error = format!("{err:?}"),
+                "request failed"
+            );
             (
                 "component_trapped",
                 format!("component {component:?} failed while handling request {request_id}"),
@@ -365,7 +380,8 @@ impl HttpTrigger {
                 &request_id,
             );
         };
-        self.dispatch_matched(req, &matched, None, &request_id).await
+        self.dispatch_matched(req, &matched, None, &request_id)
+            .await
     }
 }
 
@@ -378,7 +394,11 @@ fn too_large(limit: u64, request_id: &str) -> http::Response<WasiBody> {
     )
 }
 
-fn probe_response(status: StatusCode, word: &str, reason: Option<String>) -> http::Response<WasiBody> {
+fn probe_response(
+    status: StatusCode,
+    word: &str,
+    reason: Option<String>,
+) -> http::Response<WasiBody> {
     let mut body = serde_json::json!({ "status": word });
     if let Some(reason) = reason {
         body["reason"] = reason.into();

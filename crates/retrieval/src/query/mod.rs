@@ -145,7 +145,10 @@ fn parse_embedding(value: &Value) -> Result<Vec<f32>, QueryError> {
     if items.len() != EMBEDDING_DIMENSIONS {
         return Err(QueryError::InvalidValue {
             field: "embedding",
-            reason: format!("expected {EMBEDDING_DIMENSIONS} numbers, got {}", items.len()),
+            reason: format!(
+                "expected {EMBEDDING_DIMENSIONS} numbers, got {}",
+                items.len()
+            ),
         });
     }
     items
@@ -277,11 +280,23 @@ mod tsquery_tests {
 
     #[test]
     fn words_joined_with_or() {
-        assert_eq!(tsquery_terms("What is CVaR?").as_deref(), Some("what | is | cvar"));
-        assert_eq!(tsquery_terms("walk-forward & #NUM! 'x'").as_deref(), Some("walk | forward | num | x"));
-        assert_eq!(tsquery_terms("Sharpe sharpe SHARPE").as_deref(), Some("sharpe"));
+        assert_eq!(
+            tsquery_terms("What is CVaR?").as_deref(),
+            Some("what | is | cvar")
+        );
+        assert_eq!(
+            tsquery_terms("walk-forward & #NUM! 'x'").as_deref(),
+            Some("walk | forward | num | x")
+        );
+        assert_eq!(
+            tsquery_terms("Sharpe sharpe SHARPE").as_deref(),
+            Some("sharpe")
+        );
         assert_eq!(tsquery_terms("!!! ... ---"), None);
         assert_eq!(tsquery_terms("ratio:* | !a").as_deref(), Some("ratio | a"));
-        assert_eq!(tsquery_terms("Zürich café").as_deref(), Some("zürich | café"));
+        assert_eq!(
+            tsquery_terms("Zürich café").as_deref(),
+            Some("zürich | café")
+        );
     }
 }

@@ -22,12 +22,22 @@ async fn handle(req: Request) -> impl IntoResponse {
 
 fn embed(body: &[u8]) -> (u16, Value) {
     let Ok(request) = serde_json::from_slice::<Value>(body) else {
-        return (400, error("malformed_json", "expected {\"model\", \"input\"}"));
+        return (
+            400,
+            error("malformed_json", "expected {\"model\", \"input\"}"),
+        );
     };
-    let model = request["model"].as_str().unwrap_or("all-minilm-l6-v2").to_string();
+    let model = request["model"]
+        .as_str()
+        .unwrap_or("all-minilm-l6-v2")
+        .to_string();
     let input: Vec<String> = request["input"]
         .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     match generate_embeddings(EmbeddingModel::Other(&model), &input) {
         Ok(result) => (

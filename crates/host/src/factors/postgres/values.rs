@@ -18,7 +18,9 @@ use tokio_postgres::{Client, Statement};
 pub type Arg = Box<dyn ToSql + Sync + Send>;
 
 pub fn as_refs(args: &[Arg]) -> Vec<&(dyn ToSql + Sync)> {
-    args.iter().map(|a| a.as_ref() as &(dyn ToSql + Sync)).collect()
+    args.iter()
+        .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+        .collect()
 }
 
 /// Prepares `statement` with parameter types taken from `params` and converts the values.
@@ -69,7 +71,10 @@ fn to_arg(p: &ParameterValue) -> Result<(Arg, Option<Type>), String> {
         P::Date((y, m, d)) => (Box::new(date(*y, *m, *d)?), Some(Type::DATE)),
         P::Time((h, mi, s, ns)) => (Box::new(time(*h, *mi, *s, *ns)?), Some(Type::TIME)),
         P::Datetime((y, mo, d, h, mi, s, ns)) => (
-            Box::new(NaiveDateTime::new(date(*y, *mo, *d)?, time(*h, *mi, *s, *ns)?)),
+            Box::new(NaiveDateTime::new(
+                date(*y, *mo, *d)?,
+                time(*h, *mi, *s, *ns)?,
+            )),
             Some(Type::TIMESTAMP),
         ),
         P::Timestamp(secs) => {
@@ -106,7 +111,8 @@ fn to_arg(p: &ParameterValue) -> Result<(Arg, Option<Type>), String> {
 }
 
 fn date(y: i32, m: u8, d: u8) -> Result<NaiveDate, String> {
-    NaiveDate::from_ymd_opt(y, m.into(), d.into()).ok_or_else(|| format!("invalid date {y}-{m}-{d}"))
+    NaiveDate::from_ymd_opt(y, m.into(), d.into())
+        .ok_or_else(|| format!("invalid date {y}-{m}-{d}"))
 }
 
 fn time(h: u8, m: u8, s: u8, ns: u32) -> Result<NaiveTime, String> {
@@ -115,7 +121,8 @@ fn time(h: u8, m: u8, s: u8, ns: u32) -> Result<NaiveTime, String> {
 }
 
 fn decimal(v: &str) -> Result<Decimal, String> {
-    v.parse::<Decimal>().map_err(|e| format!("invalid decimal {v:?}: {e}"))
+    v.parse::<Decimal>()
+        .map_err(|e| format!("invalid decimal {v:?}: {e}"))
 }
 
 pub fn columns(stmt: &Statement) -> Vec<Column> {
@@ -205,7 +212,12 @@ fn value(row: &tokio_postgres::Row, i: usize) -> Result<DbValue, Error> {
 }
 
 fn time_tuple(t: NaiveTime) -> (u8, u8, u8, u32) {
-    (t.hour() as u8, t.minute() as u8, t.second() as u8, t.nanosecond())
+    (
+        t.hour() as u8,
+        t.minute() as u8,
+        t.second() as u8,
+        t.nanosecond(),
+    )
 }
 
 fn datetime(t: NaiveDateTime) -> DbValue {
@@ -240,7 +252,11 @@ pub fn query_failed(err: tokio_postgres::Error) -> Error {
 struct Null;
 
 impl ToSql for Null {
-    fn to_sql(&self, _: &Type, _: &mut BytesMut) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
+    fn to_sql(
+        &self,
+        _: &Type,
+        _: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
         Ok(IsNull::Yes)
     }
     fn accepts(_: &Type) -> bool {
@@ -266,7 +282,11 @@ impl<'a> FromSql<'a> for Raw {
 struct PgInterval(Interval);
 
 impl ToSql for PgInterval {
-    fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
+    fn to_sql(
+        &self,
+        _: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
         out.extend_from_slice(&self.0.micros.to_be_bytes());
         out.extend_from_slice(&self.0.days.to_be_bytes());
         out.extend_from_slice(&self.0.months.to_be_bytes());
@@ -286,7 +306,11 @@ impl<'a> FromSql<'a> for PgInterval {
         let micros = i64::from_be_bytes(raw[0..8].try_into()?);
         let days = i32::from_be_bytes(raw[8..12].try_into()?);
         let months = i32::from_be_bytes(raw[12..16].try_into()?);
-        Ok(PgInterval(Interval { micros, days, months }))
+        Ok(PgInterval(Interval {
+            micros,
+            days,
+            months,
+        }))
     }
     fn accepts(t: &Type) -> bool {
         *t == Type::INTERVAL
