@@ -4,6 +4,7 @@
 //! `db_url`. Domain logic does not live here.
 
 pub mod outbound;
+pub mod pg;
 mod request;
 
 pub use request::{error_response, json_response, read_body, read_json, sub_path};
