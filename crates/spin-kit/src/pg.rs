@@ -81,6 +81,10 @@ pub fn opt_int(row: &Row, i: usize) -> Option<i64> {
     }
 }
 
+pub fn float(row: &Row, i: usize) -> f64 {
+    opt_float(row, i).unwrap_or(0.0)
+}
+
 pub fn opt_float(row: &Row, i: usize) -> Option<f64> {
     match &row[i] {
         DbValue::Floating64(v) => Some(*v),
@@ -122,8 +126,17 @@ pub fn opt_str(v: Option<&str>) -> ParameterValue {
 
 /// `[0.1,0.2,…]`, pgvector's text form.
 pub fn vector_text(v: &[f32]) -> String {
-    let parts: Vec<String> = v.iter().map(|x| x.to_string()).collect();
-    format!("[{}]", parts.join(","))
+    // One allocation: this runs for every chunk ingested and every query.
+    let mut out = String::with_capacity(v.len() * 11 + 2);
+    out.push('[');
+    for (i, x) in v.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&x.to_string());
+    }
+    out.push(']');
+    out
 }
 
 /// Parses pgvector's text form.
