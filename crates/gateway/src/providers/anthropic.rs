@@ -10,10 +10,10 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::event::{FinishReason, StreamError, StreamEvent, ToolCall};
+use super::join_url;
 use super::json::{self, str_at, u64_at};
 use super::request::{BuildError, ChatRequest, Endpoint, HttpRequest, Message};
-use super::sse::{SseDecoder, SseEvent};
-use super::{StreamParser, join_url};
+use super::sse::SseEvent;
 use crate::usage::Usage;
 
 const NAME: &str = "anthropic";
@@ -106,15 +106,11 @@ fn messages(req: &ChatRequest) -> Result<Vec<Value>, BuildError> {
 }
 
 /// Incremental parser of a Messages stream.
-#[derive(Debug, Clone, Default)]
-pub struct MessagesStream {
-    sse: SseDecoder,
-    done: bool,
-    state: State,
-}
+pub type MessagesStream = json::SseJsonStream<State>;
 
+/// What the parser has seen so far.
 #[derive(Debug, Clone, Default)]
-struct State {
+pub struct State {
     started: bool,
     /// `tool_use` blocks being assembled, by block index.
     tools: BTreeMap<u64, ToolCall>,
@@ -123,38 +119,28 @@ struct State {
     stop_reason: Option<FinishReason>,
 }
 
-impl MessagesStream {
-    pub fn new() -> Self {
-        Self::default()
-    }
-}
+impl json::SseProtocol for State {
+    const NAME: &'static str = NAME;
 
-impl StreamParser for MessagesStream {
-    fn feed(&mut self, chunk: &[u8]) -> Result<Vec<StreamEvent>, StreamError> {
-        let mut out = Vec::new();
-        json::feed_sse(&mut self.sse, chunk, &mut self.done, |ev, done| {
-            self.state.on_event(ev, done, &mut out)
-        })?;
-        Ok(out)
+    fn on_event(
+        &mut self,
+        ev: &SseEvent,
+        done: &mut bool,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), StreamError> {
+        State::on_event(self, ev, done, out)
     }
 
-    fn finish(&mut self) -> Result<Vec<StreamEvent>, StreamError> {
-        let mut out = Vec::new();
-        json::finish_sse(NAME, &mut self.sse, &mut self.done, |ev, done| {
-            self.state.on_event(ev, done, &mut out)
-        })?;
-        if !self.done {
-            let detail = if self.state.started {
-                "no message_stop event"
-            } else {
-                "no message_start event"
-            };
-            return Err(StreamError::Truncated {
-                provider: NAME,
-                detail: detail.into(),
-            });
-        }
-        Ok(out)
+    fn on_eof(&mut self, _out: &mut Vec<StreamEvent>) -> Result<(), StreamError> {
+        let detail = if self.started {
+            "no message_stop event"
+        } else {
+            "no message_start event"
+        };
+        Err(StreamError::Truncated {
+            provider: NAME,
+            detail: detail.into(),
+        })
     }
 }
 

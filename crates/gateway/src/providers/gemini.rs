@@ -11,10 +11,10 @@
 use serde_json::{Value, json};
 
 use super::event::{FinishReason, StreamError, StreamEvent, ToolCall};
+use super::join_url;
 use super::json::{self, str_at, u64_at};
 use super::request::{BuildError, ChatRequest, Endpoint, HttpRequest, Message};
-use super::sse::{SseDecoder, SseEvent};
-use super::{StreamParser, join_url};
+use super::sse::SseEvent;
 use crate::usage::Usage;
 
 const NAME: &str = "gemini";
@@ -117,58 +117,44 @@ fn contents(req: &ChatRequest) -> Result<Vec<Value>, BuildError> {
 }
 
 /// Incremental parser of a `streamGenerateContent?alt=sse` stream.
-#[derive(Debug, Clone, Default)]
-pub struct GeminiStream {
-    sse: SseDecoder,
-    done: bool,
-    state: State,
-}
+pub type GeminiStream = json::SseJsonStream<State>;
 
+/// What the parser has seen so far.
 #[derive(Debug, Clone, Default)]
-struct State {
+pub struct State {
     usage: Option<Usage>,
     finish: Option<FinishReason>,
     calls: u64,
 }
 
-impl GeminiStream {
-    pub fn new() -> Self {
-        Self::default()
-    }
-}
+impl json::SseProtocol for State {
+    const NAME: &'static str = NAME;
 
-impl StreamParser for GeminiStream {
-    fn feed(&mut self, chunk: &[u8]) -> Result<Vec<StreamEvent>, StreamError> {
-        let mut out = Vec::new();
-        json::feed_sse(&mut self.sse, chunk, &mut self.done, |ev, done| {
-            self.state.on_event(ev, done, &mut out)
-        })?;
-        Ok(out)
+    fn on_event(
+        &mut self,
+        ev: &SseEvent,
+        done: &mut bool,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), StreamError> {
+        State::on_event(self, ev, done, out)
     }
 
-    fn finish(&mut self) -> Result<Vec<StreamEvent>, StreamError> {
-        let mut out = Vec::new();
-        json::finish_sse(NAME, &mut self.sse, &mut self.done, |ev, done| {
-            self.state.on_event(ev, done, &mut out)
-        })?;
-        if !self.done {
-            let Some(mut reason) = self.state.finish.take() else {
-                return Err(StreamError::Truncated {
-                    provider: NAME,
-                    detail: "no finishReason".into(),
-                });
-            };
-            // Gemini reports STOP after function calls; normalise to what they mean.
-            if reason == FinishReason::Stop && self.state.calls > 0 {
-                reason = FinishReason::ToolCalls;
-            }
-            if let Some(u) = self.state.usage {
-                out.push(StreamEvent::Usage(u));
-            }
-            out.push(StreamEvent::Finish { reason });
-            self.done = true;
+    fn on_eof(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), StreamError> {
+        let Some(mut reason) = self.finish.take() else {
+            return Err(StreamError::Truncated {
+                provider: NAME,
+                detail: "no finishReason".into(),
+            });
+        };
+        // Gemini reports STOP after function calls; normalise to what they mean.
+        if reason == FinishReason::Stop && self.calls > 0 {
+            reason = FinishReason::ToolCalls;
         }
-        Ok(out)
+        if let Some(u) = self.usage {
+            out.push(StreamEvent::Usage(u));
+        }
+        out.push(StreamEvent::Finish { reason });
+        Ok(())
     }
 }
 

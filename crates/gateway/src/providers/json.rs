@@ -2,7 +2,8 @@
 
 use serde_json::Value;
 
-use super::event::{ProviderError, StreamError};
+use super::StreamParser;
+use super::event::{ProviderError, StreamError, StreamEvent};
 use super::sse::{SseDecoder, SseEvent};
 
 /// Parses an event's data as JSON, naming the provider and quoting the start of the data.
@@ -98,4 +99,60 @@ pub fn finish_sse(
         })?;
     }
     Ok(())
+}
+
+/// The provider-specific half of a streaming parser: reading one SSE event, and what the end
+/// of input before the provider's own end marker means. [`SseJsonStream`] does the rest.
+pub trait SseProtocol: Default {
+    /// The provider, for errors.
+    const NAME: &'static str;
+
+    fn on_event(
+        &mut self,
+        ev: &SseEvent,
+        done: &mut bool,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), StreamError>;
+
+    /// Input ended without the end marker: complete the stream from what was seen, or say
+    /// why it is truncated.
+    fn on_eof(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), StreamError>;
+}
+
+/// An incremental parser of one provider's SSE stream of JSON events.
+#[derive(Debug, Clone, Default)]
+pub struct SseJsonStream<P> {
+    sse: SseDecoder,
+    done: bool,
+    state: P,
+}
+
+impl<P: SseProtocol> SseJsonStream<P> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl<P: SseProtocol> StreamParser for SseJsonStream<P> {
+    fn feed(&mut self, chunk: &[u8]) -> Result<Vec<StreamEvent>, StreamError> {
+        let mut out = Vec::new();
+        let state = &mut self.state;
+        feed_sse(&mut self.sse, chunk, &mut self.done, |ev, done| {
+            state.on_event(ev, done, &mut out)
+        })?;
+        Ok(out)
+    }
+
+    fn finish(&mut self) -> Result<Vec<StreamEvent>, StreamError> {
+        let mut out = Vec::new();
+        let state = &mut self.state;
+        finish_sse(P::NAME, &mut self.sse, &mut self.done, |ev, done| {
+            state.on_event(ev, done, &mut out)
+        })?;
+        if !self.done {
+            self.state.on_eof(&mut out)?;
+            self.done = true;
+        }
+        Ok(out)
+    }
 }

@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 use super::event::{FinishReason, StreamError, StreamEvent, ToolCall};
 use super::json::{self, str_at};
 use super::request::{BuildError, ChatRequest, Endpoint, HttpRequest, Message};
-use super::sse::{SseDecoder, SseEvent};
-use super::{ProviderKind, StreamParser, join_url};
+use super::sse::SseEvent;
+use super::{ProviderKind, join_url};
 use crate::usage::Usage;
 
 const NAME: &str = "openai";
@@ -100,15 +100,11 @@ fn messages(req: &ChatRequest) -> Vec<Value> {
 }
 
 /// Incremental parser of a Chat Completions stream.
-#[derive(Debug, Clone, Default)]
-pub struct ChatCompletionsStream {
-    sse: SseDecoder,
-    done: bool,
-    state: State,
-}
+pub type ChatCompletionsStream = json::SseJsonStream<State>;
 
+/// What the parser has seen so far.
 #[derive(Debug, Clone, Default)]
-struct State {
+pub struct State {
     /// Tool calls being assembled, by their `index`.
     calls: BTreeMap<u64, ToolCall>,
     finish: Option<FinishReason>,
@@ -116,44 +112,34 @@ struct State {
     saw_chunk: bool,
 }
 
-impl ChatCompletionsStream {
-    pub fn new() -> Self {
-        Self::default()
-    }
-}
+impl json::SseProtocol for State {
+    const NAME: &'static str = NAME;
 
-impl StreamParser for ChatCompletionsStream {
-    fn feed(&mut self, chunk: &[u8]) -> Result<Vec<StreamEvent>, StreamError> {
-        let mut out = Vec::new();
-        json::feed_sse(&mut self.sse, chunk, &mut self.done, |ev, done| {
-            self.state.on_event(ev, done, &mut out)
-        })?;
-        Ok(out)
+    fn on_event(
+        &mut self,
+        ev: &SseEvent,
+        done: &mut bool,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), StreamError> {
+        State::on_event(self, ev, done, out)
     }
 
-    fn finish(&mut self) -> Result<Vec<StreamEvent>, StreamError> {
-        let mut out = Vec::new();
-        json::finish_sse(NAME, &mut self.sse, &mut self.done, |ev, done| {
-            self.state.on_event(ev, done, &mut out)
-        })?;
-        if !self.done {
-            // Some compatible servers omit `[DONE]`; a stream that got its finish_reason is
-            // complete all the same.
-            if self.state.finish.is_none() {
-                let detail = if self.state.saw_chunk {
-                    "no finish_reason and no [DONE]"
-                } else {
-                    "empty stream"
-                };
-                return Err(StreamError::Truncated {
-                    provider: NAME,
-                    detail: detail.into(),
-                });
-            }
-            self.state.end(&mut out);
-            self.done = true;
+    fn on_eof(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), StreamError> {
+        // Some compatible servers omit `[DONE]`; a stream that got its finish_reason is
+        // complete all the same.
+        if self.finish.is_none() {
+            let detail = if self.saw_chunk {
+                "no finish_reason and no [DONE]"
+            } else {
+                "empty stream"
+            };
+            return Err(StreamError::Truncated {
+                provider: NAME,
+                detail: detail.into(),
+            });
         }
-        Ok(out)
+        self.end(out);
+        Ok(())
     }
 }
 

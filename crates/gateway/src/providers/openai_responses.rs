@@ -13,10 +13,10 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::event::{FinishReason, StreamError, StreamEvent, ToolCall};
+use super::join_url;
 use super::json::{self, str_at};
 use super::request::{BuildError, ChatRequest, Endpoint, HttpRequest, Message};
-use super::sse::{SseDecoder, SseEvent};
-use super::{StreamParser, join_url};
+use super::sse::SseEvent;
 use crate::usage::Usage;
 
 const NAME: &str = "openai-responses";
@@ -82,47 +82,33 @@ pub(crate) fn build_request(ep: &Endpoint, req: &ChatRequest) -> Result<HttpRequ
 }
 
 /// Incremental parser of a Responses API stream.
-#[derive(Debug, Clone, Default)]
-pub struct ResponsesStream {
-    sse: SseDecoder,
-    done: bool,
-    state: State,
-}
+pub type ResponsesStream = json::SseJsonStream<State>;
 
+/// What the parser has seen so far.
 #[derive(Debug, Clone, Default)]
-struct State {
+pub struct State {
     /// Function calls in progress, by output item id.
     calls: BTreeMap<String, ToolCall>,
     any_tool_call: bool,
 }
 
-impl ResponsesStream {
-    pub fn new() -> Self {
-        Self::default()
-    }
-}
+impl json::SseProtocol for State {
+    const NAME: &'static str = NAME;
 
-impl StreamParser for ResponsesStream {
-    fn feed(&mut self, chunk: &[u8]) -> Result<Vec<StreamEvent>, StreamError> {
-        let mut out = Vec::new();
-        json::feed_sse(&mut self.sse, chunk, &mut self.done, |ev, done| {
-            self.state.on_event(ev, done, &mut out)
-        })?;
-        Ok(out)
+    fn on_event(
+        &mut self,
+        ev: &SseEvent,
+        done: &mut bool,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), StreamError> {
+        State::on_event(self, ev, done, out)
     }
 
-    fn finish(&mut self) -> Result<Vec<StreamEvent>, StreamError> {
-        let mut out = Vec::new();
-        json::finish_sse(NAME, &mut self.sse, &mut self.done, |ev, done| {
-            self.state.on_event(ev, done, &mut out)
-        })?;
-        if !self.done {
-            return Err(StreamError::Truncated {
-                provider: NAME,
-                detail: "no response.completed event".into(),
-            });
-        }
-        Ok(out)
+    fn on_eof(&mut self, _out: &mut Vec<StreamEvent>) -> Result<(), StreamError> {
+        Err(StreamError::Truncated {
+            provider: NAME,
+            detail: "no response.completed event".into(),
+        })
     }
 }
 
