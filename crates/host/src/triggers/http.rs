@@ -6,6 +6,7 @@ use crate::errors::{REQUEST_ID, full, json_response};
 use crate::factors::outbound_http::SelfDispatch;
 use crate::instances::ComponentHandler;
 use crate::state::RequestClock;
+use crate::triggers::coalesce::coalesce;
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};
@@ -229,7 +230,7 @@ impl HttpTrigger {
         if exceeded.load(Ordering::Relaxed) {
             return too_large(self.settings.max_body_bytes, request_id);
         }
-        response
+        coalesce(response).await
     }
 
     /// Sends a request to the component `matched` names, with Spin's headers set.

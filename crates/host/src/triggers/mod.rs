@@ -1,2 +1,3 @@
+mod coalesce;
 pub mod cron;
 pub mod http;
