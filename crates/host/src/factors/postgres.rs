@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tessera_manifest::AllowedHosts;
-use tokio_postgres::NoTls;
+use tokio_postgres::{NoTls, Statement};
 use wasmtime::component::{
     Accessor, FutureReader, HasData, Linker, Resource, ResourceTable, StreamReader,
 };
@@ -107,6 +107,10 @@ struct PooledClient {
 
 impl PooledClient {
     fn client(&self) -> &tokio_postgres::Client {
+        self.wrapper()
+    }
+
+    fn wrapper(&self) -> &deadpool_postgres::ClientWrapper {
         self.object.as_deref().expect("client present until drop")
     }
 
@@ -168,6 +172,10 @@ impl PostgresState {
     }
 }
 
+/// Statements one pooled connection keeps prepared; a guest that builds SQL text with
+/// literals would otherwise grow the cache without bound.
+const MAX_CACHED_STATEMENTS: usize = 256;
+
 async fn connect(pool: Pool) -> Result<Connection, Error> {
     let object = pool
         .get()
@@ -181,24 +189,36 @@ async fn connect(pool: Pool) -> Result<Connection, Error> {
     })
 }
 
+// A cached statement the server no longer knows, or whose tables changed shape, is dropped
+// from the cache and prepared again once (see `values::stale_statement`).
+
 async fn run_query(
     client: &PooledClient,
     statement: &str,
     params: &[ParameterValue],
 ) -> Result<RowSet, Error> {
     client.note_statement(statement);
-    let (statement, args) = values::prepare(client.client(), statement, params).await?;
-    let rows = client
-        .client()
-        .query(&statement, &values::as_refs(&args))
-        .await
-        .map_err(values::query_failed)?;
-    let columns = values::columns(&statement);
-    let rows = rows
-        .iter()
-        .map(values::row)
-        .collect::<Result<Vec<Row>, Error>>()?;
-    Ok(RowSet { columns, rows })
+    let mut retried = false;
+    loop {
+        let (stmt, args) = prepare(client, statement, params).await?;
+        match client.client().query(&stmt, &values::as_refs(&args)).await {
+            Err(err) if !retried && values::stale_statement(&err) => {
+                client.wrapper().statement_cache.clear();
+                retried = true;
+            }
+            Err(err) => return Err(values::query_failed(err)),
+            Ok(rows) => {
+                let rows = rows
+                    .iter()
+                    .map(values::row)
+                    .collect::<Result<Vec<Row>, Error>>()?;
+                return Ok(RowSet {
+                    columns: values::columns(&stmt),
+                    rows,
+                });
+            }
+        }
+    }
 }
 
 async fn run_execute(
@@ -207,12 +227,33 @@ async fn run_execute(
     params: &[ParameterValue],
 ) -> Result<u64, Error> {
     client.note_statement(statement);
-    let (statement, args) = values::prepare(client.client(), statement, params).await?;
-    client
-        .client()
-        .execute(&statement, &values::as_refs(&args))
-        .await
-        .map_err(values::query_failed)
+    let mut retried = false;
+    loop {
+        let (stmt, args) = prepare(client, statement, params).await?;
+        match client
+            .client()
+            .execute(&stmt, &values::as_refs(&args))
+            .await
+        {
+            Err(err) if !retried && values::stale_statement(&err) => {
+                client.wrapper().statement_cache.clear();
+                retried = true;
+            }
+            other => return other.map_err(values::query_failed),
+        }
+    }
+}
+
+async fn prepare(
+    client: &PooledClient,
+    statement: &str,
+    params: &[ParameterValue],
+) -> Result<(Statement, Vec<values::Arg>), Error> {
+    let wrapper = client.wrapper();
+    if wrapper.statement_cache.size() >= MAX_CACHED_STATEMENTS {
+        wrapper.statement_cache.clear();
+    }
+    values::prepare(wrapper, statement, params).await
 }
 
 impl pg::Host for PostgresView<'_> {}
