@@ -142,6 +142,11 @@ impl Gateway<'_> {
         spec: &CallSpec<'_>,
         sink: &mut Sink,
     ) -> Result<Outcome, ApiError> {
+        // Find out whether the client is still there while the database work below runs:
+        // a write to a closed connection is refused by the time the call is made.
+        if !sink.probe().await {
+            return Ok(Outcome::Cancelled);
+        }
         let now = now_ms();
         let breakers = breakers::load(self.db).await?;
         let statuses = self.statuses(&breakers, now);
@@ -212,6 +217,15 @@ impl Gateway<'_> {
         }
 
         let started = now_ms();
+        let closed: Vec<&str> = chain
+            .iter()
+            .filter(|c| {
+                breakers
+                    .get(&c.provider)
+                    .is_none_or(|(s, _)| matches!(s, BreakerState::Closed { .. }))
+            })
+            .map(|c| c.provider.as_str())
+            .collect();
         for cand in &chain {
             if cand.kind == ProviderKind::Local {
                 // The local answer is a call too (free, no model): it shows in usage.
@@ -224,7 +238,11 @@ impl Gateway<'_> {
                     reason: cand.reason.clone(),
                 });
             }
-            match self.try_candidate(spec, cand, started, sink).await? {
+            let was_closed = closed.contains(&cand.provider.as_str());
+            match self
+                .try_candidate(spec, cand, started, was_closed, sink)
+                .await?
+            {
                 Tried::Answer(c) => return Ok(Outcome::Answer(c)),
                 Tried::Cancelled => return Ok(Outcome::Cancelled),
                 Tried::GiveUp(reason) => {
@@ -249,6 +267,7 @@ impl Gateway<'_> {
         spec: &CallSpec<'_>,
         cand: &Candidate,
         started: u64,
+        was_closed: bool,
         sink: &mut Sink,
     ) -> Result<Tried, ApiError> {
         let Some(provider) = self.settings.catalog.provider(&cand.provider).cloned() else {
@@ -259,20 +278,23 @@ impl Gateway<'_> {
         let endpoint = provider.endpoint(self.key_for(cand));
         let mut attempt = 1u32;
         loop {
-            if !sink.still_there().await {
+            if sink.gone() {
                 return Ok(Tried::Cancelled);
             }
-            // Claim the call with the breaker (a half-open breaker admits one trial).
+            // Claim the call with the breaker (a half-open breaker admits one trial). A
+            // closed breaker admits every call without changing: when it was closed as read
+            // at the start of this call, the first attempt needs no second read.
             let cfg = &self.settings.breaker;
             let now = now_ms();
-            let admitted = breakers::update(self.db, &cand.provider, |s| {
-                if cfg.allows(&s, now) {
-                    Some(cfg.on_attempt(s, now))
-                } else {
-                    None
-                }
-            })
-            .await?;
+            let admitted = (attempt == 1 && was_closed)
+                || breakers::update(self.db, &cand.provider, |s| {
+                    if cfg.allows(&s, now) {
+                        Some(cfg.on_attempt(s, now))
+                    } else {
+                        None
+                    }
+                })
+                .await?;
             if !admitted {
                 let call = LlmCall::failed(
                     &cand.provider,
@@ -305,12 +327,7 @@ impl Gateway<'_> {
                     call.usage_estimated = estimated;
                     call.attempt = attempt;
                     call.user_key = cand.key == KeySource::User;
-                    self.record(spec, &call).await?;
                     let end = now_ms();
-                    breakers::update(self.db, &cand.provider, |s| {
-                        Some(cfg.on_result(s, BreakerOutcome::Success, end))
-                    })
-                    .await?;
                     if cand.key != KeySource::User {
                         self.account.month_tokens += usage.total();
                         self.account.month_cost_micros += cost;
@@ -324,15 +341,25 @@ impl Gateway<'_> {
                         cache: CacheHit::Miss,
                         reason: cand.reason.clone(),
                     };
-                    cache::store(
-                        self.db,
-                        &self.account.tenant,
-                        spec,
-                        &req,
-                        &completion,
-                        &self.settings.catalog,
-                    )
-                    .await?;
+                    // Three independent writes, issued together: the host pipelines them
+                    // on the turn's connection, so they cost one round trip, not three.
+                    let (recorded, breaker, stored) = futures::join!(
+                        self.record(spec, &call),
+                        breakers::update(self.db, &cand.provider, |s| {
+                            Some(cfg.on_result(s, BreakerOutcome::Success, end))
+                        }),
+                        cache::store(
+                            self.db,
+                            &self.account.tenant,
+                            spec,
+                            &req,
+                            &completion,
+                            &self.settings.catalog,
+                        ),
+                    );
+                    recorded?;
+                    breaker?;
+                    stored?;
                     return Ok(Tried::Answer(completion));
                 }
                 Err(err) => {

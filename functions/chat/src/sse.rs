@@ -48,17 +48,15 @@ impl Sink {
         self.tx.is_closed()
     }
 
-    /// Whether the client is still there, found out by writing to it: a client that has
-    /// gone is only noticed when a write fails, and between steps nothing may have been
+    /// Starts finding out whether the client is still there, by writing to it: a client that
+    /// has gone is only noticed when a write fails, and between steps nothing may have been
     /// written for a while. So before a paid call the turn writes a comment (ignored by
-    /// clients) and lets the writer task hand it to the host, which refuses it at once if the
-    /// connection has closed.
-    pub async fn still_there(&mut self) -> bool {
-        if self.tx.send(heartbeat()).await.is_err() {
-            return false;
-        }
-        crate::clock::sleep(std::time::Duration::from_millis(1)).await;
-        !self.tx.is_closed()
+    /// clients); the writer task hands it to the host, which refuses it at once if the
+    /// connection has closed, and [`Sink::gone`] says so after the next scheduling turn —
+    /// the gateway checks it after its database reads, just before the call. `false` if the
+    /// client is known to be gone already.
+    pub async fn probe(&mut self) -> bool {
+        self.tx.send(heartbeat()).await.is_ok()
     }
 
     /// Writes an event; `false` once the client is gone.
