@@ -505,6 +505,58 @@ fn chat_against_provider_doubles() {
         assert_eq!(count(&db, "SELECT count(*) FROM llm_calls WHERE cache_hit = 'semantic' AND step_kind = 'implementation'"), 1);
     });
 
+    c.check(
+        "a two-part question is planned locally, its parts reuse earlier answers, and it is merged without a model",
+        || {
+            let hits = double.total_hits();
+            let s = ask(
+                &host,
+                t,
+                "What is the interest tax shield, and how is a terminal value computed in a DCF?",
+                None,
+            );
+            assert_eq!(s.finish()["status"], "completed", "{}", s.raw);
+            let planning = s.step("planning");
+            assert_eq!(
+                (planning["provider"].clone(), planning["model"].clone()),
+                (json!("local"), json!("local-planner")),
+                "{}",
+                s.raw
+            );
+            let impls: Vec<Value> = s
+                .of("step-finish")
+                .into_iter()
+                .filter(|v| v["kind"] == "implementation")
+                .cloned()
+                .collect();
+            assert_eq!(impls.len(), 2, "{}", s.raw);
+            // The first part was asked on its own above: its task is found by its own
+            // embedding. The second is new: one paid call.
+            let cached: Vec<String> = db
+                .query("SELECT a.id::text || ' ' || (value->'citations')::text || ' ' || (value->>'text') || ' sim ' || coalesce((SELECT string_agg(round((1 - (a.embedding <=> b.embedding))::numeric, 4)::text, ',') FROM response_cache b WHERE b.id <> a.id), '') FROM response_cache a ORDER BY id")
+                .unwrap()
+                .iter()
+                .map(|r| r.get::<_, String>(0))
+                .collect();
+            assert_eq!(impls[0]["cache"], "semantic", "cache rows {cached:#?}\n{}", s.raw);
+            assert_eq!(impls[1]["cache"], "miss", "{}", s.raw);
+            assert_eq!(double.total_hits(), hits + 1, "{}", s.raw);
+            let synthesis = s.step("synthesis");
+            assert_eq!(
+                (synthesis["provider"].clone(), synthesis["model"].clone()),
+                (json!("local"), json!("merge")),
+                "{}",
+                s.raw
+            );
+            let text = s.finish()["text"].as_str().unwrap();
+            assert!(text.contains("**What is the interest tax shield?**"), "{text}");
+            assert!(text.contains("\n\nSources:\n"), "{text}");
+            // The paid part's request carries its task alone, not the whole question.
+            let last = double.requests().pop().unwrap().body.to_string();
+            assert!(!last.contains("interest tax shield"), "{last}");
+        },
+    );
+
     c.check("an exhausted budget answers locally, says so, and makes no paid call", || {
         let r = Request::new("PUT", "/v1/chat/profile")
             .header("x-tenant-id", t)

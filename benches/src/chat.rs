@@ -289,9 +289,22 @@ pub fn run(args: ChatArgs) -> Result<()> {
     let (mut seen, mut fresh) = (HashSet::new(), Cost::default());
     let (mut all, mut steps_paid, mut steps_cached, mut exact, mut planned) =
         (Cost::default(), 0, 0, 0, 0);
+    // Paid tokens by step kind: (steps, input, output), cache hits included as zero.
+    let mut by_kind: Vec<(String, u64, u64, u64)> = Vec::new();
     for (i, q) in workload.iter().cycle().take(args.replay).enumerate() {
         let t = ask(&host, &format!("replay-{i}"), q)?;
         let paid = t.paid();
+        for s in &paid {
+            let kind = s["kind"].as_str().unwrap_or("?").to_string();
+            let (i, o) = (
+                s["input_tokens"].as_u64().unwrap_or(0),
+                s["output_tokens"].as_u64().unwrap_or(0),
+            );
+            match by_kind.iter_mut().find(|(k, ..)| *k == kind) {
+                Some(e) => (e.1, e.2, e.3) = (e.1 + 1, e.2 + i, e.3 + o),
+                None => by_kind.push((kind, 1, i, o)),
+            }
+        }
         let tokens = |k: &str| paid.iter().map(|s| s[k].as_u64().unwrap_or(0)).sum::<u64>();
         let cached = paid.iter().filter(|s| s["cache"] != "miss").count();
         steps_paid += paid.len();
@@ -325,6 +338,20 @@ pub fn run(args: ChatArgs) -> Result<()> {
     all.row(
         "whole replay (protocol + its cache vs single-shot + exact cache of repeated questions)",
     );
+    println!();
+    println!(
+        "| paid step kind | steps | input tokens / step | output tokens / step | share of the replay's paid tokens |"
+    );
+    println!("|---|---:|---:|---:|---:|");
+    let total: u64 = by_kind.iter().map(|(_, _, i, o)| i + o).sum();
+    for (kind, n, i, o) in &by_kind {
+        println!(
+            "| {kind} | {n} | {:.0} | {:.0} | {:.0}% |",
+            *i as f64 / *n as f64,
+            *o as f64 / *n as f64,
+            100.0 * (i + o) as f64 / total.max(1) as f64
+        );
+    }
     println!();
     println!(
         "Cache: {steps_cached} of {steps_paid} paid steps answered from cache = **{:.1}%** ({exact} exact, {} semantic); {planned} of {} turns were planned by a model.",

@@ -259,6 +259,74 @@ pub fn sources_for_task(task_text: &str, sources: &[Source], max: usize) -> Vec<
     picked
 }
 
+/// Source content an implementation step reads: about a paragraph of the sentences that
+/// bear on its task (the single-shot baseline reads every retrieved source whole).
+pub const TASK_SOURCE_TOKENS: u64 = 160;
+
+/// The task's sources cut down to the sentences that bear on the task, about `max_tokens`
+/// of content in all. Sentences are ranked by the task's terms they contain (a source's
+/// first sentence, usually its definition, gets a small lift); the best ones are kept in
+/// their original order, with "…" where text was left out. Sources that fit whole are sent
+/// whole; a source left with no sentence is dropped, but the best sentence overall is always
+/// kept.
+pub fn focus(task_text: &str, sources: &[Source], max_tokens: u64) -> Vec<Source> {
+    let total: u64 = sources.iter().map(|s| estimate_tokens(&s.content)).sum();
+    if total <= max_tokens {
+        return sources.to_vec();
+    }
+    let wanted: HashSet<String> = terms(task_text).into_iter().collect();
+    let split: Vec<Vec<String>> = sources
+        .iter()
+        .map(|s| tessera_gateway::local::sentences(&s.content))
+        .collect();
+    let mut ranked: Vec<(f32, usize, usize)> = Vec::new();
+    for (si, sentences) in split.iter().enumerate() {
+        for (i, sentence) in sentences.iter().enumerate() {
+            let have: HashSet<String> = terms(sentence).into_iter().collect();
+            let lift = if i == 0 { 0.5 } else { 0.0 };
+            ranked.push((wanted.intersection(&have).count() as f32 + lift, si, i));
+        }
+    }
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+    let mut keep: Vec<Vec<usize>> = vec![Vec::new(); sources.len()];
+    let mut used = 0;
+    for (rank, (_, si, i)) in ranked.iter().enumerate() {
+        let cost = estimate_tokens(&split[*si][*i]);
+        if rank > 0 && used + cost > max_tokens {
+            continue;
+        }
+        used += cost;
+        keep[*si].push(*i);
+    }
+    sources
+        .iter()
+        .zip(&split)
+        .zip(keep)
+        .filter(|(_, k)| !k.is_empty())
+        .map(|((s, sentences), mut k)| {
+            k.sort_unstable();
+            let mut content = String::new();
+            let mut next = 0;
+            for i in k {
+                if i > next {
+                    content.push_str(if content.is_empty() { "… " } else { " … " });
+                } else if !content.is_empty() {
+                    content.push(' ');
+                }
+                content.push_str(&sentences[i]);
+                next = i + 1;
+            }
+            if next < sentences.len() {
+                content.push_str(" …");
+            }
+            Source {
+                content,
+                ..s.clone()
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,5 +423,50 @@ mod tests {
         assert!(sources_for_task("x", &[], 2).is_empty());
         assert_eq!(SkillLevel::parse("expert"), Some(SkillLevel::Expert));
         assert_eq!(cut_tokens("abc", 10), "abc");
+    }
+
+    #[test]
+    fn focus_keeps_the_sentences_a_task_needs_within_its_budget() {
+        let long = source(
+            1,
+            10,
+            "WACC",
+            "WACC is the weighted average cost of capital. Analysts argue about it at length. \
+             The weights are market values of equity and debt. Conferences discuss it every year. \
+             Debt enters after tax because interest is deductible. Many textbooks have pictures.",
+        );
+        let other = source(
+            2,
+            11,
+            "Gardening",
+            "Tomatoes need sun. Water them daily. Prune often.",
+        );
+        let all = [long.clone(), other];
+        let task = "How are the weights of WACC and the after-tax cost of debt set?";
+        let focused = focus(task, &all, 40);
+        assert_eq!(
+            focused.len(),
+            1,
+            "the unrelated source is dropped: {focused:?}"
+        );
+        let text = &focused[0].content;
+        assert!(text.starts_with("WACC is the weighted average"), "{text}");
+        assert!(
+            text.contains("market values") && text.contains("after tax"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("Conferences") && text.contains(" … "),
+            "{text}"
+        );
+        assert!(estimate_tokens(text) <= 45, "{text}");
+        assert_eq!(
+            (focused[0].n, focused[0].chunk_id),
+            (1, 10),
+            "citations keep their numbers"
+        );
+        // Sources that fit are sent whole; the best sentence survives any budget.
+        assert_eq!(focus(task, &all, 10_000), all.to_vec());
+        assert_eq!(focus(task, &all, 1).len(), 1);
     }
 }

@@ -77,6 +77,21 @@ pub fn synthesis(drafts: &[(String, String)], sources: &[Source], note: Option<&
     text
 }
 
+/// The final answer from drafts a model wrote for independent tasks that passed
+/// validation: each under its task title, in plan order, with the sources list. Combining
+/// them needs no model — there is nothing to reconcile between independent parts, and the
+/// citations were checked already.
+pub fn merge(drafts: &[(String, String)], sources: &[Source]) -> String {
+    let parts: Vec<String> = drafts
+        .iter()
+        .filter(|(_, d)| !d.trim().is_empty())
+        .map(|(title, draft)| format!("**{title}**\n{}", draft.trim()))
+        .collect();
+    let body = parts.join("\n\n");
+    let footer = sources_footer(&body, sources);
+    format!("{body}{footer}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +121,28 @@ mod tests {
         assert!(d.lines().all(|l| l.starts_with("- ")));
         assert!(citations(&d).iter().all(|n| *n == 1 || *n == 2));
         assert_eq!(implementation("anything", &[]), "");
+    }
+
+    #[test]
+    fn merge_keeps_each_draft_under_its_title_with_one_sources_list() {
+        let s = sources();
+        let text = merge(
+            &[
+                (
+                    "WACC".into(),
+                    "WACC blends equity and debt costs [1].".into(),
+                ),
+                ("Empty".into(), "  ".into()),
+                ("Beta".into(), "Beta comes from the CAPM [2].".into()),
+            ],
+            &s,
+        );
+        assert!(text.starts_with("**WACC**\nWACC blends"), "{text}");
+        assert!(text.contains("\n\n**Beta**\nBeta comes"), "{text}");
+        assert!(!text.contains("Empty"), "{text}");
+        assert!(!text.contains(local::NOTICE), "models wrote the drafts");
+        assert_eq!(text.matches("Sources:").count(), 1, "{text}");
+        assert_eq!(citations(&text), vec![1, 2, 1, 2], "{text}");
     }
 
     #[test]

@@ -137,16 +137,104 @@ pub fn retry_instruction(err: &PlanError) -> String {
 /// A plan made without a model, from the analysis: one task for a simple question, else one
 /// task per part of the question (sentences or "and"-joined clauses), at most [`MAX_TASKS`].
 /// `extra` (an edit's changed requirements) adds one task per non-empty line.
+/// Questions with more parts than this are planned by a model.
+pub const MAX_LOCAL_PARTS: usize = 3;
+
+/// Why the local planner is enough for `question`, or `None` when a model should plan.
+///
+/// Planning decomposes; it needs a model only when the decomposition is not visible in the
+/// question or a piece of it is hard. A simple question (complexity below `low`) is one
+/// task. Otherwise a question whose parts are written out ("…, and …", several sentences)
+/// and independent is planned as those parts, one task each, when every part on its own
+/// (`part_analyses`, one per [`question_parts`]; the whole question's analysis when it has
+/// one part) is below `high`. The whole question's complexity is not used there: it counts
+/// the parts themselves, which the local plan has just taken care of.
+pub fn local_planning_reason(
+    question: &str,
+    analysis: &Analysis,
+    part_analyses: &[Analysis],
+    low: f32,
+    high: f32,
+) -> Option<String> {
+    if analysis.complexity < low {
+        return Some(format!(
+            "complexity {:.2} < {low:.2}: one task, planned locally without a model",
+            analysis.complexity
+        ));
+    }
+    let parts = question_parts(question);
+    let n = parts.len();
+    if n > MAX_LOCAL_PARTS || !parts_independent(question, &parts) {
+        return None;
+    }
+    let hardest = if part_analyses.is_empty() {
+        analysis.complexity
+    } else {
+        part_analyses
+            .iter()
+            .map(|a| a.complexity)
+            .fold(0.0, f32::max)
+    };
+    (hardest < high).then(|| {
+        format!(
+            "{n} independent written-out part(s), the hardest of complexity {hardest:.2} < \
+             {high:.2}: planned locally without a model"
+        )
+    })
+}
+
+/// Words that make a part lean on an earlier one ("…, and how is *it* used?").
+const BACK_REFERENCES: [&str; 9] = [
+    "it", "its", "them", "they", "their", "this", "that", "these", "those",
+];
+
+/// Whether the parts can be answered separately: no "then" sequencing, and no later part
+/// that refers back to an earlier one.
+fn parts_independent(question: &str, parts: &[String]) -> bool {
+    let lower = question.to_lowercase();
+    if lower.contains(" and then ") || lower.contains(", then ") {
+        return false;
+    }
+    !parts.iter().skip(1).any(|p| {
+        p.split(|c: char| !c.is_alphanumeric() && c != '\'')
+            .any(|w| BACK_REFERENCES.contains(&w.to_lowercase().as_str()))
+    })
+}
+
+/// The title the local plan gives the task for `part`.
+pub fn task_title(part: &str) -> String {
+    clip(part, MAX_TITLE_CHARS)
+}
+
+/// The parts the local plan makes of `question`: one per sentence or "…, and …" clause. In
+/// a question, a clause split off before the final "?" gets one too, so that a part reads
+/// (and embeds) as the question it is: "What is WACC, and …?" gives "What is WACC?".
+pub fn question_parts(question: &str) -> Vec<String> {
+    let q = question.trim();
+    let parts = split_parts(q);
+    if parts.is_empty() {
+        return vec![q.to_string()];
+    }
+    let asks = q.ends_with('?');
+    parts
+        .into_iter()
+        .map(|p| {
+            if asks && !p.ends_with(['?', '.', '!']) {
+                format!("{p}?")
+            } else {
+                p
+            }
+        })
+        .collect()
+}
+
 pub fn local_plan(question: &str, analysis: &Analysis, extra: Option<&str>) -> Plan {
     let q = question.trim();
     let mut parts: Vec<String> = if analysis.complexity < 0.3 {
         vec![q.to_string()]
     } else {
-        split_parts(q)
+        question_parts(q)
     };
-    if parts.is_empty() {
-        parts.push(q.to_string());
-    }
     if let Some(extra) = extra {
         parts.extend(
             extra
@@ -171,9 +259,8 @@ pub fn local_plan(question: &str, analysis: &Analysis, extra: Option<&str>) -> P
         .into_iter()
         .enumerate()
         .map(|(i, part)| {
-            let title = clip(&part, MAX_TITLE_CHARS);
-            let mut instructions =
-                format!("{verb}: {part}. Use only the numbered sources and cite them as [n].");
+            let title = task_title(&part);
+            let mut instructions = format!("{verb}: {part}.");
             if uses_calc {
                 instructions
                     .push_str(" Show each calculation step with the numbers from the sources.");
@@ -305,6 +392,60 @@ mod tests {
             semantic_complexity: complexity,
             structural_complexity: complexity,
         }
+    }
+
+    #[test]
+    fn a_model_plans_only_what_the_question_does_not_spell_out() {
+        let why = |q: &str, complexity: f32, parts: &[f32]| {
+            let parts: Vec<Analysis> = parts
+                .iter()
+                .map(|c| analysis(*c, Intent::Explain, vec![]))
+                .collect();
+            let a = analysis(complexity, Intent::BuildModel, vec![]);
+            local_planning_reason(q, &a, &parts, 0.3, 0.7)
+        };
+        // Simple: one task, whatever its shape.
+        assert!(why("What is WACC?", 0.1, &[]).is_some());
+        assert!(why("What is WACC?", 0.5, &[]).is_some());
+        // Written-out independent parts, each below the high threshold, even when the whole
+        // question (which counts its parts) is above it.
+        let two = "What is WACC, and how is beta estimated from returns?";
+        let reason = why(two, 0.8, &[0.4, 0.6]).unwrap();
+        assert!(
+            reason.contains("2 independent") && reason.contains("0.60"),
+            "{reason}"
+        );
+        // A hard part, parts that lean on each other, or too many parts go to a model.
+        assert!(why(two, 0.8, &[0.4, 0.75]).is_none());
+        assert!(why("What is WACC?", 0.75, &[]).is_none());
+        assert!(
+            why(
+                "What is WACC, and how is it used in a DCF?",
+                0.5,
+                &[0.4, 0.4]
+            )
+            .is_none()
+        );
+        assert!(why("Compute WACC, and then discount the flows", 0.5, &[]).is_none());
+        let four = "What is WACC? What is beta? What is the ERP? What is a DCF?";
+        assert!(why(four, 0.5, &[0.1, 0.1, 0.1, 0.1]).is_none());
+    }
+
+    #[test]
+    fn task_titles_match_the_question_parts() {
+        let q = "What is WACC, and how is beta estimated from returns?";
+        let parts = question_parts(q);
+        assert_eq!(
+            parts,
+            ["What is WACC?", "how is beta estimated from returns?"]
+        );
+        let p = local_plan(q, &analysis(0.5, Intent::Explain, vec![]), None);
+        let titles: Vec<String> = parts.iter().map(|p| task_title(p)).collect();
+        assert_eq!(
+            p.tasks.iter().map(|t| t.title.clone()).collect::<Vec<_>>(),
+            titles
+        );
+        assert_eq!(question_parts("  "), [""]);
     }
 
     #[test]

@@ -108,8 +108,12 @@ pub fn planning(
 }
 
 /// An implementation step: one task, its sources, the drafts of the tasks it builds on.
+///
+/// `question` is the user's whole question, given when the task was written by a model and
+/// may lean on it; a task of the local plan *is* a part of the question, so it stands alone
+/// (and the same part asked in another turn makes the same request: a cache hit).
 pub fn implementation(
-    question: &str,
+    question: Option<&str>,
     task: &PlanTask,
     sources: &[Source],
     earlier: &[(String, String)],
@@ -120,12 +124,15 @@ pub fn implementation(
         "{}\n{CITE_RULES} Answer only this task, in at most 150 words.",
         ctx.persona
     );
-    let mut user = format!(
-        "{}Question: {question}\nTask: {}\nInstructions: {}\n",
-        history_block(ctx),
-        task.title,
-        task.instructions
-    );
+    let mut user = history_block(ctx);
+    if let Some(q) = question {
+        user.push_str(&format!("Question: {q}\n"));
+    }
+    // The local plan's instructions restate the title; say it once.
+    if !task.instructions.contains(task.title.trim_end_matches('…')) {
+        user.push_str(&format!("Task: {}\n", task.title));
+    }
+    user.push_str(&format!("Instructions: {}\n", task.instructions));
     for (title, draft) in earlier {
         user.push_str(&format!("Result of \"{title}\":\n{draft}\n"));
     }
@@ -251,7 +258,7 @@ mod tests {
             depends_on: vec![],
         };
         let r = implementation(
-            "q",
+            Some("q"),
             &task,
             &c.sources[1..],
             &[("WACC".into(), "draft [1]".into())],
@@ -261,6 +268,22 @@ mod tests {
         let text = r.prompt_text();
         assert!(text.contains("[2] CAPM\nRe = rf") && !text.contains("[1] WACC\n"));
         assert!(text.contains("Result of \"WACC\":\ndraft [1]"));
+        // A task of the local plan stands alone: no question, its title said once.
+        let part = PlanTask {
+            id: 1,
+            title: "What is WACC".into(),
+            instructions: "Explain: What is WACC.".into(),
+            depends_on: vec![],
+        };
+        let text = implementation(None, &part, &c.sources, &[], &c, None).prompt_text();
+        assert!(
+            !text.contains("Question:") && !text.contains("Task:"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Instructions: Explain: What is WACC."),
+            "{text}"
+        );
         let issue = Issue::error("no_citations", "Draft 1 cites no source");
         let r = synthesis("q", &[("A".into(), "x [1]".into())], &[issue], &c, None);
         assert!(r.prompt_text().contains("fix these") && r.prompt_text().contains("Draft 1 — A"));

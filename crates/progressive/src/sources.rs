@@ -138,6 +138,29 @@ pub fn renumber(text: &str, from: &[(usize, i64)], sources: &[Source]) -> Option
     Some(map_citations(text, lookup))
 }
 
+/// Several retrieval lists as one: round-robin (the best of each list first), skipping
+/// chunks already taken, at most `k`, renumbered from 1. Used when each part of a question
+/// was searched on its own.
+pub fn interleave(lists: Vec<Vec<Source>>, k: usize) -> Vec<Source> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    let longest = lists.iter().map(Vec::len).max().unwrap_or(0);
+    for i in 0..longest {
+        for list in &lists {
+            if let Some(s) = list.get(i)
+                && out.len() < k
+                && seen.insert(s.chunk_id)
+            {
+                out.push(Source {
+                    n: out.len() + 1,
+                    ..s.clone()
+                });
+            }
+        }
+    }
+    out
+}
+
 /// The answer without the footer [`sources_footer`] appended (its chunk ids are not claims).
 pub fn without_footer(text: &str) -> &str {
     text.rsplit_once(FOOTER_HEAD).map_or(text, |(body, _)| body)
@@ -191,6 +214,24 @@ mod tests {
         );
         assert_eq!(citations("unterminated [1"), Vec::<usize>::new());
         assert_eq!(citations("[1234]"), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn parts_take_turns_without_repeats() {
+        let a = vec![
+            source(1, 10, "a", ""),
+            source(2, 11, "b", ""),
+            source(3, 12, "c", ""),
+        ];
+        let b = vec![
+            source(1, 20, "d", ""),
+            source(2, 10, "a", ""),
+            source(3, 21, "e", ""),
+        ];
+        let merged = interleave(vec![a, b], 4);
+        let ids: Vec<(usize, i64)> = merged.iter().map(|s| (s.n, s.chunk_id)).collect();
+        assert_eq!(ids, [(1, 10), (2, 20), (3, 11), (4, 12)]);
+        assert!(interleave(vec![], 4).is_empty());
     }
 
     #[test]

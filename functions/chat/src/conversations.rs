@@ -155,12 +155,14 @@ pub async fn post_message(req: Request, caller: Caller, id: &str) -> Result<Answ
         message_id: message,
         question: content,
         question_embedding: None,
+        part_embeddings: Vec::new(),
         history: Vec::new(),
         skill: Default::default(),
         scopes: scopes(&conv.context),
         analysis: None,
         sources: Vec::new(),
         plan: None,
+        local_plan: false,
         layout: TurnLayout {
             steps: TurnLayout::head(),
         },
@@ -302,9 +304,16 @@ async fn prepare(
     user_message: &str,
     pinned: Option<String>,
 ) -> Result<Account, ApiError> {
-    let embedding = kb::embed(&turn.tenant, std::slice::from_ref(&turn.question))
-        .await?
-        .pop();
+    // The question and, when it has several written-out parts, each part, in one request:
+    // a part becomes a task of the local plan and is looked up in the cache by its own.
+    let parts = tessera_progressive::plan::question_parts(&turn.question);
+    let mut texts = vec![turn.question.clone()];
+    if (2..=tessera_progressive::plan::MAX_LOCAL_PARTS).contains(&parts.len()) {
+        texts.extend(parts.iter().cloned());
+    }
+    let mut vectors = kb::embed(&turn.tenant, &texts).await?.into_iter();
+    let embedding = vectors.next();
+    turn.part_embeddings = texts.into_iter().skip(1).zip(vectors).collect();
     if let Some(e) = &embedding {
         db::execute(
             db,

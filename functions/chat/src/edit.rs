@@ -505,6 +505,9 @@ async fn rebuild(
     let local_drafts = steps
         .iter()
         .any(|s| s.kind == StepKind::Implementation && s.provider.as_deref() == Some("local"));
+    let local_plan = steps
+        .iter()
+        .any(|s| s.kind == StepKind::Planning && s.model.as_deref() == Some("local-planner"));
     Ok(Turn {
         tenant: caller.tenant.clone(),
         history: history(db, &conversation_id, &loaded.message).await?,
@@ -512,11 +515,14 @@ async fn rebuild(
         message_id: loaded.message.clone(),
         question: db::text(&row, 1),
         question_embedding: db::opt_text(&row, 2).and_then(|t| db::parse_vector(&t)),
+        // Reruns of an edit skip the semantic cache (`semantic_cache: false`).
+        part_embeddings: Vec::new(),
         skill: Default::default(),
         scopes: scopes(context),
         analysis,
         sources,
         plan,
+        local_plan,
         layout: layout_of(steps),
         rows,
         outputs,

@@ -129,3 +129,19 @@ pub async fn search(
             .collect(),
     )
 }
+
+/// Sources for a question with several written-out parts: one search per part (each with
+/// its own embedding), merged in turns — the best of each part first — without repeats, up
+/// to the same k as one search. One search for the whole question lets the part with the
+/// most matching text crowd out the others.
+pub async fn search_parts(
+    tenant: &str,
+    parts: &[(String, Vec<f32>)],
+    scopes: &[String],
+) -> Result<Vec<Source>, ApiError> {
+    let mut per_part = Vec::with_capacity(parts.len());
+    for (text, embedding) in parts {
+        per_part.push(search(tenant, text, scopes, Some(embedding)).await?);
+    }
+    Ok(tessera_progressive::sources::interleave(per_part, K))
+}

@@ -84,12 +84,17 @@ pub struct Turn {
     pub message_id: String,
     pub question: String,
     pub question_embedding: Option<Vec<f32>>,
+    /// Embeddings of the question's written-out parts (`plan::question_parts`), when it has
+    /// more than one: a task of the local plan is looked up in the cache by its own.
+    pub part_embeddings: Vec<(String, Vec<f32>)>,
     pub history: Vec<HistoryMessage>,
     pub skill: SkillLevel,
     pub scopes: Vec<String>,
     pub analysis: Option<Analysis>,
     pub sources: Vec<Source>,
     pub plan: Option<Plan>,
+    /// The plan came from the local planner: its tasks are parts of the question.
+    pub local_plan: bool,
     pub layout: TurnLayout,
     pub rows: BTreeMap<usize, StepRow>,
     pub outputs: BTreeMap<usize, String>,
@@ -248,10 +253,7 @@ impl Turn {
         semantic: bool,
         stream_text: bool,
     ) -> CallSpec<'_> {
-        let semantic_scope = match &self.layout.steps[ordinal].task {
-            Some(t) if kind == StepKind::Implementation => format!("task-{}", t.id),
-            _ => String::new(),
-        };
+        let (embedding, semantic_scope) = self.semantic_key(kind, ordinal);
         CallSpec {
             kind,
             step_n: self.n_of(ordinal),
@@ -260,13 +262,32 @@ impl Turn {
             message_id: &self.message_id,
             complexity: self.analysis.as_ref().map_or(0.5, |a| a.complexity),
             request,
-            semantic: self
-                .question_embedding
-                .as_deref()
-                .filter(|_| semantic && self.semantic_cache),
+            semantic: embedding.filter(|_| semantic && self.semantic_cache),
             semantic_scope,
             sources: &self.sources,
             stream_text,
+        }
+    }
+
+    /// What a step is looked up by in the semantic cache, and the scope of the match. A task
+    /// of the local plan is a part of the question: it is matched by that part's own
+    /// embedding, across turns and positions (the same part in another question is the same
+    /// task). A model's task leans on the whole question: matched by the question, within
+    /// the same task position.
+    fn semantic_key(&self, kind: StepKind, ordinal: usize) -> (Option<&[f32]>, String) {
+        let question = self.question_embedding.as_deref();
+        match &self.layout.steps[ordinal].task {
+            Some(t) if kind == StepKind::Implementation && self.local_plan => {
+                let single = self.layout.implementation_steps().count() == 1;
+                let part = self
+                    .part_embeddings
+                    .iter()
+                    .find(|(text, _)| plan::task_title(text) == t.title)
+                    .map(|(_, e)| e.as_slice());
+                (part.or(question.filter(|_| single)), "task".into())
+            }
+            Some(t) if kind == StepKind::Implementation => (question, format!("task-{}", t.id)),
+            _ => (question, String::new()),
         }
     }
 
@@ -321,16 +342,29 @@ impl Turn {
             step: self.n_of(o),
             tool_call_id: call_id.clone(),
             tool_name: "kb_search".into(),
-            input: json!({ "query": self.question, "k": kb::K, "scope": self.scopes }),
+            input: if self.part_embeddings.len() > 1 {
+                let parts: Vec<&str> = self
+                    .part_embeddings
+                    .iter()
+                    .map(|(p, _)| p.as_str())
+                    .collect();
+                json!({ "query": self.question, "parts": parts, "k": kb::K, "scope": self.scopes })
+            } else {
+                json!({ "query": self.question, "k": kb::K, "scope": self.scopes })
+            },
         })
         .await;
-        self.sources = kb::search(
-            &self.tenant,
-            &self.question,
-            &self.scopes,
-            self.question_embedding.as_deref(),
-        )
-        .await?;
+        self.sources = if self.part_embeddings.len() > 1 {
+            kb::search_parts(&self.tenant, &self.part_embeddings, &self.scopes).await?
+        } else {
+            kb::search(
+                &self.tenant,
+                &self.question,
+                &self.scopes,
+                self.question_embedding.as_deref(),
+            )
+            .await?
+        };
         let found: Vec<Value> = self
             .sources
             .iter()
@@ -385,16 +419,25 @@ impl Turn {
             .begin(gw.db, sink, o, json!({ "instructions": extra }))
             .await?;
         let analysis = self.analysis.clone().expect("analysis runs first");
-        let low = gw.settings.routing.low_complexity;
+        let routing = &gw.settings.routing;
+        let classifier = Classifier::builtin();
+        let part_analyses: Vec<Analysis> = self
+            .part_embeddings
+            .iter()
+            .map(|(part, e)| classifier.analyse(part, e))
+            .collect();
+        let local_reason = plan::local_planning_reason(
+            &self.question,
+            &analysis,
+            &part_analyses,
+            routing.low_complexity,
+            routing.high_complexity,
+        )
+        .filter(|_| extra.is_none());
         let mut d;
-        let plan = if analysis.complexity < low && extra.is_none() {
-            d = Done::local(
-                "local-planner",
-                format!(
-                    "complexity {:.2} < {low:.2}: planned locally without a model",
-                    analysis.complexity
-                ),
-            );
+        self.local_plan = local_reason.is_some();
+        let plan = if let Some(reason) = local_reason {
+            d = Done::local("local-planner", reason);
             local_plan(&self.question, &analysis, None)
         } else {
             let ctx = self.context(StepKind::Planning, &self.sources);
@@ -441,6 +484,7 @@ impl Turn {
                                     })
                                     .await;
                                     d.error = Some(message);
+                                    self.local_plan = true;
                                     local_plan(&self.question, &analysis, extra)
                                 }
                             }
@@ -450,6 +494,7 @@ impl Turn {
                 Outcome::Local { reason } => {
                     self.note_local(&reason);
                     d = Done::local("local-planner", reason);
+                    self.local_plan = true;
                     local_plan(&self.question, &analysis, extra)
                 }
                 Outcome::Failed { reason } => return self.fail(gw.db, sink, o, t0, reason).await,
@@ -486,7 +531,11 @@ impl Turn {
             task_text.push(' ');
             task_text.push_str(e);
         }
-        let task_sources = sources_for_task(&task_text, &self.sources, SOURCES_PER_TASK);
+        let task_sources = context::focus(
+            &task_text,
+            &sources_for_task(&task_text, &self.sources, SOURCES_PER_TASK),
+            context::TASK_SOURCE_TOKENS,
+        );
         let source_ns: Vec<usize> = task_sources.iter().map(|s| s.n).collect();
         let t0 = self
             .begin(
@@ -508,8 +557,8 @@ impl Turn {
             })
             .collect();
         let ctx = self.context(StepKind::Implementation, &task_sources);
-        let request =
-            prompt::implementation(&self.question, &task, &ctx.sources, &earlier, &ctx, extra);
+        let question = (!self.local_plan).then_some(self.question.as_str());
+        let request = prompt::implementation(question, &task, &ctx.sources, &earlier, &ctx, extra);
         let spec = self.spec(StepKind::Implementation, o, request, extra.is_none(), true);
         let mut d = match gw.call(&spec, sink).await? {
             Outcome::Answer(c) => {
@@ -545,6 +594,15 @@ impl Turn {
         };
         d.output = Some(json!({ "sources": source_ns }));
         self.end(gw.db, sink, o, t0, d).await
+    }
+
+    /// No task builds on another: their drafts answer separate parts of the question. Only
+    /// the local plan's tasks are merged without a model: they are parts the user wrote out,
+    /// while a model's tasks split one question whose answer must read as one.
+    fn tasks_independent(&self) -> bool {
+        self.plan
+            .as_ref()
+            .is_some_and(|p| p.tasks.iter().all(|t| t.depends_on.is_empty()))
     }
 
     fn drafts(&self) -> Vec<(String, String)> {
@@ -611,6 +669,14 @@ impl Turn {
             (
                 text,
                 Done::local("pass-through", "one task: its checked draft is the answer"),
+            )
+        } else if report.ok() && extra.is_none() && self.local_plan && self.tasks_independent() {
+            (
+                local::merge(&drafts, &self.sources),
+                Done::local(
+                    "merge",
+                    "the question's independent parts, each answered and checked: merged without a model",
+                ),
             )
         } else {
             let ctx = self.context(StepKind::Synthesis, &[]);

@@ -39,9 +39,10 @@ impl PostgresFactor {
         if let Some(pool) = pools.get(address) {
             return Ok(pool.clone());
         }
-        let config: tokio_postgres::Config = address
+        let mut config: tokio_postgres::Config = address
             .parse()
             .map_err(|e| Error::ConnectionFailed(format!("invalid connection string: {e}")))?;
+        plan_each_run(&mut config);
         if matches!(
             config.get_ssl_mode(),
             tokio_postgres::config::SslMode::Require
@@ -170,6 +171,20 @@ impl PostgresState {
         }
         self.factor.pool(address)
     }
+}
+
+/// Statements stay prepared per connection (see `values::prepare`), and Postgres switches a
+/// prepared statement to a generic plan after five runs — which can trade an index scan
+/// (pgvector's HNSW, a selective filter) for a sequential one. Plan each run for its
+/// parameters, as unnamed statements always were; the saving is the round trip, not the
+/// planning.
+fn plan_each_run(config: &mut tokio_postgres::Config) {
+    const SETTING: &str = "-c plan_cache_mode=force_custom_plan";
+    let options = match config.get_options() {
+        Some(o) if !o.is_empty() => format!("{o} {SETTING}"),
+        _ => SETTING.to_string(),
+    };
+    config.options(&options);
 }
 
 /// Statements one pooled connection keeps prepared; a guest that builds SQL text with
@@ -401,5 +416,29 @@ impl<T> pg::HostConnectionBuilderWithStore<T> for Postgres {
             Ok(access.get().table.get(&builder)?.address.clone())
         })?;
         <Self as pg::HostConnectionWithStore<T>>::open_async(accessor, address).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pooled_connections_plan_each_run_and_keep_the_callers_options() {
+        let mut plain: tokio_postgres::Config = "postgres://u@127.0.0.1/db".parse().expect("valid");
+        plan_each_run(&mut plain);
+        assert_eq!(
+            plain.get_options(),
+            Some("-c plan_cache_mode=force_custom_plan")
+        );
+        let mut with: tokio_postgres::Config =
+            "postgres://u@127.0.0.1/db?options=-c%20search_path%3Dapp"
+                .parse()
+                .expect("valid");
+        plan_each_run(&mut with);
+        assert_eq!(
+            with.get_options(),
+            Some("-c search_path=app -c plan_cache_mode=force_custom_plan")
+        );
     }
 }
