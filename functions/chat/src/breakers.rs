@@ -28,6 +28,39 @@ pub async fn load(db: &Connection) -> Result<HashMap<String, (BreakerState, i64)
         .collect())
 }
 
+/// As [`update`], starting from `known` — the state and version read earlier in this turn —
+/// instead of reading it again: the write is a compare-and-set on that version, so when
+/// another instance changed the row meanwhile, it fails and the usual read-and-retry runs.
+/// Saves a round trip in the common case.
+pub async fn update_known(
+    db: &Connection,
+    provider: &str,
+    known: Option<&(BreakerState, i64)>,
+    change: impl Fn(BreakerState) -> Option<BreakerState>,
+) -> Result<bool, ApiError> {
+    if let Some((old, version)) = known {
+        let Some(new) = change(old.clone()) else {
+            return Ok(false);
+        };
+        if new == *old {
+            return Ok(true);
+        }
+        let state = serde_json::to_string(&new).expect("breaker state serialises");
+        let written = db::execute(
+            db,
+            "write breaker",
+            "UPDATE provider_breakers SET state = $2::jsonb, version = version + 1, updated_at = now()
+             WHERE provider = $1 AND version = $3",
+            vec![P::Str(provider.into()), P::Str(state), P::Int64(*version)],
+        )
+        .await?;
+        if written == 1 {
+            return Ok(true);
+        }
+    }
+    update(db, provider, change).await
+}
+
 /// Applies `change` to the provider's state. `None` from `change` writes nothing and returns
 /// false (e.g. the breaker refuses the call); an unchanged state is not written either.
 pub async fn update(

@@ -217,15 +217,6 @@ impl Gateway<'_> {
         }
 
         let started = now_ms();
-        let closed: Vec<&str> = chain
-            .iter()
-            .filter(|c| {
-                breakers
-                    .get(&c.provider)
-                    .is_none_or(|(s, _)| matches!(s, BreakerState::Closed { .. }))
-            })
-            .map(|c| c.provider.as_str())
-            .collect();
         for cand in &chain {
             if cand.kind == ProviderKind::Local {
                 // The local answer is a call too (free, no model): it shows in usage.
@@ -238,9 +229,8 @@ impl Gateway<'_> {
                     reason: cand.reason.clone(),
                 });
             }
-            let was_closed = closed.contains(&cand.provider.as_str());
             match self
-                .try_candidate(spec, cand, started, was_closed, sink)
+                .try_candidate(spec, cand, started, breakers.get(&cand.provider), sink)
                 .await?
             {
                 Tried::Answer(c) => return Ok(Outcome::Answer(c)),
@@ -267,7 +257,7 @@ impl Gateway<'_> {
         spec: &CallSpec<'_>,
         cand: &Candidate,
         started: u64,
-        was_closed: bool,
+        known: Option<&(BreakerState, i64)>,
         sink: &mut Sink,
     ) -> Result<Tried, ApiError> {
         let Some(provider) = self.settings.catalog.provider(&cand.provider).cloned() else {
@@ -282,10 +272,12 @@ impl Gateway<'_> {
                 return Ok(Tried::Cancelled);
             }
             // Claim the call with the breaker (a half-open breaker admits one trial). A
-            // closed breaker admits every call without changing: when it was closed as read
-            // at the start of this call, the first attempt needs no second read.
+            // closed breaker admits every call without changing: when it was closed (or had
+            // no row) as read at the start of this call, the first attempt needs no second
+            // read.
             let cfg = &self.settings.breaker;
             let now = now_ms();
+            let was_closed = known.is_none_or(|(s, _)| matches!(s, BreakerState::Closed { .. }));
             let admitted = (attempt == 1 && was_closed)
                 || breakers::update(self.db, &cand.provider, |s| {
                     if cfg.allows(&s, now) {
@@ -345,9 +337,12 @@ impl Gateway<'_> {
                     // on the turn's connection, so they cost one round trip, not three.
                     let (recorded, breaker, stored) = futures::join!(
                         self.record(spec, &call),
-                        breakers::update(self.db, &cand.provider, |s| {
-                            Some(cfg.on_result(s, BreakerOutcome::Success, end))
-                        }),
+                        breakers::update_known(
+                            self.db,
+                            &cand.provider,
+                            known.filter(|_| attempt == 1),
+                            |s| Some(cfg.on_result(s, BreakerOutcome::Success, end)),
+                        ),
                         cache::store(
                             self.db,
                             &self.account.tenant,
