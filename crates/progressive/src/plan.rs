@@ -260,7 +260,12 @@ pub fn local_plan(question: &str, analysis: &Analysis, extra: Option<&str>) -> P
         .enumerate()
         .map(|(i, part)| {
             let title = task_title(&part);
-            let mut instructions = format!("{verb}: {part}.");
+            let end = if part.ends_with(['?', '.', '!']) {
+                ""
+            } else {
+                "."
+            };
+            let mut instructions = format!("{verb}: {part}{end}");
             if uses_calc {
                 instructions
                     .push_str(" Show each calculation step with the numbers from the sources.");
