@@ -116,9 +116,8 @@ impl PooledClient {
     }
 
     fn note_statement(&self, statement: &str) {
-        let head = statement.trim_start().get(..5).unwrap_or("");
-        if head.eq_ignore_ascii_case("begin") || head.eq_ignore_ascii_case("start") {
-            self.maybe_in_transaction.store(true, Ordering::Relaxed);
+        if let Some(open) = transaction_change(statement) {
+            self.maybe_in_transaction.store(open, Ordering::Relaxed);
         }
     }
 }
@@ -134,6 +133,23 @@ impl Drop for PooledClient {
                 let _ = object.batch_execute("ROLLBACK").await;
             });
         }
+    }
+}
+
+/// Whether `statement` opens (`BEGIN`, `START TRANSACTION`) or ends (`COMMIT`, `ROLLBACK`,
+/// `END`, `ABORT`) a transaction; `None` for anything else. A client released after its
+/// guest committed needs no rollback (which Postgres would answer with a warning).
+fn transaction_change(statement: &str) -> Option<bool> {
+    let word: String = statement
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    match word.as_str() {
+        "begin" | "start" => Some(true),
+        "commit" | "rollback" | "end" | "abort" => Some(false),
+        _ => None,
     }
 }
 
@@ -422,6 +438,21 @@ impl<T> pg::HostConnectionBuilderWithStore<T> for Postgres {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transactions_are_tracked_by_their_first_word() {
+        assert_eq!(transaction_change("BEGIN"), Some(true));
+        assert_eq!(
+            transaction_change("  start transaction isolation level serializable"),
+            Some(true)
+        );
+        assert_eq!(transaction_change("COMMIT;"), Some(false));
+        assert_eq!(transaction_change("rollback"), Some(false));
+        assert_eq!(transaction_change("END"), Some(false));
+        assert_eq!(transaction_change("SELECT 1"), None);
+        assert_eq!(transaction_change("beginning_balance"), None);
+        assert_eq!(transaction_change(""), None);
+    }
 
     #[test]
     fn pooled_connections_plan_each_run_and_keep_the_callers_options() {
