@@ -24,7 +24,7 @@ pub struct Hit {
     pub similarity: f32,
 }
 
-struct Stored {
+pub struct Stored {
     id: i64,
     provider: String,
     model: String,
@@ -37,16 +37,18 @@ fn key_for(tenant: &str, spec: &CallSpec<'_>, model: &str) -> CacheKey {
     exact_key(tenant, spec.kind, &req)
 }
 
-pub async fn lookup(
+/// Rows that may answer the step: exact keys for each of `models` (every model routing could
+/// pick, so this can run before routing, alongside the breaker read) and the nearest
+/// embeddings in the step's semantic scope. [`find`] judges them once the chain is known.
+pub async fn fetch(
     db: &Connection,
     tenant: &str,
     spec: &CallSpec<'_>,
-    candidates: &[&Candidate],
-    threshold: f32,
-) -> Result<Option<Hit>, ApiError> {
-    let keys: Vec<CacheKey> = candidates
+    models: &[String],
+) -> Result<Vec<CacheEntry<Stored>>, ApiError> {
+    let keys: Vec<CacheKey> = models
         .iter()
-        .map(|c| key_for(tenant, spec, &c.model))
+        .map(|m| key_for(tenant, spec, m))
         .collect();
     let columns = "id, cache_key, provider, model, embedding::text, value::text, (extract(epoch FROM created_at) * 1000)::int8";
     let mut sql = format!(
@@ -84,6 +86,23 @@ pub async fn lookup(
             },
         })
         .collect();
+    Ok(entries)
+}
+
+/// The hit for `candidates` (the routed chain, paid models only) among `entries`: an exact
+/// hit for the first candidate that has one, in the chain's order, else a semantic one.
+pub async fn find(
+    db: &Connection,
+    tenant: &str,
+    spec: &CallSpec<'_>,
+    entries: &[CacheEntry<Stored>],
+    candidates: &[&Candidate],
+    threshold: f32,
+) -> Result<Option<Hit>, ApiError> {
+    let keys: Vec<CacheKey> = candidates
+        .iter()
+        .map(|c| key_for(tenant, spec, &c.model))
+        .collect();
     let now = now_ms();
     // An exact hit for the first candidate that has one (the chain's order), then semantic.
     let mut hit = None;
@@ -95,7 +114,7 @@ pub async fn lookup(
             embedding: None,
             threshold,
         };
-        if let Some(h) = judge(&entries, &q, now) {
+        if let Some(h) = judge(entries, &q, now) {
             hit = Some(h);
             break;
         }
@@ -105,7 +124,7 @@ pub async fn lookup(
     {
         let none = CacheKey(String::new());
         hit = judge(
-            &entries,
+            entries,
             &CacheQuery {
                 tenant_id: tenant,
                 step: spec.kind,

@@ -147,8 +147,22 @@ impl Gateway<'_> {
         if !sink.probe().await {
             return Ok(Outcome::Cancelled);
         }
+        // The breakers and the cache rows that could answer, read together (pipelined on the
+        // turn's connection): the cache rows are fetched for every model routing could pick
+        // and judged once the chain is known.
+        let models: Vec<String> = self
+            .settings
+            .catalog
+            .models()
+            .filter(|(p, _)| p.kind != ProviderKind::Local)
+            .map(|(_, m)| m.id.clone())
+            .collect();
+        let (breakers, cached) = futures::join!(
+            breakers::load(self.db),
+            cache::fetch(self.db, &self.account.tenant, spec, &models)
+        );
+        let (breakers, cached) = (breakers?, cached?);
         let now = now_ms();
-        let breakers = breakers::load(self.db).await?;
         let statuses = self.statuses(&breakers, now);
         let estimated = Usage::new(
             estimate_tokens(&spec.request.prompt_text()),
@@ -212,7 +226,7 @@ impl Gateway<'_> {
                 });
             }
         };
-        if let Some(hit) = self.cached(spec, &chain).await? {
+        if let Some(hit) = self.cached(spec, &chain, &cached).await? {
             return Ok(Outcome::Answer(hit));
         }
 
@@ -618,6 +632,7 @@ impl Gateway<'_> {
         &mut self,
         spec: &CallSpec<'_>,
         chain: &[Candidate],
+        entries: &[tessera_gateway::cache::CacheEntry<cache::Stored>],
     ) -> Result<Option<Completion>, ApiError> {
         let paid: Vec<&Candidate> = chain
             .iter()
@@ -626,10 +641,11 @@ impl Gateway<'_> {
         if paid.is_empty() {
             return Ok(None);
         }
-        let Some(hit) = cache::lookup(
+        let Some(hit) = cache::find(
             self.db,
             &self.account.tenant,
             spec,
+            entries,
             &paid,
             self.settings.semantic_threshold,
         )
