@@ -46,10 +46,7 @@ pub async fn fetch(
     spec: &CallSpec<'_>,
     models: &[String],
 ) -> Result<Vec<CacheEntry<Stored>>, ApiError> {
-    let keys: Vec<CacheKey> = models
-        .iter()
-        .map(|m| key_for(tenant, spec, m))
-        .collect();
+    let keys: Vec<CacheKey> = models.iter().map(|m| key_for(tenant, spec, m)).collect();
     let columns = "id, cache_key, provider, model, embedding::text, value::text, (extract(epoch FROM created_at) * 1000)::int8";
     let mut sql = format!(
         "SELECT {columns} FROM response_cache
