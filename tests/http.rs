@@ -85,6 +85,12 @@ fn http_trigger() {
             "{}",
             r.describe()
         );
+        // A small answer the component has finished goes out whole, with its length.
+        assert_eq!(r.header("content-length"), Some("19"), "{}", r.describe());
+        assert_eq!(r.header("transfer-encoding"), None, "{}", r.describe());
+        let r = host.send(Request::new("HEAD", "/hello"));
+        assert_eq!(r.status, 200, "{}", r.describe());
+        assert!(r.body.is_empty(), "{}", r.describe());
         // Spin: an exact route also matches one trailing slash.
         assert_eq!(host.get("/hello/").status, 200);
         for path in ["/hello/x", "/hellox"] {

@@ -208,6 +208,8 @@ impl HttpTrigger {
                 request_id,
             );
         };
+        // A HEAD answer has no body to wait for; its length headers are the component's.
+        let head = req.method() == http::Method::HEAD;
         let limit = self.settings.max_body_bytes as usize;
         // A chunked body has no length up front: the guest sees the limit as a body error,
         // and whatever it answers then is replaced by the host's 413.
@@ -230,7 +232,11 @@ impl HttpTrigger {
         if exceeded.load(Ordering::Relaxed) {
             return too_large(self.settings.max_body_bytes, request_id);
         }
-        coalesce(response).await
+        if head {
+            response
+        } else {
+            coalesce(response).await
+        }
     }
 
     /// Sends a request to the component `matched` names, with Spin's headers set.
