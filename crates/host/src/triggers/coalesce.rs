@@ -36,9 +36,26 @@ pub async fn coalesce(response: http::Response<WasiBody>) -> http::Response<Wasi
                 return finish(parts, body, read, done);
             }
         }
-        tokio::task::yield_now().await;
+        requeue().await;
     }
     finish(parts, body, read, Done::Streaming)
+}
+
+/// Lets the runtime run other tasks once, then continues. Not `tokio::task::yield_now`: that
+/// defers the wake-up until the worker next polls its I/O driver, which a worker kept busy by
+/// CPU-bound guests (which yield at every epoch tick) does only every few hundred
+/// milliseconds — tests/isolation.rs saw hello answers take a second. A task that wakes
+/// itself is put at the back of its worker's queue at once.
+fn requeue() -> impl Future<Output = ()> {
+    let mut woken = false;
+    std::future::poll_fn(move |cx| {
+        if woken {
+            return std::task::Poll::Ready(());
+        }
+        woken = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
 }
 
 /// Event streams must reach the client as written; a declared length needs no chunking.
