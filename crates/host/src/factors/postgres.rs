@@ -220,36 +220,23 @@ async fn connect(pool: Pool) -> Result<Connection, Error> {
     })
 }
 
-// A cached statement the server no longer knows, or whose tables changed shape, is dropped
-// from the cache and prepared again once (see `values::stale_statement`).
-
 async fn run_query(
     client: &PooledClient,
     statement: &str,
     params: &[ParameterValue],
 ) -> Result<RowSet, Error> {
-    client.note_statement(statement);
-    let mut retried = false;
-    loop {
-        let (stmt, args) = prepare(client, statement, params).await?;
-        match client.client().query(&stmt, &values::as_refs(&args)).await {
-            Err(err) if !retried && values::stale_statement(&err) => {
-                client.wrapper().statement_cache.clear();
-                retried = true;
-            }
-            Err(err) => return Err(values::query_failed(err)),
-            Ok(rows) => {
-                let rows = rows
-                    .iter()
-                    .map(values::row)
-                    .collect::<Result<Vec<Row>, Error>>()?;
-                return Ok(RowSet {
-                    columns: values::columns(&stmt),
-                    rows,
-                });
-            }
-        }
-    }
+    let (stmt, rows) = run_prepared(client, statement, params, |c, stmt, args| {
+        Box::pin(c.query(stmt, args))
+    })
+    .await?;
+    let rows = rows
+        .iter()
+        .map(values::row)
+        .collect::<Result<Vec<Row>, Error>>()?;
+    Ok(RowSet {
+        columns: values::columns(&stmt),
+        rows,
+    })
 }
 
 async fn run_execute(
@@ -257,20 +244,40 @@ async fn run_execute(
     statement: &str,
     params: &[ParameterValue],
 ) -> Result<u64, Error> {
+    run_prepared(client, statement, params, |c, stmt, args| {
+        Box::pin(c.execute(stmt, args))
+    })
+    .await
+    .map(|(_, n)| n)
+}
+
+type Run<'a, R> = futures::future::BoxFuture<'a, Result<R, tokio_postgres::Error>>;
+
+/// Prepares `statement` (from the connection's cache when it is there) and runs it with
+/// `run`. A cached statement the server no longer knows, or whose tables changed shape, is
+/// dropped from the cache and prepared and run again once (see `values::stale_statement`).
+async fn run_prepared<R>(
+    client: &PooledClient,
+    statement: &str,
+    params: &[ParameterValue],
+    run: impl for<'a> Fn(
+        &'a tokio_postgres::Client,
+        &'a Statement,
+        &'a [&'a (dyn postgres_types::ToSql + Sync)],
+    ) -> Run<'a, R>,
+) -> Result<(Statement, R), Error> {
     client.note_statement(statement);
     let mut retried = false;
     loop {
         let (stmt, args) = prepare(client, statement, params).await?;
-        match client
-            .client()
-            .execute(&stmt, &values::as_refs(&args))
-            .await
-        {
+        let refs = values::as_refs(&args);
+        match run(client.client(), &stmt, &refs).await {
             Err(err) if !retried && values::stale_statement(&err) => {
                 client.wrapper().statement_cache.clear();
                 retried = true;
             }
-            other => return other.map_err(values::query_failed),
+            Err(err) => return Err(values::query_failed(err)),
+            Ok(out) => return Ok((stmt, out)),
         }
     }
 }
