@@ -12,8 +12,11 @@ use std::time::{Duration, Instant};
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-/// How often the epoch advances; a runaway guest is noticed within one tick of its deadline.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// How often the epoch advances; a runaway guest is noticed within one tick of its deadline,
+/// and a running guest yields its worker once per tick, so the tick also bounds how long a
+/// CPU-bound guest holds a worker before other tasks on it run (2 ms: hello under two
+/// spinning guests ≤ 20 ms with `EVENT_INTERVAL` 8, ≤ 93 ms at 10 ms ticks).
+pub const EPOCH_TICK: Duration = Duration::from_millis(2);
 
 /// Limits applied to every instance.
 #[derive(Debug, Clone, Copy)]

@@ -93,11 +93,19 @@ enum Command {
     },
 }
 
+/// Scheduler ticks between polls of the I/O driver. tokio's default (61) assumes short task
+/// polls; a guest spinning to its deadline holds a worker for a whole epoch tick per poll, so
+/// with two such guests a new connection waited up to 61 ticks (~0.6 s) to be noticed.
+/// Measured with two spinning guests: hello answers in ≤ 93 ms at 8 (≤ 587 ms at 61), and
+/// hello throughput did not move beyond the noise (benches/README.md).
+const EVENT_INTERVAL: u32 = 8;
+
 fn main() {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .event_interval(EVENT_INTERVAL)
         .build()
     {
         Ok(rt) => rt,
