@@ -146,15 +146,13 @@ impl App {
             check_source(id, &component.source, component.build_command.as_deref())?;
             let mut compiled = engine::load_component(&engine, &component.source, &cache_dir)?;
             if config.preinit && crate::preinit::wants_preinit(&compiled) {
-                let wasm = std::fs::read(&component.source)
-                    .with_context(|| format!("reading {}", component.source.display()))?;
                 let snapshot_dir = config.state_dir.join("cache").join("preinit");
                 let snapshot =
                     tokio::runtime::Handle::current().block_on(crate::preinit::snapshot(
                         &engine,
                         &linker,
                         id,
-                        &wasm,
+                        &component.source,
                         &cfg.files,
                         &snapshot_dir,
                         &cache_dir,

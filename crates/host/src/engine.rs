@@ -89,10 +89,12 @@ pub fn start_epoch_ticker(engine: &Engine) {
 }
 
 /// Loads a component from `wasm_path`, compiling it only when no cached artifact exists.
+/// A hit never holds the .wasm in memory: pre-initialised components are hundreds of MB,
+/// and reading one whole just to hash it left that much resident after start-up.
 pub fn load_component(engine: &Engine, wasm_path: &Path, cache_dir: &Path) -> Result<Component> {
-    let wasm = std::fs::read(wasm_path)
+    let digest = file_digest(wasm_path)
         .with_context(|| format!("reading component {}", wasm_path.display()))?;
-    let cache_path = cache_path(engine, &wasm, cache_dir);
+    let cache_path = cache_path(engine, &digest, cache_dir);
     if cache_path.exists() {
         // SAFETY: the file was written by `Component::serialize` from this same engine
         // configuration (the name includes the engine's compatibility hash), and the cache
@@ -104,7 +106,7 @@ pub fn load_component(engine: &Engine, wasm_path: &Path, cache_dir: &Path) -> Re
         }
     }
     let started = Instant::now();
-    let component = Component::new(engine, &wasm)
+    let component = Component::from_file(engine, wasm_path)
         .map_err(anyhow::Error::from)
         .with_context(|| format!("compiling component {}", wasm_path.display()))?;
     tracing::info!(path = %wasm_path.display(), elapsed_ms = started.elapsed().as_millis() as u64,
@@ -115,13 +117,20 @@ pub fn load_component(engine: &Engine, wasm_path: &Path, cache_dir: &Path) -> Re
     Ok(component)
 }
 
-/// Where the compiled form of `wasm` is cached.
-pub(crate) fn cache_path(engine: &Engine, wasm: &[u8], cache_dir: &Path) -> PathBuf {
+/// SHA-256 of a file, read in chunks.
+pub(crate) fn file_digest(path: &Path) -> std::io::Result<[u8; 32]> {
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
+    Ok(hasher.finalize().into())
+}
+
+/// Where the compiled form of the .wasm with SHA-256 `digest` is cached.
+pub(crate) fn cache_path(engine: &Engine, digest: &[u8; 32], cache_dir: &Path) -> PathBuf {
     let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
     engine
         .precompile_compatibility_hash()
         .hash(&mut engine_hash);
-    let digest = hex::encode(Sha256::digest(wasm));
+    let digest = hex::encode(digest);
     cache_dir.join(format!("{digest}-{:016x}.cwasm", engine_hash.finish()))
 }
 

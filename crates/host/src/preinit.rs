@@ -31,16 +31,20 @@ pub async fn snapshot(
     engine: &wasmtime::Engine,
     linker: &Linker<HostState>,
     id: &str,
-    wasm: &[u8],
+    source: &Path,
     mounts: &[(PathBuf, String)],
     cache_dir: &Path,
     compiled_cache_dir: &Path,
     store: impl FnOnce() -> Store<HostState>,
 ) -> Result<PathBuf> {
-    let path = cache_dir.join(format!("{id}-{}.wasm", cache_key(wasm, mounts)));
+    let digest = crate::engine::file_digest(source)
+        .with_context(|| format!("reading {}", source.display()))?;
+    let path = cache_dir.join(format!("{id}-{}.wasm", cache_key(&digest, mounts)));
     if path.is_file() {
         return Ok(path);
     }
+    let wasm = std::fs::read(source).with_context(|| format!("reading {}", source.display()))?;
+    let wasm = wasm.as_slice();
     let started = Instant::now();
     let mut wizer = Wizer::new();
     // Removing the export leaves the component's lift of it dangling (wizer 48 rewrites the
@@ -108,10 +112,10 @@ fn prune_older(engine: &wasmtime::Engine, id: &str, keep: &Path, compiled_cache_
         if path == keep || !name.starts_with(&prefix) || !name.ends_with(".wasm") {
             continue;
         }
-        if let Ok(bytes) = std::fs::read(&path) {
+        if let Ok(digest) = crate::engine::file_digest(&path) {
             let _ = std::fs::remove_file(crate::engine::cache_path(
                 engine,
-                &bytes,
+                &digest,
                 compiled_cache_dir,
             ));
         }
@@ -122,10 +126,10 @@ fn prune_older(engine: &wasmtime::Engine, id: &str, keep: &Path, compiled_cache_
 
 /// SHA-256 over the component and, for each mounted directory, the names, sizes and
 /// modification times of its files (a new model means a new snapshot).
-fn cache_key(wasm: &[u8], mounts: &[(PathBuf, String)]) -> String {
+fn cache_key(wasm_digest: &[u8; 32], mounts: &[(PathBuf, String)]) -> String {
     let mut h = Sha256::new();
     h.update(SNAPSHOT_FORMAT.as_bytes());
-    h.update(Sha256::digest(wasm));
+    h.update(wasm_digest);
     for (dir, guest) in mounts {
         h.update(guest.as_bytes());
         let mut files = Vec::new();
