@@ -144,7 +144,10 @@ impl App {
             };
             factors.validate(&cfg)?;
             check_source(id, &component.source, component.build_command.as_deref())?;
-            let mut compiled = engine::load_component(&engine, &component.source, &cache_dir)?;
+            let digest = engine::file_digest(&component.source)
+                .with_context(|| format!("reading component {}", component.source.display()))?;
+            let mut compiled =
+                engine::load_component(&engine, &component.source, &digest, &cache_dir)?;
             if config.preinit && crate::preinit::wants_preinit(&compiled) {
                 let snapshot_dir = config.state_dir.join("cache").join("preinit");
                 let snapshot =
@@ -153,6 +156,7 @@ impl App {
                         &linker,
                         id,
                         &component.source,
+                        &digest,
                         &cfg.files,
                         &snapshot_dir,
                         &cache_dir,
@@ -160,7 +164,9 @@ impl App {
                     ));
                 // Without a snapshot the component still works: it initialises itself on
                 // first use, as it does on Spin.
-                match snapshot.and_then(|path| engine::load_component(&engine, &path, &cache_dir)) {
+                match snapshot.and_then(|(path, key)| {
+                    engine::load_component(&engine, &path, &key, &cache_dir)
+                }) {
                     Ok(preinitialised) => compiled = preinitialised,
                     Err(err) => tracing::warn!(component = %id, error = format!("{err:#}"),
                         "pre-initialisation failed; instances will initialise themselves"),

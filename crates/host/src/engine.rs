@@ -89,12 +89,16 @@ pub fn start_epoch_ticker(engine: &Engine) {
 }
 
 /// Loads a component from `wasm_path`, compiling it only when no cached artifact exists.
-/// A hit never holds the .wasm in memory: pre-initialised components are hundreds of MB,
-/// and reading one whole just to hash it left that much resident after start-up.
-pub fn load_component(engine: &Engine, wasm_path: &Path, cache_dir: &Path) -> Result<Component> {
-    let digest = file_digest(wasm_path)
-        .with_context(|| format!("reading component {}", wasm_path.display()))?;
-    let cache_path = cache_path(engine, &digest, cache_dir);
+/// `key` names the file's content: its SHA-256 ([`file_digest`]) or, for a snapshot this host
+/// wrote, the key it was written under. A hit never reads the .wasm: pre-initialised
+/// components are hundreds of MB, and reading one whole left that much resident.
+pub fn load_component(
+    engine: &Engine,
+    wasm_path: &Path,
+    key: &[u8; 32],
+    cache_dir: &Path,
+) -> Result<Component> {
+    let cache_path = cache_path(engine, key, cache_dir);
     if cache_path.exists() {
         // SAFETY: the file was written by `Component::serialize` from this same engine
         // configuration (the name includes the engine's compatibility hash), and the cache
@@ -124,14 +128,14 @@ pub(crate) fn file_digest(path: &Path) -> std::io::Result<[u8; 32]> {
     Ok(hasher.finalize().into())
 }
 
-/// Where the compiled form of the .wasm with SHA-256 `digest` is cached.
-pub(crate) fn cache_path(engine: &Engine, digest: &[u8; 32], cache_dir: &Path) -> PathBuf {
+/// Where the compiled form of the .wasm whose content `key` names is cached.
+pub(crate) fn cache_path(engine: &Engine, key: &[u8; 32], cache_dir: &Path) -> PathBuf {
     let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
     engine
         .precompile_compatibility_hash()
         .hash(&mut engine_hash);
-    let digest = hex::encode(digest);
-    cache_dir.join(format!("{digest}-{:016x}.cwasm", engine_hash.finish()))
+    let key = hex::encode(key);
+    cache_dir.join(format!("{key}-{:016x}.cwasm", engine_hash.finish()))
 }
 
 /// Writes via a temporary file and a rename so a concurrent reader never sees half a file.

@@ -25,23 +25,25 @@ pub fn wants_preinit(component: &Component) -> bool {
     component.get_export(None, INIT_EXPORT).is_some()
 }
 
-/// The pre-initialised form of `wasm`, from the cache or made now. `store` builds a store
-/// with the component's usual state (WASI with its `files` mounts, the factors).
+/// The pre-initialised form of `source` (whose SHA-256 is `source_digest`), from the cache or
+/// made now, and the key it is cached under (its compiled form is cached under the same key,
+/// so a start-up never hashes the snapshot itself). `store` builds a store with the
+/// component's usual state (WASI with its `files` mounts, the factors).
 pub async fn snapshot(
     engine: &wasmtime::Engine,
     linker: &Linker<HostState>,
     id: &str,
     source: &Path,
+    source_digest: &[u8; 32],
     mounts: &[(PathBuf, String)],
     cache_dir: &Path,
     compiled_cache_dir: &Path,
     store: impl FnOnce() -> Store<HostState>,
-) -> Result<PathBuf> {
-    let digest = crate::engine::file_digest(source)
-        .with_context(|| format!("reading {}", source.display()))?;
-    let path = cache_dir.join(format!("{id}-{}.wasm", cache_key(&digest, mounts)));
+) -> Result<(PathBuf, [u8; 32])> {
+    let key = cache_key(source_digest, mounts);
+    let path = cache_dir.join(format!("{id}-{}.wasm", hex::encode(key)));
     if path.is_file() {
-        return Ok(path);
+        return Ok((path, key));
     }
     let wasm = std::fs::read(source).with_context(|| format!("reading {}", source.display()))?;
     let wasm = wasm.as_slice();
@@ -96,7 +98,7 @@ pub async fn snapshot(
         bytes = snapshot.len(),
         "pre-initialised component"
     );
-    Ok(path)
+    Ok((path, key))
 }
 
 /// Snapshots are hundreds of MB: keep only the newest per component, with its compiled form.
@@ -109,16 +111,18 @@ fn prune_older(engine: &wasmtime::Engine, id: &str, keep: &Path, compiled_cache_
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
-        if path == keep || !name.starts_with(&prefix) || !name.ends_with(".wasm") {
+        let Some(hex_key) = name
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(".wasm"))
+        else {
+            continue;
+        };
+        // `<id>-<key>.wasm` only: "kb-tools-<key>.wasm" belongs to another component.
+        let mut key = [0u8; 32];
+        if path == keep || hex::decode_to_slice(hex_key, &mut key).is_err() {
             continue;
         }
-        if let Ok(digest) = crate::engine::file_digest(&path) {
-            let _ = std::fs::remove_file(crate::engine::cache_path(
-                engine,
-                &digest,
-                compiled_cache_dir,
-            ));
-        }
+        let _ = std::fs::remove_file(crate::engine::cache_path(engine, &key, compiled_cache_dir));
         let _ = std::fs::remove_file(&path);
         tracing::info!(component = id, path = %path.display(), "removed an older snapshot");
     }
@@ -126,7 +130,7 @@ fn prune_older(engine: &wasmtime::Engine, id: &str, keep: &Path, compiled_cache_
 
 /// SHA-256 over the component and, for each mounted directory, the names, sizes and
 /// modification times of its files (a new model means a new snapshot).
-fn cache_key(wasm_digest: &[u8; 32], mounts: &[(PathBuf, String)]) -> String {
+fn cache_key(wasm_digest: &[u8; 32], mounts: &[(PathBuf, String)]) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(SNAPSHOT_FORMAT.as_bytes());
     h.update(wasm_digest);
@@ -139,7 +143,7 @@ fn cache_key(wasm_digest: &[u8; 32], mounts: &[(PathBuf, String)]) -> String {
             h.update(format!("{name}\0{len}\0{modified}\n").as_bytes());
         }
     }
-    hex::encode(h.finalize())
+    h.finalize().into()
 }
 
 fn list_files(dir: &Path, out: &mut Vec<(String, u64, u128)>) {
@@ -215,5 +219,36 @@ impl ComponentInstanceState for Snapshotting<'_> {
 
     async fn call_func_ret_f64(&mut self, instance: &str, func: &str) -> u64 {
         self.call::<f64>(instance, func).await.to_bits()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pruning_removes_older_snapshots_of_this_component_and_their_compiled_forms() {
+        let root = std::env::temp_dir().join(format!("tessera-prune-{}", uuid::Uuid::new_v4()));
+        let (snapshots, compiled) = (root.join("preinit"), root.join("components"));
+        std::fs::create_dir_all(&snapshots).unwrap();
+        std::fs::create_dir_all(&compiled).unwrap();
+        let engine = wasmtime::Engine::default();
+        let snapshot = |id: &str, key: [u8; 32]| {
+            let path = snapshots.join(format!("{id}-{}.wasm", hex::encode(key)));
+            std::fs::write(&path, b"").unwrap();
+            let cwasm = crate::engine::cache_path(&engine, &key, &compiled);
+            std::fs::write(&cwasm, b"").unwrap();
+            (path, cwasm)
+        };
+        let newest = snapshot("kb", [1; 32]);
+        let older = snapshot("kb", [2; 32]);
+        let other_component = snapshot("kb-tools", [3; 32]);
+
+        prune_older(&engine, "kb", &newest.0, &compiled);
+
+        assert!(newest.0.exists() && newest.1.exists());
+        assert!(!older.0.exists() && !older.1.exists());
+        assert!(other_component.0.exists() && other_component.1.exists());
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }
