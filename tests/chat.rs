@@ -677,17 +677,16 @@ fn chat_against_provider_doubles() {
             404,
             None,
         );
-        assert_error(
-            &post(
-                &host,
-                "/v1/chat/conversations/not-a-uuid/messages",
-                &json!({"content": "hi"}),
-                t,
-                "u1",
-            ),
-            404,
-            None,
+        // A malformed id is 400 `invalid_id` naming the field, as in kb and feedback.
+        let r = post(
+            &host,
+            "/v1/chat/conversations/not-a-uuid/messages",
+            &json!({"content": "hi"}),
+            t,
+            "u1",
         );
+        assert_error(&r, 400, Some("conversation_id"));
+        assert_eq!(r.json()["error"]["code"], "invalid_id");
         assert_error(
             &get(&host, &format!("/v1/chat/conversations/{missing}"), t),
             404,
@@ -863,7 +862,10 @@ fn chat_against_provider_doubles() {
         db.execute("DROP TRIGGER fail_synthesis ON steps; DROP FUNCTION fail_synthesis();");
         assert!(s.done, "never a hung stream");
         assert_eq!(s.finish()["status"], "failed", "{}", s.raw);
-        assert!(s.errors().iter().any(|e| e["recoverable"] == false && e["message"].as_str().unwrap().contains("injected failure")), "{}", s.raw);
+        // A database error is an internal error: its words are logged, never streamed.
+        assert!(s.errors().iter().any(|e| e["recoverable"] == false && e["code"] == "internal_error" && e["message"].as_str().unwrap().starts_with("internal error")), "{}", s.raw);
+        assert!(!s.raw.contains("injected failure"), "{}", s.raw);
+        assert!(host.output().contains("injected failure"), "the database's message is logged");
         let id = s.finish()["message_id"].as_str().unwrap().to_string();
         assert_consistent(&db, &id);
         assert_eq!(count(&db, &format!("SELECT count(*) FROM steps WHERE message_id = '{id}' AND kind = 'synthesis' AND status = 'skipped'")), 1);

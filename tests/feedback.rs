@@ -305,9 +305,9 @@ fn feedback_reports_and_learning() {
         );
         assert_error(
             &rate(&host, "not-a-uuid", &json!({"rating": "up"}), "u1"),
-            404,
-            "message_not_found",
-            None,
+            400,
+            "invalid_id",
+            Some("message_id"),
         );
         assert_error(
             &rate(&host, &wacc.user_message, &json!({"rating": "up"}), "u1"),

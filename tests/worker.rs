@@ -480,7 +480,7 @@ fn worker_http_endpoints() {
                     .body(b"{\"input\": ")
                     .send(worker.addr())
                     .unwrap();
-                assert_error(&r, 400, "malformed_json", None);
+                assert_error(&r, 400, "invalid_json", None);
                 let r = Request::new("GET", path).send(worker.addr()).unwrap();
                 assert_error(&r, 405, "method_not_allowed", None);
             }

@@ -20,6 +20,13 @@ impl TestDb {
                  `cargo xtask test`, or set it to e.g. the admin URL `cargo xtask db` prints."
             )
         });
+        Self::on(&admin_url)
+    }
+
+    /// Creates database `t_<random>` on the server of `admin_url` (a test that stops its
+    /// server runs one of its own).
+    pub fn on(admin_url: &str) -> Self {
+        let admin_url = admin_url.to_string();
         let name = format!("t_{}", crate::random_hex());
         let url = with_database(&admin_url, &name);
         let db = Self {

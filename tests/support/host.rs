@@ -252,6 +252,11 @@ impl TestHost {
         std::fs::read_to_string(&self.spawned.stderr_path).unwrap_or_default()
     }
 
+    /// The host's process id (to sample its memory).
+    pub fn pid(&self) -> u32 {
+        self.spawned.child.id()
+    }
+
     /// Whether the host process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.spawned.child.try_wait(), Ok(None))

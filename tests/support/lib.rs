@@ -143,6 +143,13 @@ impl TempDir {
         Self(dir)
     }
 
+    /// A unique directory under `parent` (created if missing), removed on drop.
+    pub fn under(parent: &std::path::Path, prefix: &str) -> Self {
+        let dir = parent.join(format!("{prefix}-{}", random_hex()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+        Self(dir)
+    }
+
     pub fn path(&self) -> &std::path::Path {
         &self.0
     }

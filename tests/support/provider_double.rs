@@ -47,6 +47,9 @@ pub enum Reply {
     Malformed,
     /// A 200 stream that stops before its end marker.
     Truncated,
+    /// A recorded 200 stream body (a real provider's, for replay tests), sent byte for byte
+    /// in chunks of up to 512 bytes, whatever the request asked.
+    Raw(Vec<u8>),
 }
 
 impl Reply {
@@ -366,6 +369,15 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
                 );
                 chunk(&mut out, events[0].as_bytes())?;
                 chunk(&mut out, b"data: {\"this is\": not json\n\n")?;
+                end_stream(&mut out)?;
+            }
+            Reply::Raw(body) => {
+                start_stream(&mut out)?;
+                for piece in body.chunks(512) {
+                    if chunk(&mut out, piece).is_err() {
+                        return Ok(());
+                    }
+                }
                 end_stream(&mut out)?;
             }
             Reply::Truncated => {

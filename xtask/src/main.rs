@@ -587,15 +587,32 @@ fn guest_packages(root: &Path) -> Result<Vec<Guest>> {
         let Ok(entries) = std::fs::read_dir(root.join(parent)) else {
             continue;
         };
+        let mut dirs = Vec::new();
         for entry in entries {
             let dir = entry?.path();
+            // A component may keep a companion (its cron half) in a folder of its own.
+            if parent == "functions"
+                && let Ok(inner) = std::fs::read_dir(&dir)
+            {
+                dirs.extend(
+                    inner
+                        .filter_map(|e| e.ok())
+                        .map(|e| e.path())
+                        .filter(|p| p.is_dir()),
+                );
+            }
+            dirs.push(dir);
+        }
+        for dir in dirs {
             let manifest = dir.join("Cargo.toml");
             if !manifest.is_file() {
                 continue;
             }
             let text = std::fs::read_to_string(&manifest)
                 .with_context(|| format!("reading {}", manifest.display()))?;
-            if parent == "crates" && !text.contains("spin-sdk") {
+            // A dependency line, not any mention (a comment may name spin-sdk).
+            let links_spin = text.lines().any(|l| l.trim_start().starts_with("spin-sdk"));
+            if parent == "crates" && !links_spin {
                 continue;
             }
             let name = package_name(&text)

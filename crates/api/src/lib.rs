@@ -1,15 +1,19 @@
 //! Tessera's API conventions, shared by every component and free of any runtime so they are
-//! unit-tested natively: the JSON error body `{"error": {"code", "message", "field"}}` and
-//! JSON request parsing whose errors name the offending field.
+//! unit-tested natively: the JSON error body `{"error": {"code", "message", "field"}}`,
+//! JSON request parsing whose errors name the offending field, and the checks every request
+//! gets before it reaches storage (content type, NUL characters, ids, query parameters).
 
 mod error;
+mod input;
 
-pub use error::{ApiError, db_error};
+pub use error::{ApiError, ECHO_CHARS, db_error, db_failure, echo};
+pub use input::{Query, check_json_content_type, parse_uuid, refuse_nul};
 
 use serde::de::DeserializeOwned;
 
 /// Parses a JSON request body into `T`. Errors name the offending field (`a.b[2]`), say
-/// whether the body was not UTF-8 or not JSON at all, and never echo the body back.
+/// whether the body was not UTF-8 or not JSON at all, and never echo the body back. A NUL
+/// character in any string is refused here (see [`refuse_nul`]).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request(
@@ -28,6 +32,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             None,
         ));
     }
+    refuse_nul(bytes)?;
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -45,8 +50,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 Some(path.as_str())
             };
             let message = match field {
-                Some(f) => format!("`{f}`: {}", strip_position(&inner.to_string())),
-                None => strip_position(&inner.to_string()),
+                Some(f) => format!("`{f}`: {}", short(&strip_position(&inner.to_string()))),
+                None => short(&strip_position(&inner.to_string())),
             };
             let field = field.or_else(|| missing_field_name(&message));
             let code = if message.contains("missing field") {
@@ -64,6 +69,16 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 fn strip_position(message: &str) -> String {
     match message.rfind(" at line ") {
         Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// serde quotes the value it could not use ("invalid value: string \"…\""); a huge one is
+/// cut like any echoed input.
+fn short(message: &str) -> String {
+    const MAX: usize = 160;
+    match message.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &message[..cut]),
         None => message.to_string(),
     }
 }
@@ -119,5 +134,25 @@ mod tests {
         assert_eq!(err(b"  ").code, "invalid_json");
         assert_eq!(err(b"{\"title\": \"\xff\"}").code, "invalid_utf8");
         assert!(parse_json::<Doc>(br#"{"title": "ok"}"#).is_ok());
+    }
+
+    #[test]
+    fn nul_anywhere_is_refused_with_its_path() {
+        let e = err(br#"{"title": "a\u0000b"}"#);
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            ("invalid_field", Some("title"))
+        );
+        let e = err(br#"{"title": "t", "inner": {"tags": ["ok", "\u0000"]}}"#);
+        assert_eq!(e.field.as_deref(), Some("inner.tags[1]"));
+        // An escaped backslash followed by "u0000" is no NUL.
+        assert!(parse_json::<Doc>(br#"{"title": "a\\u0000"}"#).is_ok());
+    }
+
+    #[test]
+    fn huge_values_are_not_echoed() {
+        let body = format!(r#"{{"title": "t", "k": "{}"}}"#, "9".repeat(100_000));
+        let e = err(body.as_bytes());
+        assert!(e.message.len() < 300, "{}", e.message.len());
     }
 }

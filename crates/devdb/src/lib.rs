@@ -490,6 +490,20 @@ impl PgServer {
         Ok(())
     }
 
+    /// Stops the server and starts it again on the same port, `down_for` later: an outage
+    /// for tests of clients that must recover without being restarted themselves. The
+    /// caller must be the server's only user.
+    pub fn restart_after(&mut self, down_for: std::time::Duration) -> Result<()> {
+        self.pg_ctl()
+            .args(["stop", "-m", "fast", "-w", "-t", "60", "-D"])
+            .arg(&self.data_dir)
+            .output_checked("stop PostgreSQL")
+            .with_context(|| format!("see {}", self.log_file().display()))?;
+        std::thread::sleep(down_for);
+        self.start_on(self.port)
+            .with_context(|| format!("restarting PostgreSQL on port {}", self.port))
+    }
+
     // --- internals ---
 
     /// `<parent>/<data dir name>.<suffix>`
@@ -627,26 +641,7 @@ impl PgServer {
         let mut last_err = None;
         for _ in 0..3 {
             let port = free_port()?;
-            // The Unix socket lives in the data directory (another PostgreSQL may own
-            // /var/run/postgresql and port 5432); too long a path disables it (TCP only).
-            let socket_dir = if self.data_dir.as_os_str().len() + 20 < 100 {
-                self.data_dir.display().to_string()
-            } else {
-                String::new()
-            };
-            let options = format!(
-                "-p {port} -c listen_addresses={HOST} -c max_connections=200 \
-                 -c unix_socket_directories='{socket_dir}'"
-            );
-            let result = self
-                .pg_ctl()
-                .args(["start", "-w", "-t", "60", "-D"])
-                .arg(&self.data_dir)
-                .arg("-l")
-                .arg(&log)
-                .arg("-o")
-                .arg(&options)
-                .output_checked("start PostgreSQL (pg_ctl start)");
+            let result = self.start_on(port);
             match result {
                 Ok(_) => {
                     self.port = port;
@@ -665,6 +660,30 @@ impl PgServer {
                 self.log_file().display()
             )
         })
+    }
+
+    /// `pg_ctl start` on `port`, waiting until it accepts connections.
+    fn start_on(&self, port: u16) -> Result<()> {
+        // The Unix socket lives in the data directory (another PostgreSQL may own
+        // /var/run/postgresql and port 5432); too long a path disables it (TCP only).
+        let socket_dir = if self.data_dir.as_os_str().len() + 20 < 100 {
+            self.data_dir.display().to_string()
+        } else {
+            String::new()
+        };
+        let options = format!(
+            "-p {port} -c listen_addresses={HOST} -c max_connections=200 \
+             -c unix_socket_directories='{socket_dir}'"
+        );
+        self.pg_ctl()
+            .args(["start", "-w", "-t", "60", "-D"])
+            .arg(&self.data_dir)
+            .arg("-l")
+            .arg(self.log_file())
+            .arg("-o")
+            .arg(&options)
+            .output_checked("start PostgreSQL (pg_ctl start)")
+            .map(|_| ())
     }
 
     fn register(&mut self) -> Result<()> {

@@ -10,7 +10,9 @@
 //! Modules, one job each:
 //! - [`providers`]: wire formats. [`providers::build_request`] turns a [`ChatRequest`] into an
 //!   [`HttpRequest`]; a [`ProviderStream`] turns response bytes, split anywhere, into
-//!   [`StreamEvent`]s; [`providers::sse`] is the shared SSE decoder and encoder.
+//!   [`StreamEvent`]s ending in a [`FinishReason`] or a classified [`ProviderError`];
+//!   [`StreamedAnswer`] gathers them and says whether the answer is complete;
+//!   [`providers::sse`] is the shared SSE decoder and encoder.
 //! - [`catalog`]: providers, models, tiers and prices; [`Catalog::cost`] in micro-dollars.
 //! - [`routing`]: the fallback chain for a step (complexity, plan, budget, keys, breakers).
 //! - [`retry`]: backoff with full jitter, `Retry-After`, attempts and deadline.
@@ -53,15 +55,21 @@
 //!             data: {\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":3}}\n\n\
 //!             data: [DONE]\n\n";
 //! let mut stream = ProviderStream::new(provider.kind).unwrap();
-//! let mut events = Vec::new();
+//! let mut answer = StreamedAnswer::new();
 //! for chunk in body.as_bytes().chunks(7) {
-//!     events.extend(stream.feed(chunk).unwrap());
+//!     stream.feed(chunk).unwrap().into_iter().for_each(|e| answer.push(e));
 //! }
-//! events.extend(stream.finish().unwrap());
-//! assert_eq!(events[0], StreamEvent::TextDelta("Earnings before".into()));
+//! stream.finish().unwrap().into_iter().for_each(|e| answer.push(e));
+//! assert_eq!(answer.text, "Earnings before");
+//! // Why it stopped decides what the answer is: only a complete one is shown as such and
+//! // cached; a cut-off (`length`), refused, filtered or empty one is a
+//! // `CallFailure::Unfinished` for `retry::decide`.
+//! assert_eq!(answer.finish, Some(FinishReason::Complete));
+//! assert!(answer.is_complete());
 //!
-//! // 4. Usage and cost, for the `llm_calls` row.
-//! let usage = events.iter().find_map(|e| match e { StreamEvent::Usage(u) => Some(*u), _ => None }).unwrap();
+//! // 4. Usage and cost, for the `llm_calls` row. (A call that fails part-way bills what
+//! // `stream.reported_usage()` says the provider reported, estimating only the rest.)
+//! let usage = answer.usage.unwrap();
 //! let cost = catalog.cost(&first.provider, &first.model, usage).unwrap();
 //! assert_eq!(cost, 4); // 12 × $0.15/M + 3 × $0.60/M = 3.6 µ$, rounded up
 //! let record = LlmCall::ok(&first.provider, &first.model, usage, cost, 420);
@@ -75,8 +83,8 @@
 //! assert!(breaker.allows(&state, now_ms + 500));
 //!
 //! // On a failure instead: `retry::decide` says wait and retry, fall back to the next
-//! // candidate, or give up; `CallFailure::is_provider_fault` says whether it counts
-//! // against the breaker.
+//! // candidate, or give up (an in-stream error as its HTTP equivalent, by `ErrorKind`);
+//! // `CallFailure::is_provider_fault` says whether it counts against the breaker.
 //! ```
 
 pub mod breaker;
@@ -93,13 +101,13 @@ pub use cache::{CacheEntry, CacheKey, CacheQuery, StepKind, exact_key, lookup, n
 pub use catalog::{Catalog, CatalogError, ModelConfig, ModelTier, Price, ProviderConfig};
 pub use local::{LocalAnswer, LocalOptions, Passage};
 pub use providers::{
-    BuildError, ChatRequest, Endpoint, FinishReason, HttpRequest, Message, ProviderError,
-    ProviderKind, ProviderStream, StreamError, StreamEvent, StreamParser, ToolCall, ToolSpec,
-    build_request, parse_error_body,
+    BuildError, ChatRequest, Endpoint, ErrorKind, FinishReason, HttpRequest, Message,
+    ProviderError, ProviderKind, ProviderStream, StreamError, StreamEvent, StreamParser,
+    StreamedAnswer, ToolCall, ToolSpec, build_request, is_complete_answer, parse_error_body,
 };
 pub use retry::{CallFailure, RetryDecision, RetryPolicy};
 pub use routing::{
     Candidate, KeySource, ProviderStatus, RouteDecision, RouteInput, RoutingPolicy, SkipReason,
     UserTier, route,
 };
-pub use usage::{CacheHit, CallStatus, LlmCall, Usage, estimate_tokens};
+pub use usage::{CacheHit, CallStatus, LlmCall, ReportedUsage, Usage, estimate_tokens};

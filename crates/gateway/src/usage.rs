@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::providers::FinishReason;
+
 /// Tokens consumed by one call.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
@@ -48,6 +50,58 @@ pub fn usage_or_estimate(reported: Option<Usage>, prompt: &str, output: &str) ->
     }
 }
 
+/// Tokens a provider has reported for a call so far, each count only when it was sent: what
+/// a parser knows when the call fails before its end (Anthropic's `message_start` gives the
+/// input at once, the output only at the end).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportedUsage {
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+}
+
+impl ReportedUsage {
+    pub const fn is_empty(&self) -> bool {
+        self.input_tokens.is_none() && self.output_tokens.is_none()
+    }
+
+    /// Reported counts, with [`estimate_tokens`] of the prompt and output for the counts that
+    /// were not; the flag says whether anything is estimated.
+    pub fn or_estimate(self, prompt: &str, output: &str) -> (Usage, bool) {
+        let usage = Usage::new(
+            self.input_tokens.unwrap_or_else(|| estimate_tokens(prompt)),
+            self.output_tokens
+                .unwrap_or_else(|| estimate_tokens(output)),
+        );
+        (
+            usage,
+            self.input_tokens.is_none() || self.output_tokens.is_none(),
+        )
+    }
+}
+
+impl From<Usage> for ReportedUsage {
+    fn from(u: Usage) -> Self {
+        Self {
+            input_tokens: Some(u.input_tokens),
+            output_tokens: Some(u.output_tokens),
+        }
+    }
+}
+
+/// What to bill for a call that failed: the provider's counts where it reported them and
+/// estimates for the rest, or nothing when it reported nothing and produced no output (a
+/// call refused before generating, such as a quota error inside the stream).
+pub fn failed_call_usage(
+    reported: ReportedUsage,
+    prompt: &str,
+    output: &str,
+) -> Option<(Usage, bool)> {
+    if reported.is_empty() && output.is_empty() {
+        return None;
+    }
+    Some(reported.or_estimate(prompt, output))
+}
+
 /// How a call was answered from the response cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -72,6 +126,10 @@ impl CacheHit {
 #[serde(rename_all = "snake_case")]
 pub enum CallStatus {
     Ok,
+    /// The stream ended normally but the answer is not usable as complete (cut off by the
+    /// length limit, refused, filtered, empty, an unknown reason): `finish_reason` says why.
+    /// Billed like `ok`; never cached.
+    Incomplete,
     /// The provider answered with an error status or an in-stream error.
     ProviderError,
     Timeout,
@@ -90,6 +148,7 @@ impl CallStatus {
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Ok => "ok",
+            Self::Incomplete => "incomplete",
             Self::ProviderError => "provider_error",
             Self::Timeout => "timeout",
             Self::ConnectionError => "connection_error",
@@ -121,6 +180,10 @@ pub struct LlmCall {
     pub http_status: Option<u16>,
     /// Short reason for a non-ok status (never a prompt, never a key).
     pub error: Option<String>,
+    /// Why the model stopped, for a call whose stream reached its end; store it with
+    /// [`FinishReason::as_str`].
+    #[serde(default)]
+    pub finish_reason: Option<FinishReason>,
     /// Bring-your-own-key call: paid by the user, not the platform.
     pub user_key: bool,
 }
@@ -147,6 +210,7 @@ impl LlmCall {
             attempt: 1,
             http_status: Some(200),
             error: None,
+            finish_reason: None,
             user_key: false,
         }
     }
@@ -171,6 +235,7 @@ impl LlmCall {
             attempt: 1,
             http_status: None,
             error: Some(error.into()),
+            finish_reason: None,
             user_key: false,
         }
     }
@@ -199,14 +264,46 @@ mod tests {
     }
 
     #[test]
+    fn reported_counts_are_kept_and_only_missing_ones_estimated() {
+        let started = ReportedUsage {
+            input_tokens: Some(11),
+            output_tokens: None,
+        };
+        assert_eq!(
+            started.or_estimate("a much longer prompt than eleven tokens?", "Hello"),
+            (Usage::new(11, 2), true)
+        );
+        assert_eq!(
+            ReportedUsage::from(Usage::new(3, 4)).or_estimate("xxxx", "yyyy"),
+            (Usage::new(3, 4), false)
+        );
+        // Refused before any output, nothing reported: nothing to bill.
+        assert_eq!(
+            failed_call_usage(ReportedUsage::default(), "prompt", ""),
+            None
+        );
+        assert_eq!(
+            failed_call_usage(ReportedUsage::default(), "12345678", "1234"),
+            Some((Usage::new(2, 1), true))
+        );
+        assert_eq!(
+            failed_call_usage(started, "12345678", ""),
+            Some((Usage::new(11, 0), true))
+        );
+    }
+
+    #[test]
     fn record_serialises_with_snake_case_enums() {
         let mut call = LlmCall::ok("openai", "gpt-4o-mini", Usage::new(100, 50), 45, 812);
         call.cache_hit = CacheHit::Semantic;
+        call.finish_reason = Some(FinishReason::Length);
         let v = serde_json::to_value(&call).unwrap();
+        assert_eq!(v["finish_reason"], "length");
         assert_eq!(v["cache_hit"], "semantic");
         assert_eq!(v["status"], "ok");
         assert_eq!(v["input_tokens"], 100);
         assert_eq!(CallStatus::BudgetExhausted.as_str(), "budget_exhausted");
+        assert_eq!(CallStatus::Incomplete.as_str(), "incomplete");
         let back: LlmCall = serde_json::from_value(v).unwrap();
         assert_eq!(back, call);
     }

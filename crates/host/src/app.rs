@@ -29,6 +29,10 @@ pub struct RuntimeConfig {
     pub memory_limit_bytes: usize,
     /// Run `wizer-initialize` exports once and serve instances from the snapshot.
     pub preinit: bool,
+    /// The guests' Postgres pools.
+    pub pools: crate::factors::postgres::PoolSettings,
+    /// Requests a WASIp3 instance serves at once (docs/adr/0011).
+    pub instance_concurrency: usize,
 }
 
 /// What a factor needs to know about one component.
@@ -53,6 +57,9 @@ pub enum Entry {
 pub struct LoadedComponent {
     pub config: ComponentConfig,
     pub pre: InstancePre<HostState>,
+    /// Size of the .wasm its instances start from (the snapshot when pre-initialised): what
+    /// each instance may map, so admission gives large components fewer instances.
+    pub image_bytes: u64,
 }
 
 impl LoadedComponent {
@@ -121,7 +128,7 @@ impl App {
         let factors = Factors {
             variables: variables::VariablesFactor::new(resolver.clone()),
             key_value: key_value::KeyValueFactor::new(host_pool),
-            postgres: Arc::new(PostgresFactor::default()),
+            postgres: Arc::new(PostgresFactor::new(config.pools)),
             llm: Arc::new(LlmFactor::new(config.llm_worker.clone())),
             outbound_http: Arc::new(OutboundHttpFactor::default()),
         };
@@ -148,6 +155,9 @@ impl App {
                 .with_context(|| format!("reading component {}", component.source.display()))?;
             let mut compiled =
                 engine::load_component(&engine, &component.source, &digest, &cache_dir)?;
+            let mut image_bytes = std::fs::metadata(&component.source)
+                .map(|m| m.len())
+                .unwrap_or(0);
             if config.preinit && crate::preinit::wants_preinit(&compiled) {
                 let snapshot_dir = config.state_dir.join("cache").join("preinit");
                 let snapshot =
@@ -165,9 +175,16 @@ impl App {
                 // Without a snapshot the component still works: it initialises itself on
                 // first use, as it does on Spin.
                 match snapshot.and_then(|(path, key)| {
-                    engine::load_component(&engine, &path, &key, &cache_dir)
+                    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                    Ok((
+                        engine::load_component(&engine, &path, &key, &cache_dir)?,
+                        size,
+                    ))
                 }) {
-                    Ok(preinitialised) => compiled = preinitialised,
+                    Ok((preinitialised, size)) => {
+                        compiled = preinitialised;
+                        image_bytes = size;
+                    }
                     Err(err) => tracing::warn!(component = %id, error = format!("{err:#}"),
                         "pre-initialisation failed; instances will initialise themselves"),
                 }
@@ -181,7 +198,14 @@ impl App {
                         component.source.display()
                     )
                 })?;
-            components.insert(id.clone(), Arc::new(LoadedComponent { config: cfg, pre }));
+            components.insert(
+                id.clone(),
+                Arc::new(LoadedComponent {
+                    config: cfg,
+                    pre,
+                    image_bytes,
+                }),
+            );
         }
 
         Ok(Arc::new(App {

@@ -1,8 +1,9 @@
 //! Spin's instance rules on top of wasmtime-wasi-http's `ProxyHandler`.
 //!
-//! A WASIp3 component serves up to 128 requests per instance, 16 at a time, and an idle
-//! instance is dropped after one second; a WASIp2 component gets a fresh instance per
-//! request. Each request has a deadline: the epoch callback interrupts a guest that runs past
+//! A WASIp3 component serves up to 128 requests per instance, one at a time by default
+//! (`--instance-concurrency`; docs/adr/0011: a trap or a deadline then ends only the request
+//! that caused it, and a CPU-bound request never holds up another), and an idle instance is
+//! dropped after one second; a WASIp2 component gets a fresh instance per request. Each request has a deadline: the epoch callback interrupts a guest that runs past
 //! it (see `App::new_store`), and the worker expiration below retires an instance whose
 //! request has been waiting too long.
 
@@ -19,7 +20,6 @@ use wasmtime_wasi_http::handler::{
 };
 
 pub const P3_MAX_REUSE: usize = 128;
-pub const P3_MAX_CONCURRENT: usize = 16;
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub struct ComponentHandler {
@@ -48,6 +48,7 @@ impl HandlerState for ComponentHandler {
             state: Policy {
                 component: self.component.id().into(),
                 reuse,
+                concurrency: self.app.config.instance_concurrency.max(1),
                 timeout,
             },
         })
@@ -58,6 +59,7 @@ impl HandlerState for ComponentHandler {
 pub struct Policy {
     component: Arc<str>,
     reuse: bool,
+    concurrency: usize,
     timeout: Duration,
 }
 
@@ -67,7 +69,7 @@ impl WorkerState for Policy {
 
     fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
         let (max_total, max_concurrent) = if self.reuse {
-            (P3_MAX_REUSE, P3_MAX_CONCURRENT)
+            (P3_MAX_REUSE, self.concurrency)
         } else {
             (1, 1)
         };

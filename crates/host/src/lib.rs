@@ -7,12 +7,14 @@
 //! wasmtime and caches compiled components; [`migrate`] applies SQL migrations; [`serve`]
 //! wires it all together for `tessera up`.
 
+pub mod admission;
 pub mod app;
 pub mod bindings;
 pub mod engine;
 pub mod errors;
 pub mod factors;
 pub mod instances;
+pub mod metrics;
 pub mod migrate;
 pub mod preinit;
 pub mod serve;

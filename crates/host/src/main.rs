@@ -5,9 +5,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+use tessera_host::admission::AdmissionSettings;
 use tessera_host::app::RuntimeConfig;
 use tessera_host::factors::llm::LlmWorker;
+use tessera_host::factors::postgres::PoolSettings;
 use tessera_host::serve::{self, UpOptions};
+use tessera_host::triggers::http::HttpSettings;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -68,6 +71,8 @@ enum Command {
         /// Largest request body accepted.
         #[arg(long, default_value_t = 8 << 20)]
         max_body_bytes: u64,
+        #[command(flatten)]
+        limits: ServeLimits,
     },
     /// Apply pending migrations and exit.
     Migrate {
@@ -91,6 +96,44 @@ enum Command {
         #[arg(long, default_value = "spin.toml")]
         manifest: PathBuf,
     },
+}
+
+/// How much the host takes on at once, and how long it waits for clients (docs/adr/0011).
+#[derive(clap::Args)]
+struct ServeLimits {
+    /// Requests one WASIp3 instance serves at once. 1 isolates requests: a trap or deadline
+    /// ends only its own request and a CPU-bound one never delays another.
+    #[arg(long, default_value_t = 1)]
+    instance_concurrency: usize,
+    /// Requests (so instances) one component runs at once, at most.
+    #[arg(long, default_value_t = 64)]
+    max_instances_per_component: usize,
+    /// Memory the instances of one component may map: a component with a large image (the
+    /// kb's pre-initialised model) gets this divided by its image size, at least 2.
+    #[arg(long, default_value_t = 1024)]
+    instance_memory_mb: u64,
+    /// Client requests the host runs at once.
+    #[arg(long, default_value_t = 256)]
+    max_client_requests: usize,
+    /// How long a request waits for an instance slot before a 503.
+    #[arg(long, default_value_t = 10_000)]
+    instance_wait_ms: u64,
+    /// Postgres connections one component may hold per address.
+    #[arg(long, default_value_t = 16)]
+    pg_pool_size: usize,
+    /// How long a guest waits for a Postgres connection before `connection-failed`.
+    #[arg(long, default_value_t = 5_000)]
+    pg_pool_wait_ms: u64,
+    /// Time a client has to send a request head; also how long an idle keep-alive
+    /// connection stays open.
+    #[arg(long, default_value_t = 10_000)]
+    header_timeout_ms: u64,
+    /// Time a client has to send a request body after its head (408 past it).
+    #[arg(long, default_value_t = 10_000)]
+    body_timeout_ms: u64,
+    /// Open connections one client address may have (429 past it).
+    #[arg(long, default_value_t = 256)]
+    max_connections_per_client: usize,
 }
 
 /// Scheduler ticks between polls of the I/O driver. tokio's default (61) assumes short task
@@ -135,6 +178,7 @@ async fn run(command: Command) -> Result<()> {
             memory_limit_mb,
             no_preinit,
             max_body_bytes,
+            limits,
         } => {
             let migrations_dir = migrations.unwrap_or_else(|| {
                 manifest
@@ -153,11 +197,27 @@ async fn run(command: Command) -> Result<()> {
                     request_timeout: Duration::from_millis(request_timeout_ms),
                     memory_limit_bytes: memory_limit_mb << 20,
                     preinit: !no_preinit,
+                    pools: PoolSettings {
+                        size_per_component: limits.pg_pool_size.max(1),
+                        wait: Duration::from_millis(limits.pg_pool_wait_ms),
+                    },
+                    instance_concurrency: limits.instance_concurrency.max(1),
                 },
-                listen,
                 database_url,
                 migrations_dir,
-                max_body_bytes,
+                http: HttpSettings {
+                    header_timeout: Duration::from_millis(limits.header_timeout_ms),
+                    body_timeout: Duration::from_millis(limits.body_timeout_ms),
+                    max_connections_per_client: limits.max_connections_per_client.max(1),
+                    admission: AdmissionSettings {
+                        max_per_component: limits.max_instances_per_component.max(1),
+                        max_external: limits.max_client_requests.max(1),
+                        instance_memory_budget: limits.instance_memory_mb << 20,
+                        wait: Duration::from_millis(limits.instance_wait_ms),
+                        ..AdmissionSettings::default()
+                    },
+                    ..HttpSettings::new(listen, max_body_bytes)
+                },
             })
             .await
         }
@@ -181,6 +241,8 @@ async fn run(command: Command) -> Result<()> {
                 request_timeout: Duration::from_secs(30),
                 memory_limit_bytes: memory_limit_mb << 20,
                 preinit: true,
+                pools: PoolSettings::default(),
+                instance_concurrency: 1,
             })
             .await
         }

@@ -5,7 +5,6 @@ use crate::migrate::{self, Migration};
 use crate::triggers::http::{HttpSettings, HttpTrigger, Probes};
 use anyhow::{Context, Result};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,10 +12,9 @@ use tessera_manifest::Resolver;
 
 pub struct UpOptions {
     pub runtime: RuntimeConfig,
-    pub listen: SocketAddr,
     pub database_url: String,
     pub migrations_dir: PathBuf,
-    pub max_body_bytes: u64,
+    pub http: HttpSettings,
 }
 
 /// Opens a small pool for the host's own queries (migrations, key-value, readiness).
@@ -31,7 +29,16 @@ pub fn host_pool(database_url: &str) -> Result<Pool> {
             recycling_method: RecyclingMethod::Fast,
         },
     );
-    Ok(Pool::builder(manager).max_size(16).build()?)
+    // Waits are bounded like the guests' pools: a key-value call finding no connection fails
+    // within seconds instead of hanging its request.
+    let wait = Some(Duration::from_secs(5));
+    Ok(Pool::builder(manager)
+        .max_size(16)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .wait_timeout(wait)
+        .create_timeout(wait)
+        .recycle_timeout(wait)
+        .build()?)
 }
 
 /// Applies the migrations in `dir` and reports the database and pgvector versions.
@@ -98,14 +105,7 @@ pub async fn up(options: UpOptions) -> Result<()> {
     })?;
     let cron_jobs = crate::triggers::cron::jobs(&app)?;
     let probes = Arc::new(DbProbe { pool, migrations });
-    let trigger = HttpTrigger::new(
-        app.clone(),
-        HttpSettings {
-            listen: options.listen,
-            max_body_bytes: options.max_body_bytes,
-        },
-        probes,
-    )?;
+    let trigger = HttpTrigger::new(app.clone(), options.http, probes)?;
     let listener = trigger.bind().await?;
     let cron_tasks: Vec<_> = cron_jobs
         .into_iter()

@@ -90,6 +90,11 @@ pub enum ChatEvent {
         /// Why this model (routing's reason), or why the step failed.
         #[serde(skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+        /// Why the model stopped, for a step a model answered (`complete`, or `length` for an
+        /// answer the output limit cut off, shown truncated): tessera-gateway's
+        /// `FinishReason::as_str`. Absent for local steps.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        finish_reason: Option<String>,
         /// The step's structured result (analysis, plan, validation report), if any.
         #[serde(skip_serializing_if = "Option::is_none")]
         output: Option<Value>,
@@ -192,6 +197,7 @@ mod tests {
             cache: CacheHit::Miss,
             duration_ms: 812,
             reason: None,
+            finish_reason: Some("complete".into()),
             output: None,
         };
         let wire = e.encode();
@@ -207,6 +213,7 @@ mod tests {
         assert_eq!(v["cost_usd"], 0.000042);
         assert_eq!(v["cache"], "miss");
         assert_eq!(v["kind"], "implementation");
+        assert_eq!(v["finish_reason"], "complete");
         assert_eq!(serde_json::from_value::<ChatEvent>(v).unwrap(), e);
     }
 

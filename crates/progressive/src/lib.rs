@@ -25,6 +25,8 @@
 //! - [`local`]: the steps' answers without a language model (extractive, cited).
 //! - [`events`]: the Server-Sent Events the client sees (docs/chat-stream.md).
 //! - [`sources`]: numbered knowledge-base passages and citation mapping.
+//! - [`stale`]: turns cut off before they finished (deadline, disconnect, crash) and how
+//!   they are closed, before a new post and by the `chat-sweep` cron component.
 //!
 //! The model gateway (routing, retries, breakers, cache keys, wire formats) is
 //! `tessera-gateway`; this crate reuses its [`StepKind`] and request types.
@@ -36,6 +38,7 @@ pub mod local;
 pub mod plan;
 pub mod prompt;
 pub mod sources;
+pub mod stale;
 pub mod steps;
 pub mod validate;
 

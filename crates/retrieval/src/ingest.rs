@@ -275,7 +275,7 @@ mod tests {
             NewDocument::from_json_bytes(b"{\"title\":")
                 .unwrap_err()
                 .code(),
-            "malformed_json"
+            "invalid_json"
         );
         assert_eq!(
             NewDocument::from_json_bytes(b"\xff\xfe")

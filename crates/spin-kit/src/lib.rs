@@ -7,26 +7,31 @@ pub mod outbound;
 pub mod pg;
 mod request;
 
-pub use request::{error_response, json_response, read_body, read_json, sub_path};
-pub use tessera_api::{ApiError, db_error};
+pub use request::{
+    error_response, error_response_for, json_response, read_body, read_json, read_json_body,
+    request_id, sub_path,
+};
+pub use tessera_api::ApiError;
 
 /// Re-exported so components name one `StatusCode`.
 pub use spin_sdk::http::StatusCode;
 
+/// A database failure, with what was being done: [`pg::pg_error`] for the database's own
+/// errors (503 / 400 / 500 by kind), `db_error` for anything else found wrong (500).
+pub use pg::pg_error;
+pub use tessera_api::db_error;
+
 /// The database address, from the component variable `db_url`.
 pub async fn db_url() -> Result<String, ApiError> {
-    spin_sdk::variables::get("db_url").await.map_err(|e| {
-        ApiError::dependency(
-            "config_error",
-            format!("component variable db_url is not available: {e}"),
-        )
-    })
+    spin_sdk::variables::get("db_url")
+        .await
+        .map_err(|e| ApiError::internal(format!("component variable db_url: {e}")))
 }
 
-/// Opens the database named by `db_url`.
+/// Opens the database named by `db_url`; 503 when it cannot be reached.
 pub async fn connect() -> Result<spin_sdk::pg::Connection, ApiError> {
     let url = db_url().await?;
     spin_sdk::pg::Connection::open(url)
         .await
-        .map_err(|e| db_error("connect", e))
+        .map_err(|e| pg_error("connect", e))
 }

@@ -5,9 +5,26 @@
 
 use spin_sdk::pg::{Connection, DbValue, ParameterValue, Row};
 
-use crate::{ApiError, db_error};
+use crate::ApiError;
 
 pub use spin_sdk::pg::ParameterValue as P;
+
+/// A failed statement as the caller sees it: 503 when the database cannot be reached (the
+/// host answers `connection-failed` for a server that is down, a pool with no connection
+/// free in time, or a connection that closed), 400 for a value Postgres refuses (SQLSTATE
+/// class 22), otherwise 500. The database's own words (SQLSTATE, message, SQL) go to the
+/// log, never into the answer.
+pub fn pg_error(what: &str, e: spin_sdk::pg::Error) -> ApiError {
+    use spin_sdk::pg::{Error, PgError, QueryError};
+    let detail = format!("{what}: {e}");
+    match &e {
+        Error::PgError(PgError::ConnectionFailed(_)) => ApiError::database_unavailable(detail),
+        Error::PgError(PgError::QueryFailed(QueryError::DbError(db))) => {
+            tessera_api::db_failure(Some(&db.code), detail)
+        }
+        _ => tessera_api::db_failure(None, detail),
+    }
+}
 
 pub async fn rows(
     db: &Connection,
@@ -17,10 +34,10 @@ pub async fn rows(
 ) -> Result<Vec<Row>, ApiError> {
     db.query(sql, params)
         .await
-        .map_err(|e| db_error(what, e))?
+        .map_err(|e| pg_error(what, e))?
         .collect()
         .await
-        .map_err(|e| db_error(what, e))
+        .map_err(|e| pg_error(what, e))
 }
 
 pub async fn one(
@@ -38,7 +55,7 @@ pub async fn execute(
     sql: &str,
     params: Vec<ParameterValue>,
 ) -> Result<u64, ApiError> {
-    db.execute(sql, params).await.map_err(|e| db_error(what, e))
+    db.execute(sql, params).await.map_err(|e| pg_error(what, e))
 }
 
 /// `BEGIN`; the host rolls back a connection dropped inside a transaction.
@@ -145,20 +162,5 @@ pub fn parse_vector(s: &str) -> Option<Vec<f32>> {
     inner.split(',').map(|x| x.trim().parse().ok()).collect()
 }
 
-/// A UUID from a path segment, or a 404 with `code` naming `what` was looked for (a
-/// malformed id cannot name anything that exists).
-pub fn parse_uuid(id: &str, code: &'static str, what: &str) -> Result<String, ApiError> {
-    let valid = id.len() == 36
-        && id.bytes().enumerate().all(|(i, b)| match i {
-            8 | 13 | 18 | 23 => b == b'-',
-            _ => b.is_ascii_hexdigit(),
-        });
-    if valid {
-        Ok(id.to_ascii_lowercase())
-    } else {
-        Err(ApiError::not_found(
-            code,
-            format!("no {what} with id {id:?}"),
-        ))
-    }
-}
+/// A UUID from a path segment or a body, or 400 `invalid_id` naming `field`.
+pub use tessera_api::parse_uuid;

@@ -35,21 +35,60 @@ fn too_large(limit: usize) -> ApiError {
     )
 }
 
-/// Parses a JSON request body into `T` (see [`tessera_api::parse_json`]).
-pub async fn read_json<T: DeserializeOwned>(req: Request, limit: usize) -> Result<T, ApiError> {
+/// The body of a JSON endpoint: a present content type must be JSON (415 otherwise), the
+/// size is limited (413), and a NUL character in any string is refused (400 naming where),
+/// before any of it reaches storage.
+pub async fn read_json_body(req: Request, limit: usize) -> Result<Vec<u8>, ApiError> {
+    tessera_api::check_json_content_type(
+        req.headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap_or("(not text)")),
+    )?;
     let bytes = read_body(req, limit).await?;
+    tessera_api::refuse_nul(&bytes)?;
+    Ok(bytes)
+}
+
+/// Parses a JSON request body into `T` (see [`read_json_body`], [`tessera_api::parse_json`]).
+pub async fn read_json<T: DeserializeOwned>(req: Request, limit: usize) -> Result<T, ApiError> {
+    let bytes = read_json_body(req, limit).await?;
     tessera_api::parse_json(&bytes)
 }
 
-/// The answer for an error: its JSON body, status and, for 405, `allow`.
+/// The request's id, from the `x-request-id` header the host sets (printable ASCII, at
+/// most 128 characters; anything else is ignored rather than logged or echoed).
+pub fn request_id(req: &Request) -> Option<String> {
+    let id = req.headers().get("x-request-id")?.to_str().ok()?;
+    let ok = !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic());
+    ok.then(|| id.to_string())
+}
+
+/// The answer for an error, without a request id (see [`error_response_for`]).
 pub fn error_response(
     err: ApiError,
 ) -> Result<spin_sdk::wasip3::http::types::Response, spin_sdk::wasip3::http::types::ErrorCode> {
+    error_response_for(err, None)
+}
+
+/// The answer for an error of request `request_id`: its JSON body, status, `allow` for
+/// 405 and `retry-after` for 503. An error with an internal detail is logged here, with the
+/// request id that its message names.
+pub fn error_response_for(
+    err: ApiError,
+    request_id: Option<&str>,
+) -> Result<spin_sdk::wasip3::http::types::Response, spin_sdk::wasip3::http::types::ErrorCode> {
+    if let Some(line) = err.log_line(request_id) {
+        eprintln!("{line}");
+    }
+    let err = err.for_request(request_id);
     let mut builder = Response::builder()
         .status(err.status)
         .header("content-type", "application/json");
     if let Some(allow) = err.allow {
         builder = builder.header("allow", allow);
+    }
+    if let Some(seconds) = err.retry_after {
+        builder = builder.header("retry-after", seconds.to_string());
     }
     builder
         .body(err.to_json().to_string())

@@ -8,7 +8,7 @@
 use serde_json::{Value, json};
 use spin_sdk::pg::Connection;
 use tessera_gateway::cache::{CacheEntry, CacheKey, CacheQuery, exact_key, lookup as judge};
-use tessera_gateway::{CacheHit, Candidate, Catalog, ChatRequest};
+use tessera_gateway::{CacheHit, Candidate, Catalog, ChatRequest, FinishReason};
 use tessera_progressive::sources::{citations, renumber};
 use tessera_spin_kit::ApiError;
 
@@ -178,7 +178,8 @@ pub async fn store(
     c: &Completion,
     _catalog: &Catalog,
 ) -> Result<(), ApiError> {
-    if c.text.trim().is_empty() {
+    // Only complete answers are stored: a cut-off answer shown as truncated never is.
+    if c.text.trim().is_empty() || c.finish != FinishReason::Complete {
         return Ok(());
     }
     let key = exact_key(tenant, spec.kind, req);

@@ -25,6 +25,9 @@ pub struct Settings {
     pub semantic_threshold: f32,
     /// 32-byte key for bring-your-own-key storage; `None` disables it.
     pub key_encryption_key: Option<[u8; 32]>,
+    /// A running turn untouched this long is closed as failed (`stale_turn_s`; see
+    /// tessera_progressive::stale).
+    pub stale_after_s: u32,
 }
 
 async fn var(name: &str) -> String {
@@ -101,6 +104,10 @@ impl Settings {
             )
             .await?,
             key_encryption_key,
+            stale_after_s: tessera_progressive::stale::stale_after(&var("stale_turn_s").await)
+                .map_err(|e| {
+                    ApiError::dependency("config_error", format!("variable stale_turn_s: {e}"))
+                })?,
         })
     }
 

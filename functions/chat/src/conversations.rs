@@ -5,8 +5,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use spin_sdk::http::Request;
 use spin_sdk::pg::Connection;
+use tessera_progressive::stale;
 use tessera_progressive::{ChatEvent, HistoryMessage, TurnLayout};
-use tessera_spin_kit::{ApiError, StatusCode, connect, read_body};
+use tessera_spin_kit::{ApiError, StatusCode, connect, read_json_body};
 
 use crate::config::Settings;
 use crate::db::{self, P};
@@ -31,7 +32,7 @@ struct NewConversation {
 }
 
 pub async fn create(req: Request, caller: &Caller) -> Handled {
-    let body = read_body(req, BODY_LIMIT).await?;
+    let body = read_json_body(req, BODY_LIMIT).await?;
     let new: NewConversation = if body.iter().all(u8::is_ascii_whitespace) {
         NewConversation::default()
     } else {
@@ -61,7 +62,7 @@ pub async fn create(req: Request, caller: &Caller) -> Handled {
         vec![P::Str(caller.tenant.clone()), P::Str(caller.user.clone()), P::Str(title.clone()), db::jsonb(&context)],
     )
     .await?
-    .ok_or_else(|| ApiError::dependency("database_error", "no id returned"))?;
+    .ok_or_else(|| ApiError::internal("create conversation: no id returned"))?;
     Ok((
         StatusCode::CREATED,
         json!({ "id": db::text(&row, 0), "title": title, "context": context, "created_at": db::text(&row, 1) }),
@@ -85,12 +86,41 @@ struct NewMessage {
     model: Option<String>,
 }
 
-/// Refuses a second turn while one is being written (its steps would interleave).
+/// Marks the conversation's stale turns failed (cut off by a deadline, a disconnect or a
+/// crash; see tessera_progressive::stale), so they never block it.
+pub async fn close_stale(
+    db: &Connection,
+    conversation: &str,
+    stale_after_s: u32,
+) -> Result<(), ApiError> {
+    let closed = db::one(
+        db,
+        "close stale turns",
+        &stale::close_sql(true),
+        vec![
+            P::Int32(stale_after_s as i32),
+            P::Str(stale::REASON.into()),
+            P::Str(conversation.into()),
+        ],
+    )
+    .await?;
+    if let Some(r) = closed.filter(|r| db::int(r, 0) > 0) {
+        eprintln!(
+            "chat: closed {} stale turn(s) ({} steps) in conversation {conversation}",
+            db::int(&r, 0),
+            db::int(&r, 1)
+        );
+    }
+    Ok(())
+}
+
+/// Refuses a second turn while one is being written (its steps would interleave). Callers
+/// close stale turns first ([`close_stale`]), so only a live turn counts.
 pub async fn ensure_idle(db: &Connection, conversation: &str) -> Result<(), ApiError> {
     let busy = db::one(
         db,
         "check running turn",
-        "SELECT 1 FROM messages WHERE conversation_id = $1::uuid AND status = 'running' AND updated_at > now() - interval '2 minutes'",
+        "SELECT 1 FROM messages WHERE conversation_id = $1::uuid AND status = 'running'",
         vec![P::Str(conversation.into())],
     )
     .await?;
@@ -111,7 +141,7 @@ pub fn scopes(context: &Value) -> Vec<String> {
 }
 
 pub async fn post_message(req: Request, caller: Caller, id: &str) -> Result<Answer, ApiError> {
-    let body = read_body(req, BODY_LIMIT)
+    let body = read_json_body(req, BODY_LIMIT)
         .await
         .map_err(|e| e.with_field("content"))?;
     let msg: NewMessage = tessera_api::parse_json(&body)?;
@@ -136,6 +166,7 @@ pub async fn post_message(req: Request, caller: Caller, id: &str) -> Result<Answ
     let settings = Settings::load().await?;
     let db = connect().await?;
     let conv = store::conversation(&db, &caller.tenant, id).await?;
+    close_stale(&db, &conv.id, settings.stale_after_s).await?;
     ensure_idle(&db, &conv.id).await?;
     // Both messages exist before the stream opens: `start` names them.
     db::begin(&db).await?;
@@ -151,6 +182,7 @@ pub async fn post_message(req: Request, caller: Caller, id: &str) -> Result<Answ
     let (sink, resp) = Sink::open(settings.heartbeat);
     let turn = Turn {
         tenant: caller.tenant.clone(),
+        request_id: caller.request.clone(),
         conversation_id: conv.id.clone(),
         message_id: message,
         question: content,

@@ -16,11 +16,11 @@ use tessera_progressive::steps::{PLANNING, StepSpec, TurnLayout, is_editable, pa
 use tessera_progressive::{
     Analysis, ChatEvent, Plan, PlanTask, Source, StepKind, StepStatus, ValidationReport,
 };
-use tessera_spin_kit::{ApiError, StatusCode, connect, json_response, read_body};
+use tessera_spin_kit::{ApiError, StatusCode, connect, json_response, read_json_body};
 
 use crate::Answer;
 use crate::config::Settings;
-use crate::conversations::{account, ensure_idle, history, scopes};
+use crate::conversations::{account, close_stale, ensure_idle, history, scopes};
 use crate::db::{self, P};
 use crate::gateway::Gateway;
 use crate::identity::Caller;
@@ -108,7 +108,7 @@ pub async fn edit(
     conversation: &str,
     n: &str,
 ) -> Result<Answer, ApiError> {
-    let body = read_body(req, 64 * 1024).await?;
+    let body = read_json_body(req, 64 * 1024).await?;
     let e: EditRequest = tessera_api::parse_json(&body)?;
     let instructions = e.instructions.trim().to_string();
     if instructions.is_empty() {
@@ -140,6 +140,8 @@ pub async fn edit(
     let settings = Settings::load().await?;
     let db = connect().await?;
     let conv = store::conversation(&db, &caller.tenant, conversation).await?;
+    // A turn cut off mid-way would otherwise leave its steps `running` (409) for ever.
+    close_stale(&db, &conv.id, settings.stale_after_s).await?;
     let loaded = load(&db, &conv.id, n).await?;
     if !is_editable(loaded.kind) {
         return Err(ApiError::bad_request(
@@ -306,10 +308,13 @@ async fn run_edit(
                 vec![P::Str(loaded.message.clone())],
             )
             .await;
+            if let Some(line) = e.log_line(caller.request.as_deref()) {
+                eprintln!("chat: {line}");
+            }
             sink.send(&ChatEvent::Error {
                 step: None,
                 code: e.code.into(),
-                message: e.message,
+                message: e.message_for(caller.request.as_deref()),
                 recoverable: false,
                 reset: false,
                 provider: None,
@@ -510,6 +515,7 @@ async fn rebuild(
         .any(|s| s.kind == StepKind::Planning && s.model.as_deref() == Some("local-planner"));
     Ok(Turn {
         tenant: caller.tenant.clone(),
+        request_id: caller.request.clone(),
         history: history(db, &conversation_id, &loaded.message).await?,
         conversation_id,
         message_id: loaded.message.clone(),

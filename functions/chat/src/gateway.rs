@@ -11,12 +11,12 @@ use spin_sdk::http::FullBody;
 use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::pg::Connection;
 use tessera_gateway::retry::{decide, parse_retry_after};
-use tessera_gateway::usage::usage_or_estimate;
+use tessera_gateway::usage::{failed_call_usage, usage_or_estimate};
 use tessera_gateway::{
-    BreakerState, CacheHit, CallFailure, CallStatus, Candidate, ChatRequest, KeySource, LlmCall,
-    Outcome as BreakerOutcome, ProviderKind, ProviderStatus, ProviderStream, RetryDecision,
-    RouteDecision, RouteInput, StepKind, StreamEvent, StreamParser, Usage, UserTier, build_request,
-    estimate_tokens, parse_error_body, route,
+    BreakerState, CacheHit, CallFailure, CallStatus, Candidate, ChatRequest, ErrorKind,
+    FinishReason, KeySource, LlmCall, Outcome as BreakerOutcome, ProviderKind, ProviderStatus,
+    ProviderStream, RetryDecision, RouteDecision, RouteInput, StepKind, StreamEvent, StreamParser,
+    StreamedAnswer, Usage, UserTier, build_request, estimate_tokens, parse_error_body, route,
 };
 use tessera_progressive::{ChatEvent, Source};
 use tessera_spin_kit::ApiError;
@@ -71,6 +71,43 @@ pub struct Completion {
     pub cost_micros: u64,
     pub cache: CacheHit,
     pub reason: String,
+    /// Why the model stopped: [`FinishReason::Complete`] for a usable answer (and every
+    /// cached one); [`FinishReason::Length`] for a cut-off answer shown as truncated because
+    /// nothing else could answer.
+    pub finish: FinishReason,
+}
+
+/// What the fallback chain saw of answers that ended but were not usable: the last cut-off
+/// answer (shown as truncated when nothing else answers) and the last refusal or filter.
+#[derive(Default)]
+struct Unfinished {
+    truncated: Option<Completion>,
+    /// "<provider>/<model>: the model refused: <its words>", for the step's failure reason.
+    stopped: Option<String>,
+}
+
+impl Unfinished {
+    /// The outcome when no provider completed and the local answer is not taken: a cut-off
+    /// answer shown as truncated, else a failure that says why.
+    fn or_failed(&mut self, reason: String) -> Outcome {
+        if let Some(c) = self.truncated.take() {
+            return Outcome::Answer(c);
+        }
+        Outcome::Failed {
+            reason: match &self.stopped {
+                Some(s) => format!("{reason}; {s}"),
+                None => reason,
+            },
+        }
+    }
+
+    /// Why the step goes to the local answer, with the refusal or filter that led there.
+    fn local_reason(&self, reason: String) -> String {
+        match &self.stopped {
+            Some(s) => format!("{reason} ({s})"),
+            None => reason,
+        }
+    }
 }
 
 pub enum Outcome {
@@ -92,7 +129,8 @@ struct CallError {
     status: CallStatus,
     http_status: Option<u16>,
     message: String,
-    usage: Option<Usage>,
+    /// What the failed call is billed, and whether any of it is estimated.
+    usage: Option<(Usage, bool)>,
 }
 
 pub struct Gateway<'a> {
@@ -231,6 +269,7 @@ impl Gateway<'_> {
         }
 
         let started = now_ms();
+        let mut unfinished = Unfinished::default();
         for cand in &chain {
             if cand.kind == ProviderKind::Local {
                 // The local answer is a call too (free, no model): it shows in usage.
@@ -240,11 +279,18 @@ impl Gateway<'_> {
                 )
                 .await?;
                 return Ok(Outcome::Local {
-                    reason: cand.reason.clone(),
+                    reason: unfinished.local_reason(cand.reason.clone()),
                 });
             }
             match self
-                .try_candidate(spec, cand, started, breakers.get(&cand.provider), sink)
+                .try_candidate(
+                    spec,
+                    cand,
+                    started,
+                    breakers.get(&cand.provider),
+                    &mut unfinished,
+                    sink,
+                )
                 .await?
             {
                 Tried::Answer(c) => return Ok(Outcome::Answer(c)),
@@ -252,18 +298,60 @@ impl Gateway<'_> {
                 Tried::GiveUp(reason) => {
                     return Ok(if self.settings.routing.allow_local_fallback {
                         Outcome::Local {
-                            reason: format!("{reason}; answering locally"),
+                            reason: unfinished.local_reason(format!("{reason}; answering locally")),
                         }
                     } else {
-                        Outcome::Failed { reason }
+                        self.show_unfinished(spec, &mut unfinished, reason, sink)
+                            .await
                     });
                 }
                 Tried::Next => {}
             }
         }
-        Ok(Outcome::Failed {
-            reason: "every provider in the fallback chain failed".into(),
-        })
+        Ok(self
+            .show_unfinished(
+                spec,
+                &mut unfinished,
+                "every provider in the fallback chain failed".into(),
+                sink,
+            )
+            .await)
+    }
+
+    /// The end of a chain that nothing completed: a cut-off answer kept from the chain is
+    /// shown as truncated (its streamed text was reset when it was set aside, so it is sent
+    /// again), else the step fails with the reason (and any refusal's own words).
+    async fn show_unfinished(
+        &self,
+        spec: &CallSpec<'_>,
+        unfinished: &mut Unfinished,
+        reason: String,
+        sink: &mut Sink,
+    ) -> Outcome {
+        let outcome = unfinished.or_failed(reason);
+        if let Outcome::Answer(c) = &outcome {
+            sink.send(&ChatEvent::Error {
+                step: Some(spec.step_n),
+                code: "truncated".into(),
+                message: format!(
+                    "{}/{}: no provider completed the answer; showing the answer the output limit cut off",
+                    c.provider, c.model
+                ),
+                recoverable: true,
+                reset: false,
+                provider: Some(c.provider.clone()),
+            })
+            .await;
+            if spec.stream_text && c.cache == CacheHit::Miss {
+                sink.send(&ChatEvent::TextDelta {
+                    step: spec.step_n,
+                    id: format!("step-{}", spec.step_n),
+                    delta: c.text.clone(),
+                })
+                .await;
+            }
+        }
+        outcome
     }
 
     async fn try_candidate(
@@ -272,6 +360,7 @@ impl Gateway<'_> {
         cand: &Candidate,
         started: u64,
         known: Option<&(BreakerState, i64)>,
+        unfinished: &mut Unfinished,
         sink: &mut Sink,
     ) -> Result<Tried, ApiError> {
         let Some(provider) = self.settings.catalog.provider(&cand.provider).cloned() else {
@@ -322,8 +411,9 @@ impl Gateway<'_> {
                 .await;
             let latency = now_ms().saturating_sub(t0);
             match result {
-                Ok((text, reported)) => {
-                    let (usage, estimated) = usage_or_estimate(reported, &req.prompt_text(), &text);
+                Ok(answer) => {
+                    let (usage, estimated) =
+                        usage_or_estimate(answer.usage, &req.prompt_text(), &answer.text);
                     let cost = self
                         .settings
                         .catalog
@@ -333,19 +423,126 @@ impl Gateway<'_> {
                     call.usage_estimated = estimated;
                     call.attempt = attempt;
                     call.user_key = cand.key == KeySource::User;
+                    call.finish_reason = answer.finish.clone();
                     let end = now_ms();
                     if cand.key != KeySource::User {
                         self.account.month_tokens += usage.total();
                         self.account.month_cost_micros += cost;
                     }
+                    // No tools are offered: an answer without text (tool calls only) is as
+                    // unusable as an empty one.
+                    if !answer.is_complete() || answer.text.trim().is_empty() {
+                        // Cut off, refused, filtered, empty or an unknown reason: billed, never
+                        // cached, never shown as complete.
+                        let reason = answer
+                            .finish
+                            .clone()
+                            .unwrap_or_else(|| FinishReason::Unknown("none".into()));
+                        let said = answer
+                            .finish_message
+                            .as_deref()
+                            .map(|m| m.chars().take(200).collect::<String>());
+                        let what = match &reason {
+                            FinishReason::Complete if !answer.cut_off_tool_calls.is_empty() => {
+                                "the output limit cut a tool call off".to_string()
+                            }
+                            FinishReason::Complete => "the answer was empty".to_string(),
+                            FinishReason::Length => {
+                                "the output limit cut the answer off".to_string()
+                            }
+                            FinishReason::Refusal => "the model refused".to_string(),
+                            FinishReason::ContentFilter => {
+                                "a content filter stopped the answer".to_string()
+                            }
+                            FinishReason::ToolCalls => {
+                                "the model asked for tools that were not offered".to_string()
+                            }
+                            FinishReason::Error => {
+                                "the provider ended the answer with an error".to_string()
+                            }
+                            FinishReason::Unknown(r) => {
+                                format!("the answer ended for an unknown reason ({r})")
+                            }
+                        };
+                        let message = match &said {
+                            Some(m) if !m.is_empty() => format!("{what}: {m}"),
+                            _ => what,
+                        };
+                        call.status = CallStatus::Incomplete;
+                        call.error = Some(format!("{}: {message}", reason.as_str()));
+                        self.record(spec, &call).await?;
+                        let failure = CallFailure::Unfinished(reason.clone());
+                        let outcome = if failure.is_provider_fault() {
+                            BreakerOutcome::Failure
+                        } else {
+                            // The provider answered as it should: it is healthy.
+                            BreakerOutcome::Success
+                        };
+                        breakers::update_known(
+                            self.db,
+                            &cand.provider,
+                            known.filter(|_| attempt == 1),
+                            |s| Some(cfg.on_result(s, outcome, end)),
+                        )
+                        .await?;
+                        if reason == FinishReason::Length && !answer.text.trim().is_empty() {
+                            unfinished.truncated = Some(Completion {
+                                text: answer.text.clone(),
+                                provider: cand.provider.clone(),
+                                model: cand.model.clone(),
+                                usage,
+                                cost_micros: cost,
+                                cache: CacheHit::Miss,
+                                reason: format!(
+                                    "{}; the output limit cut the answer off: shown truncated",
+                                    cand.reason
+                                ),
+                                finish: FinishReason::Length,
+                            });
+                        }
+                        if reason.is_policy_stop() {
+                            unfinished.stopped =
+                                Some(format!("{}/{}: {message}", cand.provider, cand.model));
+                        }
+                        let decision = decide(
+                            &self.settings.retry,
+                            attempt,
+                            Duration::from_millis(end.saturating_sub(started)),
+                            &failure,
+                            clock::random_unit(),
+                        );
+                        let next = describe(&decision);
+                        sink.send(&ChatEvent::Error {
+                            step: Some(spec.step_n),
+                            code: CallStatus::Incomplete.as_str().into(),
+                            message: format!(
+                                "{}/{} attempt {attempt}: {message}; {next}",
+                                cand.provider, cand.model
+                            ),
+                            recoverable: true,
+                            reset: spec.stream_text,
+                            provider: Some(cand.provider.clone()),
+                        })
+                        .await;
+                        match decision {
+                            RetryDecision::RetryAfter(d) => {
+                                clock::sleep(d).await;
+                                attempt += 1;
+                                continue;
+                            }
+                            RetryDecision::FallBack => return Ok(Tried::Next),
+                            RetryDecision::GiveUp(r) => return Ok(Tried::GiveUp(r)),
+                        }
+                    }
                     let completion = Completion {
-                        text,
+                        text: answer.text,
                         provider: cand.provider.clone(),
                         model: cand.model.clone(),
                         usage,
                         cost_micros: cost,
                         cache: CacheHit::Miss,
                         reason: cand.reason.clone(),
+                        finish: FinishReason::Complete,
                     };
                     // Three independent writes, issued together: the host pipelines them
                     // on the turn's connection, so they cost one round trip, not three.
@@ -382,12 +579,12 @@ impl Gateway<'_> {
                     call.http_status = err.http_status;
                     call.latency_ms = latency;
                     call.user_key = cand.key == KeySource::User;
-                    if let Some(u) = err.usage {
+                    if let Some((u, estimated)) = err.usage {
                         // Tokens already streamed are billed by the provider even when the call
-                        // ends badly; count them.
+                        // ends badly; count them (as reported where the provider reported them).
                         call.input_tokens = u.input_tokens;
                         call.output_tokens = u.output_tokens;
-                        call.usage_estimated = true;
+                        call.usage_estimated = estimated;
                         call.cost_micros = self
                             .settings
                             .catalog
@@ -417,11 +614,7 @@ impl Gateway<'_> {
                         &err.failure,
                         clock::random_unit(),
                     );
-                    let what = match &decision {
-                        RetryDecision::RetryAfter(d) => format!("retrying in {} ms", d.as_millis()),
-                        RetryDecision::FallBack => "trying the next provider".into(),
-                        RetryDecision::GiveUp(r) => format!("giving up: {r}"),
-                    };
+                    let what = describe(&decision);
                     sink.send(&ChatEvent::Error {
                         step: Some(spec.step_n),
                         code: err.status.as_str().into(),
@@ -456,7 +649,7 @@ impl Gateway<'_> {
         req: &ChatRequest,
         limit: Duration,
         sink: &mut Sink,
-    ) -> Result<(String, Option<Usage>), CallError> {
+    ) -> Result<StreamedAnswer, CallError> {
         let fail = |failure: CallFailure, status: CallStatus, message: String| CallError {
             failure,
             status,
@@ -516,11 +709,18 @@ impl Gateway<'_> {
                 .and_then(Result::ok)
                 .unwrap_or_default();
             let perr = parse_error_body(*kind, status, &body);
-            return Err(CallError {
-                failure: CallFailure::Http {
+            // A used-up quota (OpenAI's 429 `insufficient_quota`, a 402) does not come back
+            // by waiting: judged by what it means, it falls back to the next provider at once.
+            let failure = if perr.kind == ErrorKind::Quota {
+                CallFailure::Stream(perr.clone())
+            } else {
+                CallFailure::Http {
                     status,
                     retry_after,
-                },
+                }
+            };
+            return Err(CallError {
+                failure,
                 status: CallStatus::ProviderError,
                 http_status: Some(status),
                 message: format!(
@@ -532,19 +732,25 @@ impl Gateway<'_> {
         }
         let mut parser = ProviderStream::new(*kind).expect("paid candidates are never local");
         let mut body = resp.into_body().stream();
-        let mut text = String::new();
-        let mut usage = None;
-        let partial = |text: &str| {
-            Some(Usage::new(
-                estimate_tokens(&req.prompt_text()),
-                estimate_tokens(text),
-            ))
+        let mut answer = StreamedAnswer::new();
+        let prompt = req.prompt_text();
+        // What a call that ends badly is billed: the provider's counts so far where it sent
+        // them, estimates only for the rest (nothing when it sent nothing and wrote nothing).
+        let billed = |parser: &ProviderStream, answer: &StreamedAnswer| {
+            failed_call_usage(parser.reported_usage(), &prompt, &answer.text)
+        };
+        let unreadable = |e: tessera_gateway::StreamError| {
+            fail(
+                CallFailure::from_stream_error(&e),
+                CallStatus::MalformedStream,
+                e.to_string(),
+            )
         };
         loop {
             let events = match clock::timeout(left(), body.next()).await {
                 None => {
                     return Err(CallError {
-                        usage: partial(&text),
+                        usage: billed(&parser, &answer),
                         ..timed_out()
                     });
                 }
@@ -552,18 +758,14 @@ impl Gateway<'_> {
                     Ok(ev) => ev,
                     Err(e) => {
                         return Err(CallError {
-                            usage: partial(&text),
-                            ..fail(
-                                CallFailure::MalformedStream,
-                                CallStatus::MalformedStream,
-                                e.to_string(),
-                            )
+                            usage: billed(&parser, &answer),
+                            ..unreadable(e)
                         });
                     }
                 },
                 Some(Some(Err(e))) => {
                     return Err(CallError {
-                        usage: partial(&text),
+                        usage: billed(&parser, &answer),
                         ..fail(
                             CallFailure::Connection,
                             CallStatus::ConnectionError,
@@ -575,12 +777,8 @@ impl Gateway<'_> {
                     Ok(ev) => ev,
                     Err(e) => {
                         return Err(CallError {
-                            usage: partial(&text),
-                            ..fail(
-                                CallFailure::MalformedStream,
-                                CallStatus::MalformedStream,
-                                e.to_string(),
-                            )
+                            usage: billed(&parser, &answer),
+                            ..unreadable(e)
                         });
                     }
                 },
@@ -588,36 +786,40 @@ impl Gateway<'_> {
             for ev in events {
                 match ev {
                     StreamEvent::TextDelta(d) => {
-                        text.push_str(&d);
                         if spec.stream_text {
                             sink.send(&ChatEvent::TextDelta {
                                 step: spec.step_n,
                                 id: format!("step-{}", spec.step_n),
-                                delta: d,
+                                delta: d.clone(),
                             })
                             .await;
                         }
+                        answer.push(StreamEvent::TextDelta(d));
                     }
-                    StreamEvent::Usage(u) => usage = Some(u),
-                    StreamEvent::Finish { .. } => return Ok((text, usage)),
+                    ev @ StreamEvent::Finish { .. } => {
+                        answer.push(ev);
+                        return Ok(answer);
+                    }
                     StreamEvent::ProviderError(e) => {
                         let message = format!(
-                            "error in stream: {}",
+                            "error in stream ({}): {}",
+                            e.kind.as_str(),
                             e.message.chars().take(200).collect::<String>()
                         );
                         return Err(CallError {
-                            usage: partial(&text),
+                            usage: billed(&parser, &answer),
                             ..fail(CallFailure::Stream(e), CallStatus::ProviderError, message)
                         });
                     }
-                    // No tools are offered to providers; a stray call is ignored.
-                    StreamEvent::ToolCall(_) => {}
+                    // Usage; tool calls (none are offered to providers: a stray call is kept
+                    // with the answer, never run).
+                    ev => answer.push(ev),
                 }
             }
             if sink.gone() {
                 // Dropping the body aborts the call: no more output tokens are generated.
                 return Err(CallError {
-                    usage: partial(&text),
+                    usage: billed(&parser, &answer),
                     ..fail(
                         CallFailure::Connection,
                         CallStatus::Cancelled,
@@ -670,12 +872,23 @@ impl Gateway<'_> {
                 hit.kind.as_str(),
                 hit.similarity
             ),
+            // Only complete answers are stored.
+            finish: FinishReason::Complete,
         }))
     }
 
     /// Appends an `llm_calls` row.
     pub async fn record(&self, spec: &CallSpec<'_>, call: &LlmCall) -> Result<(), ApiError> {
         record_call(self.db, &self.account, Some(spec), call).await
+    }
+}
+
+/// What happens after a failed attempt, for the stream's `error` event.
+fn describe(decision: &RetryDecision) -> String {
+    match decision {
+        RetryDecision::RetryAfter(d) => format!("retrying in {} ms", d.as_millis()),
+        RetryDecision::FallBack => "trying the next provider".into(),
+        RetryDecision::GiveUp(r) => format!("giving up: {r}"),
     }
 }
 
@@ -697,8 +910,9 @@ pub async fn record_call(
         db,
         "record llm call",
         "INSERT INTO llm_calls (tenant_id, user_id, conversation_id, message_id, step_id, step_kind, provider, model,
-            input_tokens, output_tokens, usage_estimated, cost_micros, latency_ms, cache_hit, status, attempt, http_status, error, user_key)
-         VALUES ($1, $2, $3::uuid, $4::uuid, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+            input_tokens, output_tokens, usage_estimated, cost_micros, latency_ms, cache_hit, status, attempt, http_status, error, user_key,
+            finish_reason)
+         VALUES ($1, $2, $3::uuid, $4::uuid, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
         vec![
             P::Str(account.tenant.clone()),
             P::Str(account.user.clone()),
@@ -719,6 +933,7 @@ pub async fn record_call(
             call.http_status.map_or(P::DbNull, |s| P::Int32(i32::from(s))),
             db::opt_str(call.error.as_deref()),
             P::Boolean(call.user_key),
+            db::opt_str(call.finish_reason.as_ref().map(|r| r.as_str())),
         ],
     )
     .await

@@ -7,6 +7,9 @@ use tessera_spin_kit::ApiError;
 pub struct Caller {
     pub tenant: String,
     pub user: String,
+    /// The request's id (`x-request-id`, set by the host): internal errors name it, in the
+    /// answer and in the log, also when they happen after the stream has started.
+    pub request: Option<String>,
 }
 
 fn header(req: &Request, name: &'static str, default: &str) -> Result<String, ApiError> {
@@ -33,5 +36,6 @@ pub fn caller(req: &Request) -> Result<Caller, ApiError> {
     Ok(Caller {
         tenant: header(req, "x-tenant-id", "default")?,
         user: header(req, "x-user-id", "anonymous")?,
+        request: tessera_spin_kit::request_id(req),
     })
 }

@@ -32,7 +32,9 @@ mod usage;
 
 use spin_sdk::http::{IntoResponse, Method, Request};
 use spin_sdk::http_service;
-use tessera_spin_kit::{ApiError, StatusCode, error_response, json_response, read_body};
+use tessera_spin_kit::{
+    ApiError, StatusCode, error_response_for, json_response, read_json_body, request_id,
+};
 
 /// What the handler answers: a finished response or the head of a stream.
 pub type Answer =
@@ -42,9 +44,10 @@ pub type Handled = Result<(StatusCode, serde_json::Value), ApiError>;
 
 #[http_service]
 async fn handle(req: Request) -> impl IntoResponse {
+    let id = request_id(&req);
     match route(req).await {
         Ok(answer) => answer,
-        Err(err) => error_response(err),
+        Err(err) => error_response_for(err, id.as_deref()),
     }
 }
 
@@ -54,7 +57,7 @@ fn json(result: Handled) -> Result<Answer, ApiError> {
 
 async fn route(req: Request) -> Result<Answer, ApiError> {
     let path = req.uri().path().trim_end_matches('/').to_string();
-    let query = req.uri().query().unwrap_or("").to_string();
+    let query = tessera_api::Query::parse(req.uri().query().unwrap_or(""))?;
     let method = req.method().clone();
     let caller = identity::caller(&req)?;
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
@@ -76,7 +79,7 @@ async fn route(req: Request) -> Result<Answer, ApiError> {
         (["v1", "chat", "profile"], Method::GET) => json(profile::get(&caller).await),
         (["v1", "chat", "profile"], Method::PUT) => {
             let settings = config::Settings::load().await?;
-            let body = read_body(req, 16 * 1024).await?;
+            let body = read_json_body(req, 16 * 1024).await?;
             json(profile::put(&body, &caller, &settings).await)
         }
         (["v1", "usage"], Method::GET) => json(usage::get(&caller, &query).await),

@@ -19,7 +19,7 @@ pub async fn conversation(
     tenant: &str,
     id: &str,
 ) -> Result<Conversation, ApiError> {
-    let id = db::parse_uuid(id, "conversation_not_found")?;
+    let id = db::parse_uuid(id, "conversation_id")?;
     let row = db::one(
         db,
         "read conversation",
@@ -115,6 +115,8 @@ pub struct Finished<'a> {
     pub totals: StepTotals,
     pub cache: &'a str,
     pub error: Option<&'a str>,
+    /// Why the model stopped (paid steps): tessera-gateway's `FinishReason::as_str`.
+    pub finish_reason: Option<&'a str>,
 }
 
 pub async fn finish_step(db: &Connection, id: i64, f: Finished<'_>) -> Result<(), ApiError> {
@@ -122,7 +124,7 @@ pub async fn finish_step(db: &Connection, id: i64, f: Finished<'_>) -> Result<()
         db,
         "finish step",
         "UPDATE steps SET status = $2, output = $3, output_text = $4, provider = $5, model = $6, input_tokens = $7,
-             output_tokens = $8, cost_micros = $9, cache_hit = $10, error = $11, finished_at = now(),
+             output_tokens = $8, cost_micros = $9, cache_hit = $10, error = $11, finish_reason = $12, finished_at = now(),
              started_at = coalesce(started_at, now()),
              duration_ms = (extract(epoch FROM now() - coalesce(started_at, now())) * 1000)::int4
          WHERE id = $1",
@@ -138,6 +140,7 @@ pub async fn finish_step(db: &Connection, id: i64, f: Finished<'_>) -> Result<()
             P::Int64(f.totals.cost_micros as i64),
             P::Str(f.cache.into()),
             db::opt_str(f.error),
+            db::opt_str(f.finish_reason),
         ],
     )
     .await

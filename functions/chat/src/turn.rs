@@ -60,6 +60,8 @@ struct Done {
     cache: CacheHit,
     reason: Option<String>,
     error: Option<String>,
+    /// Why the model stopped, for a step a model answered (`FinishReason::as_str`).
+    finish_reason: Option<String>,
 }
 
 impl Done {
@@ -74,12 +76,15 @@ impl Done {
             cache: CacheHit::Miss,
             reason: Some(reason.into()),
             error: None,
+            finish_reason: None,
         }
     }
 }
 
 pub struct Turn {
     pub tenant: String,
+    /// The request that runs the turn: an internal error's message names it.
+    pub request_id: Option<String>,
     pub conversation_id: String,
     pub message_id: String,
     pub question: String,
@@ -208,6 +213,7 @@ impl Turn {
                 totals: d.totals,
                 cache: d.cache.as_str(),
                 error: d.error.as_deref(),
+                finish_reason: d.finish_reason.as_deref(),
             },
         )
         .await?;
@@ -226,6 +232,7 @@ impl Turn {
             cache: d.cache,
             duration_ms: crate::clock::now_ms().saturating_sub(started),
             reason: d.reason.or(d.error),
+            finish_reason: d.finish_reason,
             output: d.output,
         })
         .await;
@@ -747,6 +754,15 @@ impl Turn {
         Err(Stop::Failed(reason))
     }
 
+    /// What the stream and the stored message say of an error: an internal one (a
+    /// database's words) is logged here and named only by the request id.
+    fn error_message(&self, e: &ApiError) -> String {
+        if let Some(line) = e.log_line(self.request_id.as_deref()) {
+            eprintln!("chat: {line}");
+        }
+        e.message_for(self.request_id.as_deref())
+    }
+
     /// The answer so far (synthesis output), and the sources it cites.
     pub fn answer(&self) -> (String, Vec<Citation>) {
         let o = self
@@ -782,7 +798,7 @@ impl Turn {
             Ok(()) => ("completed", None),
             Err(Stop::Cancelled) => ("cancelled", Some("the client disconnected".to_string())),
             Err(Stop::Failed(r)) => ("failed", Some(r.clone())),
-            Err(Stop::Error(e)) => ("failed", Some(e.message.clone())),
+            Err(Stop::Error(e)) => ("failed", Some(self.error_message(e))),
         };
         if let Some(reason) = &error {
             let step_status = if status == "cancelled" {
@@ -851,5 +867,6 @@ fn paid(c: &crate::gateway::Completion) -> Done {
         cache: c.cache,
         reason: Some(c.reason.clone()),
         error: None,
+        finish_reason: Some(c.finish.as_str().into()),
     }
 }

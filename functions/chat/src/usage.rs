@@ -4,31 +4,35 @@
 
 use serde_json::{Value, json};
 use spin_sdk::pg::{Connection, Row};
+use tessera_api::Query;
+use tessera_feedback::queries::valid_day;
 use tessera_spin_kit::{ApiError, StatusCode, connect};
 
 use crate::db::{self, P};
 use crate::identity::Caller;
 
-fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
-    query
-        .split('&')
-        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
-}
-
+/// A calendar day (checked here: Postgres would refuse 2024-02-30 with a SQLSTATE).
 fn date(s: &str, field: &str) -> Result<String, ApiError> {
-    let ok = s.len() == 10
-        && s.bytes().enumerate().all(|(i, b)| {
-            if i == 4 || i == 7 {
-                b == b'-'
-            } else {
-                b.is_ascii_digit()
-            }
-        });
-    if ok {
+    if valid_day(s) {
         Ok(s.to_string())
     } else {
-        Err(ApiError::invalid(field, "expected a date YYYY-MM-DD"))
+        Err(ApiError::invalid(
+            field,
+            format!("expected a date YYYY-MM-DD, got {}", tessera_api::echo(s)),
+        ))
     }
+}
+
+/// `from` and `to`, both days, in order (as the feedback report requires).
+fn range(from: &str, to: &str) -> Result<(String, String), ApiError> {
+    let (from, to) = (date(from, "from")?, date(to, "to")?);
+    if from > to {
+        return Err(ApiError::invalid(
+            "from",
+            format!("from ({from}) is after to ({to})"),
+        ));
+    }
+    Ok((from, to))
 }
 
 const SUMS: &str = "count(*)::int8, count(*) FILTER (WHERE status = 'ok' AND cache_hit = 'miss' AND provider <> 'local')::int8,
@@ -67,11 +71,14 @@ async fn grouped(
         .collect())
 }
 
-pub async fn get(caller: &Caller, query: &str) -> crate::Handled {
-    let (from, to, period) = match (query_param(query, "from"), query_param(query, "to")) {
-        (Some(f), Some(t)) => (date(f, "from")?, date(t, "to")?, "custom".to_string()),
+pub async fn get(caller: &Caller, query: &Query) -> crate::Handled {
+    let (from, to, period) = match (query.get("from"), query.get("to")) {
+        (Some(f), Some(t)) => {
+            let (from, to) = range(f, t)?;
+            (from, to, "custom".to_string())
+        }
         (None, None) => {
-            let period = query_param(query, "period").unwrap_or("month");
+            let period = query.get("period").unwrap_or("month");
             let (from, to) = match period {
                 "day" => (
                     "date_trunc('day', now() AT TIME ZONE 'UTC')",
@@ -93,7 +100,7 @@ pub async fn get(caller: &Caller, query: &str) -> crate::Handled {
         }
         _ => {
             return Err(ApiError::invalid(
-                if query_param(query, "from").is_some() {
+                if query.get("from").is_some() {
                     "to"
                 } else {
                     "from"
@@ -114,7 +121,7 @@ pub async fn get(caller: &Caller, query: &str) -> crate::Handled {
         )
     };
     let mut filter = format!("tenant_id = $1 AND {range}");
-    if let Some(user) = query_param(query, "user") {
+    if let Some(user) = query.get("user") {
         params.push(P::Str(user.to_string()));
         filter.push_str(&format!(" AND user_id = ${}", params.len()));
     }

@@ -19,22 +19,23 @@ mod view;
 
 use spin_sdk::http::{IntoResponse, Method, Request};
 use spin_sdk::http_service;
-use tessera_spin_kit::{ApiError, StatusCode, error_response, json_response};
+use tessera_spin_kit::{ApiError, StatusCode, error_response_for, json_response, request_id};
 
 /// A JSON answer.
 pub type Handled = Result<(StatusCode, serde_json::Value), ApiError>;
 
 #[http_service]
 async fn handle(req: Request) -> impl IntoResponse {
+    let id = request_id(&req);
     match route(req).await {
         Ok((status, body)) => json_response(status, &body),
-        Err(err) => error_response(err),
+        Err(err) => error_response_for(err, id.as_deref()),
     }
 }
 
 async fn route(req: Request) -> Handled {
     let path = req.uri().path().trim_end_matches('/').to_string();
-    let query = req.uri().query().unwrap_or("").to_string();
+    let query = tessera_api::Query::parse(req.uri().query().unwrap_or(""))?;
     let method = req.method().clone();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (segments.as_slice(), method) {

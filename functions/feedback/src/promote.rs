@@ -10,7 +10,7 @@ use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::http::{FullBody, Request};
 use tessera_feedback::curated;
 use tessera_spin_kit::outbound::send;
-use tessera_spin_kit::{ApiError, StatusCode, connect, read_body};
+use tessera_spin_kit::{ApiError, StatusCode, connect, read_json_body};
 
 use crate::db::{self, P};
 use crate::identity::Caller;
@@ -24,7 +24,7 @@ struct Promotion {
 }
 
 pub async fn post(req: Request, caller: &Caller, id: &str) -> crate::Handled {
-    let body = read_body(req, 16 * 1024).await?;
+    let body = read_json_body(req, 16 * 1024).await?;
     let promotion: Promotion = if body.iter().all(u8::is_ascii_whitespace) {
         Promotion::default()
     } else {
@@ -35,7 +35,7 @@ pub async fn post(req: Request, caller: &Caller, id: &str) -> crate::Handled {
     {
         return Err(ApiError::invalid("title", "a title is 1-200 characters"));
     }
-    let id = db::parse_uuid(id, "feedback_not_found", "feedback")?;
+    let id = db::parse_uuid(id, "feedback_id")?;
     let db = connect().await?;
     let row = db::one(
         &db,

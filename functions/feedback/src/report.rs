@@ -9,6 +9,7 @@
 
 use serde_json::{Value, json};
 use spin_sdk::pg::Connection;
+use tessera_api::{Query, echo};
 use tessera_feedback::cluster::DEFAULT_THRESHOLD;
 use tessera_feedback::queries::{self, RatedRow, valid_day, valid_scope};
 use tessera_feedback::report;
@@ -27,45 +28,19 @@ struct Params {
     threshold: f32,
 }
 
-fn param(query: &str, name: &str) -> Option<String> {
-    query
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| decode(v))
+/// A parameter, percent-decoded (scopes carry `/`, `:` and `@`; NULs were refused).
+fn param(query: &Query, name: &str) -> Option<String> {
+    query.get(name).map(str::to_string)
 }
 
-/// Percent-decoding (scopes carry `/`, `:` and `@`).
-fn decode(v: &str) -> String {
-    let b = v.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = v
-            .get(i + 1..i + 3)
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (b[i], hex) {
-            (b'%', Some(c)) => {
-                out.push(c);
-                i += 3;
-                continue;
-            }
-            (b'+', _) => out.push(b' '),
-            (c, _) => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn parse(query: &str) -> Result<Params, ApiError> {
+fn parse(query: &Query) -> Result<Params, ApiError> {
     let day = |name: &str| -> Result<Option<String>, ApiError> {
         match param(query, name) {
             None => Ok(None),
             Some(d) if valid_day(&d) => Ok(Some(d)),
             Some(d) => Err(ApiError::invalid(
                 name,
-                format!("expected a day as YYYY-MM-DD, got {d:?}"),
+                format!("expected a day as YYYY-MM-DD, got {}", echo(&d)),
             )),
         }
     };
@@ -94,12 +69,12 @@ fn parse(query: &str) -> Result<Params, ApiError> {
     })
 }
 
-pub async fn get(caller: &Caller, query: &str) -> crate::Handled {
+pub async fn get(caller: &Caller, query: &Query) -> crate::Handled {
     let p = parse(query)?;
     let db = connect().await?;
     let window = db::one(&db, "default window", queries::DEFAULT_WINDOW, vec![])
         .await?
-        .ok_or_else(|| ApiError::dependency("database_error", "no window"))?;
+        .ok_or_else(|| ApiError::internal("default window: no row"))?;
     let (default_from, default_to, today) = (
         db::text(&window, 0),
         db::text(&window, 1),

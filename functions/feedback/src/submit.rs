@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use spin_sdk::http::Request;
 use spin_sdk::pg::Connection;
 use tessera_feedback::Rating;
-use tessera_spin_kit::{ApiError, StatusCode, connect, read_body};
+use tessera_spin_kit::{ApiError, StatusCode, connect, read_json_body};
 
 use crate::db::{self, P};
 use crate::identity;
@@ -49,7 +49,10 @@ fn validate(f: NewFeedback) -> Result<Valid, ApiError> {
     let rating = Rating::parse(f.rating.trim()).ok_or_else(|| {
         ApiError::invalid(
             "rating",
-            format!("expected \"up\" or \"down\", got {:?}", f.rating),
+            format!(
+                "expected \"up\" or \"down\", got {}",
+                tessera_api::echo(&f.rating)
+            ),
         )
     })?;
     if let Some(s) = f.score
@@ -115,7 +118,7 @@ pub struct Target {
 /// The message `id` if it is an assistant message the caller may rate: within `tenant` (when
 /// given; a token names the message itself), finished, and an answer.
 pub async fn target(db: &Connection, id: &str, tenant: Option<&str>) -> Result<Target, ApiError> {
-    let id = db::parse_uuid(id, "message_not_found", "message")?;
+    let id = db::parse_uuid(id, "message_id")?;
     let row = db::one(
         db,
         "read message",
@@ -158,7 +161,7 @@ pub async fn post(req: Request, id: &str) -> crate::Handled {
             .and_then(|v| v.to_str().ok()),
     )?;
     let caller = identity::caller(&req)?;
-    let body = read_body(req, BODY_LIMIT).await?;
+    let body = read_json_body(req, BODY_LIMIT).await?;
     let mut f: NewFeedback = tessera_api::parse_json(&body)?;
     let presented = match (header_token, f.token.take()) {
         (Some(t), _) => Some((t, Carrier::Header)),
@@ -249,13 +252,14 @@ async fn store(
     )
     .await
     .map_err(|e| {
-        if e.message.contains("feedback_current") {
+        // The database's words are in the logged detail only.
+        if e.detail.as_deref().is_some_and(|d| d.contains("feedback_current")) {
             ApiError::conflict("feedback_conflict", "another rating of this message by the same user was stored at the same moment; retry")
         } else {
             e
         }
     })?
-    .ok_or_else(|| ApiError::dependency("database_error", "no feedback row returned"))?;
+    .ok_or_else(|| ApiError::internal("insert feedback: no row returned"))?;
     crate::stats::refresh(db, &t.tenant, user).await?;
     let mut out = crate::view::feedback_json(&row);
     out["replaced"] = json!(replaced);

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use spin_sdk::http::Request;
 use spin_sdk::pg::{Connection, ParameterValue as P};
 use tessera_retrieval::{ChunkConfig, NewDocument, chunk_document, content_hash, passage_text};
-use tessera_spin_kit::{ApiError, StatusCode, connect, read_body};
+use tessera_spin_kit::{ApiError, StatusCode, connect, read_json_body};
 
 /// Request bodies above this are refused before parsing; `content` itself is limited to
 /// 5 MiB by `NewDocument` (JSON escaping can make the body larger than the text).
@@ -18,7 +18,7 @@ const BODY_LIMIT: usize = 8 << 20;
 pub const INLINE_MAX_CHUNKS: usize = 8;
 
 pub async fn create(req: Request, tenant: &str) -> Answer {
-    let body = read_body(req, BODY_LIMIT).await?;
+    let body = read_json_body(req, BODY_LIMIT).await?;
     let doc = NewDocument::from_json_bytes(&body).map_err(refused)?;
     let hash = content_hash(&doc.content).to_hex();
     let scope = doc.scope.to_string();
@@ -218,21 +218,9 @@ fn with_duplicate(mut doc: Value, duplicate: bool) -> Value {
     doc
 }
 
-/// A document id from the path: a UUID, or a 400 naming `id`.
+/// A document id from the path: a UUID, or a 400 `invalid_id` naming `id`.
 fn parse_id(id: &str) -> Result<String, ApiError> {
-    let valid = id.len() == 36
-        && id.bytes().enumerate().all(|(i, b)| match i {
-            8 | 13 | 18 | 23 => b == b'-',
-            _ => b.is_ascii_hexdigit(),
-        });
-    if valid {
-        Ok(id.to_ascii_lowercase())
-    } else {
-        Err(ApiError::invalid(
-            "id",
-            format!("{id:?} is not a document id (a UUID)"),
-        ))
-    }
+    tessera_api::parse_uuid(id, "id")
 }
 
 pub async fn get(id: &str, tenant: &str, with_chunks: bool) -> Answer {

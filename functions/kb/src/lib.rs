@@ -59,13 +59,14 @@ export!(Preinit);
 use spin_sdk::http::{IntoResponse, Method, Request};
 use spin_sdk::http_service;
 use tessera_retrieval::QueryError;
-use tessera_spin_kit::{ApiError, StatusCode, error_response, json_response};
+use tessera_spin_kit::{ApiError, StatusCode, error_response_for, json_response, request_id};
 
 #[http_service]
 async fn handle(req: Request) -> impl IntoResponse {
+    let id = request_id(&req);
     match route(req).await {
         Ok((status, body)) => json_response(status, &body),
-        Err(err) => error_response(err),
+        Err(err) => error_response_for(err, id.as_deref()),
     }
 }
 
@@ -79,10 +80,8 @@ async fn route(req: Request) -> Answer {
     match (segments.as_slice(), method) {
         (["v1", "kb", "documents"], Method::POST) => documents::create(req, &tenant).await,
         (["v1", "kb", "documents", id], Method::GET) => {
-            let chunks = req
-                .uri()
-                .query()
-                .is_some_and(|q| q.split('&').any(|p| p == "chunks=true"));
+            let query = tessera_api::Query::parse(req.uri().query().unwrap_or(""))?;
+            let chunks = query.get("chunks") == Some("true");
             documents::get(id, &tenant, chunks).await
         }
         (["v1", "kb", "documents", id], Method::DELETE) => documents::delete(id, &tenant).await,

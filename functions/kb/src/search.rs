@@ -11,7 +11,7 @@ use std::time::Instant;
 use tessera_retrieval::{
     DEFAULT_RRF_K, RankedList, SearchMode, SearchRequest, reciprocal_rank_fusion, tsquery_terms,
 };
-use tessera_spin_kit::{ApiError, StatusCode, connect, read_body};
+use tessera_spin_kit::{ApiError, StatusCode, connect, read_json_body};
 
 const BODY_LIMIT: usize = 64 * 1024;
 
@@ -56,7 +56,7 @@ impl Filters {
 }
 
 pub async fn search(req: Request, tenant: &str) -> Answer {
-    let body = read_body(req, BODY_LIMIT).await?;
+    let body = read_json_body(req, BODY_LIMIT).await?;
     let q = SearchRequest::from_json_bytes(&body).map_err(refused)?;
     let depth = candidates(q.k, q.mode);
     let db = connect().await?;

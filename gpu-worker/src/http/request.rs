@@ -57,7 +57,7 @@ pub fn parse(shape: Shape, body: &[u8], max_inputs: usize) -> Result<EmbedReques
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            "malformed_json",
+            "invalid_json",
             format!("the body is not valid JSON: {e}"),
         )
     })?;
@@ -371,7 +371,7 @@ mod tests {
             );
         }
         let e = parse(Shape::OpenAi, b"{\"input\": ", 4).unwrap_err();
-        assert_eq!((e.status.as_u16(), e.code), (400, "malformed_json"));
+        assert_eq!((e.status.as_u16(), e.code), (400, "invalid_json"));
         let e = parse(Shape::OpenAi, b"[1]", 4).unwrap_err();
         assert_eq!((e.status.as_u16(), e.code), (400, "invalid_request"));
     }

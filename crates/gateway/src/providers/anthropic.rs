@@ -1,7 +1,8 @@
 //! Anthropic Messages (`POST /v1/messages`, `stream: true`, `anthropic-version: 2023-06-01`).
 //!
 //! Events: `message_start` (input usage), `content_block_start` (a `text` or `tool_use`
-//! block), `content_block_delta` (`text_delta` or `input_json_delta`), `content_block_stop`,
+//! block; `thinking`, `server_tool_use`, `web_search_tool_result` and unknown block types are
+//! skipped), `content_block_delta` (`text_delta` or `input_json_delta`), `content_block_stop`,
 //! `message_delta` (`stop_reason`, cumulative output usage), `message_stop` (the end), `ping`,
 //! and `error` (e.g. `overloaded_error`) which may arrive after a 200 status.
 
@@ -9,12 +10,13 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use super::classify;
 use super::event::{FinishReason, StreamError, StreamEvent, ToolCall};
 use super::join_url;
 use super::json::{self, str_at, u64_at};
 use super::request::{BuildError, ChatRequest, Endpoint, HttpRequest, Message};
 use super::sse::SseEvent;
-use crate::usage::Usage;
+use crate::usage::{ReportedUsage, Usage};
 
 const NAME: &str = "anthropic";
 pub const API_VERSION: &str = "2023-06-01";
@@ -112,11 +114,16 @@ pub type MessagesStream = json::SseJsonStream<State>;
 #[derive(Debug, Clone, Default)]
 pub struct State {
     started: bool,
-    /// `tool_use` blocks being assembled, by block index.
+    /// `tool_use` blocks being assembled, by block index. Other blocks (thinking, server
+    /// tools and their results, types added later) are not part of the answer and skipped.
     tools: BTreeMap<u64, ToolCall>,
-    input_tokens: u64,
-    output_tokens: u64,
+    any_tool_call: bool,
+    input_tokens: Option<u64>,
+    /// Set by `message_delta`: `message_start` counts only the first token or so.
+    output_tokens: Option<u64>,
+    start_output_tokens: u64,
     stop_reason: Option<FinishReason>,
+    stop_message: Option<String>,
 }
 
 impl json::SseProtocol for State {
@@ -142,6 +149,13 @@ impl json::SseProtocol for State {
             detail: detail.into(),
         })
     }
+
+    fn reported_usage(&self) -> ReportedUsage {
+        ReportedUsage {
+            input_tokens: self.input_tokens,
+            output_tokens: self.output_tokens,
+        }
+    }
 }
 
 /// Input tokens as billed: plain input plus prompt-cache writes and reads (all are input).
@@ -164,8 +178,8 @@ impl State {
             "message_start" => {
                 self.started = true;
                 if let Some(u) = v.get("message").and_then(|m| m.get("usage")) {
-                    self.input_tokens = input_tokens(u);
-                    self.output_tokens = u64_at(u, "output_tokens");
+                    self.input_tokens = Some(input_tokens(u));
+                    self.start_output_tokens = u64_at(u, "output_tokens");
                 }
             }
             "content_block_start" => {
@@ -191,7 +205,7 @@ impl State {
                             },
                         );
                     }
-                    // thinking, server tool blocks: not part of the answer.
+                    // thinking, server_tool_use, web_search_tool_result, ...: not the answer.
                     _ => {}
                 }
             }
@@ -204,14 +218,15 @@ impl State {
                             out.push(StreamEvent::TextDelta(t.to_owned()));
                         }
                     }
+                    // Input of a server tool (web search) is the provider's business: only
+                    // client tool_use blocks are assembled.
                     Some("input_json_delta") => {
-                        let call = self.tools.get_mut(&index).ok_or_else(|| StreamError::Protocol {
-                            provider: NAME,
-                            detail: format!("input_json_delta for block {index}, which is not a tool_use block"),
-                        })?;
-                        call.arguments
-                            .push_str(str_at(delta, "partial_json").unwrap_or_default());
+                        if let Some(call) = self.tools.get_mut(&index) {
+                            call.arguments
+                                .push_str(str_at(delta, "partial_json").unwrap_or_default());
+                        }
                     }
+                    // thinking, signature and citation deltas.
                     _ => {}
                 }
             }
@@ -220,23 +235,32 @@ impl State {
                     if call.arguments.is_empty() {
                         call.arguments = "{}".into();
                     }
+                    self.any_tool_call = true;
                     out.push(StreamEvent::ToolCall(call));
                 }
             }
             "message_delta" => {
-                if let Some(r) = v.get("delta").and_then(|d| str_at(d, "stop_reason")) {
+                let delta = v.get("delta").unwrap_or(&Value::Null);
+                if let Some(r) = str_at(delta, "stop_reason") {
                     self.stop_reason = Some(stop_reason(r));
+                }
+                if let Some(m) = delta
+                    .get("stop_details")
+                    .and_then(|d| str_at(d, "explanation"))
+                {
+                    self.stop_message = Some(m.to_owned());
                 }
                 if let Some(u) = v.get("usage") {
                     // Counts in message_delta are cumulative.
-                    if u.get("output_tokens").is_some() {
-                        self.output_tokens = u64_at(u, "output_tokens");
+                    if let Some(n) = u.get("output_tokens").and_then(Value::as_u64) {
+                        self.output_tokens = Some(n);
                     }
+                    // Server tools add their results to the input: the later count wins.
                     if u.get("input_tokens")
                         .and_then(Value::as_u64)
                         .is_some_and(|n| n > 0)
                     {
-                        self.input_tokens = input_tokens(u);
+                        self.input_tokens = Some(input_tokens(u));
                     }
                 }
             }
@@ -247,22 +271,28 @@ impl State {
                         detail: "message_stop before message_start".into(),
                     });
                 }
-                out.extend(
-                    std::mem::take(&mut self.tools)
-                        .into_values()
-                        .map(StreamEvent::ToolCall),
-                );
+                // A tool_use block without its content_block_stop was cut off (max_tokens
+                // inside the input JSON): reported, never handed out as a call.
+                let cut_off_tool_calls = std::mem::take(&mut self.tools).into_values().collect();
                 out.push(StreamEvent::Usage(Usage::new(
-                    self.input_tokens,
-                    self.output_tokens,
+                    self.input_tokens.unwrap_or_default(),
+                    self.output_tokens.unwrap_or(self.start_output_tokens),
                 )));
-                let reason = self.stop_reason.take().unwrap_or(FinishReason::Stop);
-                out.push(StreamEvent::Finish { reason });
+                let mut reason = self.stop_reason.take().unwrap_or(FinishReason::Complete);
+                if reason == FinishReason::Complete && self.any_tool_call {
+                    reason = FinishReason::ToolCalls;
+                }
+                out.push(StreamEvent::Finish {
+                    reason,
+                    message: self.stop_message.take(),
+                    cut_off_tool_calls,
+                });
                 *done = true;
             }
             "error" => {
                 out.push(StreamEvent::ProviderError(error_event(
                     v.get("error").unwrap_or(&v),
+                    None,
                 )));
                 *done = true;
             }
@@ -275,28 +305,24 @@ impl State {
 
 fn stop_reason(r: &str) -> FinishReason {
     match r {
-        "end_turn" | "stop_sequence" => FinishReason::Stop,
+        "end_turn" | "stop_sequence" => FinishReason::Complete,
         "max_tokens" | "model_context_window_exceeded" => FinishReason::Length,
         "tool_use" => FinishReason::ToolCalls,
-        "refusal" => FinishReason::ContentFilter,
-        other => FinishReason::Other(other.to_owned()),
+        "refusal" => FinishReason::Refusal,
+        // pause_turn (a server-tool loop paused, to be continued) and anything newer.
+        other => FinishReason::Unknown(other.to_owned()),
     }
 }
 
 /// An Anthropic error object `{type, message}`.
-pub(crate) fn error_event(err: &Value) -> super::ProviderError {
-    let ty = str_at(err, "type");
-    let retryable = matches!(
-        ty,
-        Some("overloaded_error" | "api_error" | "rate_limit_error" | "timeout_error")
-    );
-    json::provider_error(ty.map(str::to_owned), str_at(err, "message"), retryable)
+pub(crate) fn error_event(err: &Value, http_status: Option<u16>) -> super::ProviderError {
+    classify::provider_error(&[str_at(err, "type")], str_at(err, "message"), http_status)
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::testkit::{assert_contract, parse_every_split, text};
-    use super::super::{ProviderKind, ToolSpec, build_request as build};
+    use super::super::{ProviderKind, StreamParser, ToolSpec, build_request as build};
     use super::*;
 
     const STREAM: &str = concat!(
@@ -341,9 +367,7 @@ mod tests {
         assert_eq!(ev[ev.len() - 2], StreamEvent::Usage(Usage::new(35, 89)));
         assert_eq!(
             ev.last(),
-            Some(&StreamEvent::Finish {
-                reason: FinishReason::ToolCalls
-            })
+            Some(&StreamEvent::finish(FinishReason::ToolCalls))
         );
     }
 
@@ -372,16 +396,53 @@ mod tests {
             parse_every_split(MessagesStream::new, cut.as_bytes()),
             Err(StreamError::Truncated { .. })
         ));
-        let orphan = "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":3,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\"}}\n\n";
-        assert!(matches!(
-            parse_every_split(MessagesStream::new, orphan.as_bytes()),
-            Err(StreamError::Protocol { .. })
-        ));
+        // JSON input for a block that is not a client tool_use block (a server tool's, an
+        // unknown type's) is skipped, not fatal.
+        let server_tool = STREAM.replace("\"type\":\"tool_use\"", "\"type\":\"server_tool_use\"");
+        let ev = parse_every_split(MessagesStream::new, server_tool.as_bytes()).unwrap();
+        assert_contract(&ev);
+        assert!(!ev.iter().any(|e| matches!(e, StreamEvent::ToolCall(_))));
+        assert_eq!(text(&ev), "Margin is 31 % 📈");
         let early_stop = "data: {\"type\":\"message_stop\"}\n\n";
         assert!(matches!(
             parse_every_split(MessagesStream::new, early_stop.as_bytes()),
             Err(StreamError::Protocol { .. })
         ));
+    }
+
+    #[test]
+    fn tool_block_without_stop_is_cut_off_and_usage_is_reported_as_sent() {
+        let cut = STREAM
+            .replace(
+                "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":1}\n\n",
+                "",
+            )
+            .replace("\"stop_reason\":\"tool_use\"", "\"stop_reason\":\"max_tokens\"");
+        let ev = parse_every_split(MessagesStream::new, cut.as_bytes()).unwrap();
+        assert_contract(&ev);
+        let Some(StreamEvent::Finish {
+            reason,
+            cut_off_tool_calls,
+            ..
+        }) = ev.last()
+        else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(reason, &FinishReason::Length);
+        assert_eq!(cut_off_tool_calls[0].name, "get_weather");
+        assert!(!ev.iter().any(|e| matches!(e, StreamEvent::ToolCall(_))));
+
+        // Failing mid-stream: the input count of message_start is known, the output is not.
+        let mut p = MessagesStream::new();
+        p.feed(&STREAM.as_bytes()[..STREAM.find("event: message_delta").unwrap()])
+            .unwrap();
+        assert_eq!(
+            p.reported_usage(),
+            ReportedUsage {
+                input_tokens: Some(35),
+                output_tokens: None
+            }
+        );
     }
 
     #[test]

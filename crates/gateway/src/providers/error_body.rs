@@ -2,50 +2,39 @@
 
 use serde_json::Value;
 
+use super::classify;
 use super::event::ProviderError;
 use super::json::snippet;
 use super::{ProviderKind, anthropic, gemini, openai_chat};
 
-/// Reads an error response body. Retryability follows the status first (408, 409, 429 and
-/// 5xx are retryable; Anthropic's 529 "overloaded" too), then the provider's error code; a
-/// body that is not the provider's JSON keeps its first characters as the message.
+/// Reads an error response body. What the error means ([`super::ErrorKind`]) follows the
+/// provider's error code first (a 429 `insufficient_quota` is a quota error, not a rate
+/// limit), then the status; a body that is not the provider's JSON keeps its first characters
+/// as the message.
 pub fn parse_error_body(kind: ProviderKind, status: u16, body: &[u8]) -> ProviderError {
     let text = String::from_utf8_lossy(body);
     let v: Option<Value> = serde_json::from_str(&text).ok();
-    let mut err = v
-        .as_ref()
+    let http = Some(status);
+    v.as_ref()
         .and_then(|v| match kind {
-            ProviderKind::Anthropic => v.get("error").map(anthropic::error_event),
+            ProviderKind::Anthropic => v.get("error").map(|e| anthropic::error_event(e, http)),
             // Google wraps errors of streaming methods in a one-element array.
-            ProviderKind::Gemini => {
-                let v = v.as_array().and_then(|a| a.first()).unwrap_or(v);
-                v.get("error").map(gemini::error_event)
-            }
-            _ => v.get("error").map(openai_chat::error_event),
+            ProviderKind::Gemini => gemini::error_in(v, http),
+            _ => v.get("error").map(|e| openai_chat::error_event(e, http)),
         })
-        .unwrap_or_else(|| ProviderError {
-            http_status: None,
-            code: None,
-            message: if text.trim().is_empty() {
+        .unwrap_or_else(|| {
+            let message = if text.trim().is_empty() {
                 format!("HTTP {status}")
             } else {
                 snippet(text.trim())
-            },
-            retryable: false,
-        });
-    err.http_status = Some(status);
-    err.retryable =
-        status_is_retryable(status) || (err.retryable && !matches!(status, 400..=404 | 413 | 422));
-    err
-}
-
-/// Statuses worth trying again: timeouts, conflicts, rate limits and server errors.
-pub(crate) fn status_is_retryable(status: u16) -> bool {
-    matches!(status, 408 | 409 | 429 | 500..=599)
+            };
+            classify::provider_error(&[], Some(&message), http)
+        })
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::ErrorKind;
     use super::*;
 
     #[test]
@@ -56,6 +45,11 @@ mod tests {
         assert_eq!(e.code.as_deref(), Some("rate_limit_exceeded"));
         assert!(e.message.starts_with("Rate limit"));
         assert!(e.retryable);
+        assert_eq!(e.kind, ErrorKind::RateLimit);
+        // The same status for a used-up quota: no point waiting.
+        let body = br#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#;
+        let e = parse_error_body(ProviderKind::OpenAi, 429, body);
+        assert_eq!((e.kind, e.retryable), (ErrorKind::Quota, false));
     }
 
     #[test]
@@ -99,5 +93,6 @@ mod tests {
         let e = parse_error_body(ProviderKind::OpenAi, 401, b"");
         assert_eq!(e.message, "HTTP 401");
         assert!(!e.retryable);
+        assert_eq!(e.kind, ErrorKind::Auth);
     }
 }

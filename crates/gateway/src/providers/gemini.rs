@@ -6,16 +6,18 @@
 //! `finishReason` on the last chunk, and `usageMetadata` (`promptTokenCount`,
 //! `candidatesTokenCount`, `thoughtsTokenCount`) repeated with running totals. There is no end
 //! marker: the body simply ends, so usage and finish are emitted by
-//! [`StreamParser::finish`]. A blocked prompt comes as `promptFeedback.blockReason`.
+//! [`StreamParser::finish`]. A blocked prompt comes as `promptFeedback.blockReason`. Vertex AI
+//! reports an error that strikes mid-stream as a bare JSON object after the last event.
 
 use serde_json::{Value, json};
 
+use super::classify;
 use super::event::{FinishReason, StreamError, StreamEvent, ToolCall};
 use super::join_url;
 use super::json::{self, str_at, u64_at};
 use super::request::{BuildError, ChatRequest, Endpoint, HttpRequest, Message};
 use super::sse::SseEvent;
-use crate::usage::Usage;
+use crate::usage::{ReportedUsage, Usage};
 
 const NAME: &str = "gemini";
 
@@ -122,8 +124,10 @@ pub type GeminiStream = json::SseJsonStream<State>;
 /// What the parser has seen so far.
 #[derive(Debug, Clone, Default)]
 pub struct State {
-    usage: Option<Usage>,
+    /// The latest `usageMetadata` (counts are running totals).
+    usage: ReportedUsage,
     finish: Option<FinishReason>,
+    finish_message: Option<String>,
     calls: u64,
 }
 
@@ -147,14 +151,42 @@ impl json::SseProtocol for State {
             });
         };
         // Gemini reports STOP after function calls; normalise to what they mean.
-        if reason == FinishReason::Stop && self.calls > 0 {
+        if reason == FinishReason::Complete && self.calls > 0 {
             reason = FinishReason::ToolCalls;
         }
-        if let Some(u) = self.usage {
-            out.push(StreamEvent::Usage(u));
+        if let Some(input) = self.usage.input_tokens {
+            // At the end a missing candidates count means none (a blocked prompt).
+            out.push(StreamEvent::Usage(Usage::new(
+                input,
+                self.usage.output_tokens.unwrap_or(0),
+            )));
         }
-        out.push(StreamEvent::Finish { reason });
+        out.push(StreamEvent::Finish {
+            reason,
+            message: self.finish_message.take(),
+            cut_off_tool_calls: Vec::new(),
+        });
         Ok(())
+    }
+
+    /// Vertex AI writes an error that strikes mid-stream as bare JSON after the last event.
+    fn on_stray_lines(
+        &mut self,
+        stray: &str,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<bool, StreamError> {
+        let Some(err) = serde_json::from_str::<Value>(stray)
+            .ok()
+            .and_then(|v| error_in(&v, None))
+        else {
+            return Ok(false);
+        };
+        out.push(StreamEvent::ProviderError(err));
+        Ok(true)
+    }
+
+    fn reported_usage(&self) -> ReportedUsage {
+        self.usage
     }
 }
 
@@ -166,33 +198,33 @@ impl State {
         out: &mut Vec<StreamEvent>,
     ) -> Result<(), StreamError> {
         let v = json::parse(NAME, &ev.data)?;
-        if let Some(err) = v.get("error") {
-            out.push(StreamEvent::ProviderError(error_event(err)));
+        if let Some(err) = error_in(&v, None) {
+            out.push(StreamEvent::ProviderError(err));
             *done = true;
             return Ok(());
         }
         if let Some(u) = v.get("usageMetadata") {
-            self.usage = Some(Usage::new(
-                u64_at(u, "promptTokenCount"),
-                // Thinking tokens are billed as output.
-                u64_at(u, "candidatesTokenCount") + u64_at(u, "thoughtsTokenCount"),
-            ));
+            self.usage = usage(u);
         }
-        if let Some(reason) = v
-            .get("promptFeedback")
-            .and_then(|f| str_at(f, "blockReason"))
+        if let Some(feedback) = v.get("promptFeedback")
+            && let Some(reason) = str_at(feedback, "blockReason")
         {
             // The prompt itself was blocked: no candidates will follow.
             self.finish = Some(if reason == "BLOCK_REASON_UNSPECIFIED" {
-                FinishReason::Other(reason.to_owned())
+                FinishReason::Unknown(reason.to_owned())
             } else {
                 FinishReason::ContentFilter
             });
+            self.finish_message = Some(match str_at(feedback, "blockReasonMessage") {
+                Some(m) => format!("prompt blocked ({reason}): {m}"),
+                None => format!("prompt blocked ({reason})"),
+            });
         }
+        // Only the first candidate is the answer (candidateCount > 1 is not requested).
         let Some(cand) = v
             .get("candidates")
             .and_then(Value::as_array)
-            .and_then(|c| c.first())
+            .and_then(|c| c.iter().find(|c| u64_at(c, "index") == 0))
         else {
             return Ok(());
         };
@@ -201,7 +233,8 @@ impl State {
             .and_then(|c| c.get("parts"))
             .and_then(Value::as_array);
         for part in parts.into_iter().flatten() {
-            // Thought summaries are not part of the answer.
+            // Thought summaries are not part of the answer; neither are code execution parts
+            // and inline data, which have no `text`.
             if part.get("thought").and_then(Value::as_bool) == Some(true) {
                 continue;
             }
@@ -226,37 +259,63 @@ impl State {
         if let Some(r) = str_at(cand, "finishReason") {
             self.finish = Some(finish_reason(r));
         }
+        if let Some(m) = str_at(cand, "finishMessage") {
+            self.finish_message = Some(m.to_owned());
+        }
         Ok(())
+    }
+}
+
+/// Usage as reported: tool-use prompt tokens (code execution) are billed as input, thinking
+/// tokens as output. Output is known only once a candidates or thoughts count came.
+fn usage(u: &Value) -> ReportedUsage {
+    let has = |k: &str| u.get(k).is_some();
+    ReportedUsage {
+        input_tokens: Some(u64_at(u, "promptTokenCount") + u64_at(u, "toolUsePromptTokenCount")),
+        output_tokens: (has("candidatesTokenCount") || has("thoughtsTokenCount"))
+            .then(|| u64_at(u, "candidatesTokenCount") + u64_at(u, "thoughtsTokenCount")),
     }
 }
 
 fn finish_reason(r: &str) -> FinishReason {
     match r {
-        "STOP" => FinishReason::Stop,
+        "STOP" => FinishReason::Complete,
         "MAX_TOKENS" => FinishReason::Length,
-        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY" => {
-            FinishReason::ContentFilter
+        "SAFETY"
+        | "RECITATION"
+        | "BLOCKLIST"
+        | "PROHIBITED_CONTENT"
+        | "SPII"
+        | "IMAGE_SAFETY"
+        | "IMAGE_PROHIBITED_CONTENT"
+        | "IMAGE_RECITATION" => FinishReason::ContentFilter,
+        "MALFORMED_FUNCTION_CALL" | "UNEXPECTED_TOOL_CALL" | "TOO_MANY_TOOL_CALLS" => {
+            FinishReason::Error
         }
-        other => FinishReason::Other(other.to_owned()),
+        other => FinishReason::Unknown(other.to_owned()),
     }
 }
 
+/// The error in a Google API body: `{error: {...}}` or, for streaming methods, the same
+/// wrapped in a one-element array.
+pub(crate) fn error_in(v: &Value, http_status: Option<u16>) -> Option<super::ProviderError> {
+    let v = v.as_array().and_then(|a| a.first()).unwrap_or(v);
+    v.get("error")
+        .filter(|e| e.is_object())
+        .map(|e| error_event(e, http_status))
+}
+
 /// A Google API error `{code, message, status}`.
-pub(crate) fn error_event(err: &Value) -> super::ProviderError {
-    let status = str_at(err, "status");
-    let http = err.get("code").and_then(Value::as_u64);
-    let retryable = matches!(
-        status,
-        Some("RESOURCE_EXHAUSTED" | "UNAVAILABLE" | "INTERNAL" | "DEADLINE_EXCEEDED")
-    ) || matches!(http, Some(429 | 500 | 502 | 503 | 504));
-    let mut e = json::provider_error(
-        status
-            .map(str::to_owned)
-            .or_else(|| json::code_at(err, "code")),
+fn error_event(err: &Value, http_status: Option<u16>) -> super::ProviderError {
+    let code = err.get("code").and_then(Value::as_u64);
+    let code = code.and_then(|c| u16::try_from(c).ok());
+    let mut e = classify::provider_error(
+        &[str_at(err, "status")],
         str_at(err, "message"),
-        retryable,
+        http_status.or(code),
     );
-    e.http_status = http.and_then(|c| u16::try_from(c).ok());
+    // Inside a stream, the error object's own code is the HTTP status it stands for.
+    e.http_status = http_status.or(code);
     e
 }
 
@@ -280,9 +339,7 @@ mod tests {
         assert_eq!(ev[ev.len() - 2], StreamEvent::Usage(Usage::new(12, 10)));
         assert_eq!(
             ev.last(),
-            Some(&StreamEvent::Finish {
-                reason: FinishReason::Stop
-            })
+            Some(&StreamEvent::finish(FinishReason::Complete))
         );
     }
 
@@ -301,18 +358,21 @@ mod tests {
         );
         assert_eq!(
             ev.last(),
-            Some(&StreamEvent::Finish {
-                reason: FinishReason::ToolCalls
-            })
+            Some(&StreamEvent::finish(FinishReason::ToolCalls))
         );
 
         let s = "data: {\"promptFeedback\":{\"blockReason\":\"SAFETY\"},\"usageMetadata\":{\"promptTokenCount\":9}}\n\n";
         let ev = parse_every_split(GeminiStream::new, s.as_bytes()).unwrap();
         assert_eq!(
-            ev.last(),
-            Some(&StreamEvent::Finish {
-                reason: FinishReason::ContentFilter
-            })
+            ev,
+            vec![
+                StreamEvent::Usage(Usage::new(9, 0)),
+                StreamEvent::Finish {
+                    reason: FinishReason::ContentFilter,
+                    message: Some("prompt blocked (SAFETY)".into()),
+                    cut_off_tool_calls: vec![],
+                }
+            ]
         );
     }
 
@@ -339,6 +399,32 @@ mod tests {
         // Last event complete but without its blank line: accepted.
         let ok = STREAM.trim_end();
         assert!(parse_every_split(GeminiStream::new, ok.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn bare_json_error_after_the_events_is_an_error() {
+        // Vertex AI: STOP on every chunk, then the error object outside any data line.
+        let s = concat!(
+            "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"First \"}]},\"finishReason\":\"STOP\"}]}\n\n",
+            "{\n  \"error\": {\n    \"code\": 503,\n    \"message\": \"Overloaded.\",\n    \"status\": \"UNAVAILABLE\"\n  }\n}\n",
+        );
+        let ev = parse_every_split(GeminiStream::new, s.as_bytes()).unwrap();
+        assert_contract(&ev);
+        assert_eq!(text(&ev), "First ");
+        let Some(StreamEvent::ProviderError(e)) = ev.last() else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(
+            (e.kind, e.retryable, e.http_status),
+            (super::super::ErrorKind::Overloaded, true, Some(503))
+        );
+        // Stray lines that are no error change nothing.
+        let s = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"ok\"}]},\"finishReason\":\"STOP\"}]}\n\nnot sse\n";
+        let ev = parse_every_split(GeminiStream::new, s.as_bytes()).unwrap();
+        assert_eq!(
+            ev.last(),
+            Some(&StreamEvent::finish(FinishReason::Complete))
+        );
     }
 
     #[test]

@@ -3,8 +3,9 @@
 use serde_json::Value;
 
 use super::StreamParser;
-use super::event::{ProviderError, StreamError, StreamEvent};
+use super::event::{StreamError, StreamEvent};
 use super::sse::{SseDecoder, SseEvent};
+use crate::usage::ReportedUsage;
 
 /// Parses an event's data as JSON, naming the provider and quoting the start of the data.
 pub fn parse(provider: &'static str, data: &str) -> Result<Value, StreamError> {
@@ -38,22 +39,6 @@ pub fn code_at(v: &Value, key: &str) -> Option<String> {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
-    }
-}
-
-/// A provider error object's fields, with retryability decided by the caller's list.
-pub fn provider_error(
-    code: Option<String>,
-    message: Option<&str>,
-    retryable: bool,
-) -> ProviderError {
-    ProviderError {
-        http_status: None,
-        message: message
-            .unwrap_or("provider reported an error without a message")
-            .to_owned(),
-        code,
-        retryable,
     }
 }
 
@@ -117,6 +102,22 @@ pub trait SseProtocol: Default {
     /// Input ended without the end marker: complete the stream from what was seen, or say
     /// why it is truncated.
     fn on_eof(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), StreamError>;
+
+    /// Input ended with lines that are not SSE (`stray`, joined by `\n`), such as the bare
+    /// JSON error Vertex AI writes after its events. Returns whether they ended the stream;
+    /// by default they are ignored, as the SSE specification says.
+    fn on_stray_lines(
+        &mut self,
+        _stray: &str,
+        _out: &mut Vec<StreamEvent>,
+    ) -> Result<bool, StreamError> {
+        Ok(false)
+    }
+
+    /// The tokens the provider has reported so far, for a call that fails before its end.
+    fn reported_usage(&self) -> ReportedUsage {
+        ReportedUsage::default()
+    }
 }
 
 /// An incremental parser of one provider's SSE stream of JSON events.
@@ -150,9 +151,16 @@ impl<P: SseProtocol> StreamParser for SseJsonStream<P> {
             state.on_event(ev, done, &mut out)
         })?;
         if !self.done {
-            self.state.on_eof(&mut out)?;
+            let stray = self.sse.take_stray_lines();
+            if stray.trim().is_empty() || !self.state.on_stray_lines(&stray, &mut out)? {
+                self.state.on_eof(&mut out)?;
+            }
             self.done = true;
         }
         Ok(out)
+    }
+
+    fn reported_usage(&self) -> ReportedUsage {
+        self.state.reported_usage()
     }
 }

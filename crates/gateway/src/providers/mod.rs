@@ -3,10 +3,14 @@
 //!
 //! Every parser takes byte chunks split anywhere (inside an SSE line, inside a UTF-8
 //! character) and guarantees this event order: text and tool-call events, then at most one
-//! [`StreamEvent::Usage`], then exactly one [`StreamEvent::Finish`]; or, instead of the last
-//! two, one [`StreamEvent::ProviderError`]. A stream that breaks this contract (bad JSON, ends
-//! before its end marker) is a [`StreamError`]; nothing panics on any input.
+//! [`StreamEvent::Usage`], then exactly one [`StreamEvent::Finish`] with the
+//! [`FinishReason`]; or, instead of the last two, one [`StreamEvent::ProviderError`],
+//! classified by [`ErrorKind`]. A stream that breaks this contract (bad JSON, ends before its
+//! end marker) is a [`StreamError`]; nothing panics on any input. [`StreamedAnswer`] gathers
+//! the events and says whether the answer is complete.
 
+mod answer;
+mod classify;
 mod error_body;
 mod event;
 mod json;
@@ -18,12 +22,15 @@ pub mod gemini;
 pub mod openai_chat;
 pub mod openai_responses;
 
+pub use answer::{StreamedAnswer, is_complete_answer};
 pub use error_body::parse_error_body;
-pub use event::{FinishReason, ProviderError, StreamError, StreamEvent, ToolCall};
+pub use event::{ErrorKind, FinishReason, ProviderError, StreamError, StreamEvent, ToolCall};
 pub use request::{BuildError, ChatRequest, Endpoint, HttpRequest, Message, ToolSpec};
 pub use sse::{SseDecoder, SseError, SseEvent};
 
 use serde::{Deserialize, Serialize};
+
+use crate::usage::ReportedUsage;
 
 /// Which wire format a provider speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -99,6 +106,12 @@ pub trait StreamParser {
     /// Marks the end of the body: returns the last events, or an error when the stream ended
     /// before the provider's end marker.
     fn finish(&mut self) -> Result<Vec<StreamEvent>, StreamError>;
+    /// The tokens the provider has reported so far, each count only if it was sent: for a
+    /// call that ends in an error, a timeout or a broken connection, so that only what the
+    /// provider never sent is estimated.
+    fn reported_usage(&self) -> ReportedUsage {
+        ReportedUsage::default()
+    }
 }
 
 /// A parser for any [`ProviderKind`], without boxing.
@@ -143,6 +156,15 @@ impl StreamParser for ProviderStream {
             Self::OpenAiResponses(p) => p.finish(),
             Self::Anthropic(p) => p.finish(),
             Self::Gemini(p) => p.finish(),
+        }
+    }
+
+    fn reported_usage(&self) -> ReportedUsage {
+        match self {
+            Self::OpenAiChat(p) => p.reported_usage(),
+            Self::OpenAiResponses(p) => p.reported_usage(),
+            Self::Anthropic(p) => p.reported_usage(),
+            Self::Gemini(p) => p.reported_usage(),
         }
     }
 }

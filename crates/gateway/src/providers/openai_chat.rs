@@ -2,7 +2,8 @@
 //! OpenAI-compatible servers (Ollama, vLLM, llama.cpp).
 //!
 //! The stream is `data: {chunk}` events ending with `data: [DONE]`. Text arrives in
-//! `choices[0].delta.content`; tool calls arrive as `choices[0].delta.tool_calls[]` fragments
+//! `choices[].delta.content` of the choice with `index` 0 (a refusal in `delta.refusal`);
+//! tool calls arrive as `delta.tool_calls[]` fragments
 //! keyed by `index` (id and name first, then `function.arguments` pieces); `finish_reason`
 //! comes on the last choice chunk; with `stream_options.include_usage` a final chunk with empty
 //! `choices` carries `usage`. An error mid-stream is `data: {"error": {...}}`.
@@ -11,12 +12,13 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use super::classify;
 use super::event::{FinishReason, StreamError, StreamEvent, ToolCall};
 use super::json::{self, str_at};
 use super::request::{BuildError, ChatRequest, Endpoint, HttpRequest, Message};
 use super::sse::SseEvent;
 use super::{ProviderKind, join_url};
-use crate::usage::Usage;
+use crate::usage::{ReportedUsage, Usage};
 
 const NAME: &str = "openai";
 
@@ -102,14 +104,18 @@ fn messages(req: &ChatRequest) -> Vec<Value> {
 /// Incremental parser of a Chat Completions stream.
 pub type ChatCompletionsStream = json::SseJsonStream<State>;
 
-/// What the parser has seen so far.
+/// What the parser has seen so far. Only choice 0 is read: with `n > 1` the other choices'
+/// deltas interleave with it and would garble the answer.
 #[derive(Debug, Clone, Default)]
 pub struct State {
     /// Tool calls being assembled, by their `index`.
     calls: BTreeMap<u64, ToolCall>,
+    /// `delta.refusal` text: the model's refusal message, not answer text.
+    refusal: String,
     finish: Option<FinishReason>,
     usage: Option<Usage>,
     saw_chunk: bool,
+    any_tool_call: bool,
 }
 
 impl json::SseProtocol for State {
@@ -141,6 +147,10 @@ impl json::SseProtocol for State {
         self.end(out);
         Ok(())
     }
+
+    fn reported_usage(&self) -> ReportedUsage {
+        self.usage.map(ReportedUsage::from).unwrap_or_default()
+    }
 }
 
 impl State {
@@ -158,29 +168,27 @@ impl State {
         }
         let v = json::parse(NAME, data)?;
         if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
-            out.push(StreamEvent::ProviderError(error_event(err)));
+            out.push(StreamEvent::ProviderError(error_event(err, None)));
             *done = true;
             return Ok(());
         }
         self.saw_chunk = true;
         if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
-            self.usage = Some(Usage::new(
-                json::u64_at(u, "prompt_tokens"),
-                json::u64_at(u, "completion_tokens"),
-            ));
+            self.usage = Some(usage(u));
         }
         let Some(choice) = v
             .get("choices")
             .and_then(Value::as_array)
-            .and_then(|c| c.first())
+            .and_then(|c| c.iter().find(|c| json::u64_at(c, "index") == 0))
         else {
             return Ok(());
         };
         if let Some(delta) = choice.get("delta") {
-            for key in ["content", "refusal"] {
-                if let Some(t) = str_at(delta, key).filter(|t| !t.is_empty()) {
-                    out.push(StreamEvent::TextDelta(t.to_owned()));
-                }
+            if let Some(t) = str_at(delta, "content").filter(|t| !t.is_empty()) {
+                out.push(StreamEvent::TextDelta(t.to_owned()));
+            }
+            if let Some(t) = str_at(delta, "refusal") {
+                self.refusal.push_str(t);
             }
             if let Some(calls) = delta.get("tool_calls").and_then(Value::as_array) {
                 for (pos, c) in calls.iter().enumerate() {
@@ -189,13 +197,13 @@ impl State {
             }
         }
         if let Some(r) = str_at(choice, "finish_reason") {
-            // Tool-call fragments all precede the finish_reason: the calls are complete now.
-            out.extend(
-                std::mem::take(&mut self.calls)
-                    .into_values()
-                    .map(StreamEvent::ToolCall),
-            );
-            self.finish = Some(finish_reason(r));
+            let reason = finish_reason(r);
+            // Tool-call fragments all precede the finish_reason: the calls are as complete
+            // as they will get. Hand them out now unless the limit cut them off.
+            if matches!(reason, FinishReason::ToolCalls | FinishReason::Complete) {
+                self.hand_out_calls(out);
+            }
+            self.finish = Some(reason);
         }
         Ok(())
     }
@@ -233,46 +241,76 @@ impl State {
         Ok(())
     }
 
+    fn hand_out_calls(&mut self, out: &mut Vec<StreamEvent>) {
+        for call in std::mem::take(&mut self.calls).into_values() {
+            self.any_tool_call = true;
+            out.push(StreamEvent::ToolCall(call));
+        }
+    }
+
     fn end(&mut self, out: &mut Vec<StreamEvent>) {
-        out.extend(
-            std::mem::take(&mut self.calls)
-                .into_values()
-                .map(StreamEvent::ToolCall),
-        );
+        // `[DONE]` with no finish_reason: the server ended the answer cleanly.
+        let mut reason = self.finish.take().unwrap_or(FinishReason::Complete);
+        let mut cut_off_tool_calls = Vec::new();
+        if matches!(reason, FinishReason::Complete | FinishReason::ToolCalls) {
+            self.hand_out_calls(out);
+        } else {
+            cut_off_tool_calls = std::mem::take(&mut self.calls).into_values().collect();
+        }
+        // Some compatible servers say "stop" after tool calls; they mean tool_calls.
+        if reason == FinishReason::Complete && self.any_tool_call {
+            reason = FinishReason::ToolCalls;
+        }
+        let mut message = None;
+        if !self.refusal.is_empty() {
+            // A refusal comes with finish_reason "stop"; the refusal text says what it is.
+            reason = FinishReason::Refusal;
+            message = Some(std::mem::take(&mut self.refusal));
+        }
         if let Some(u) = self.usage {
             out.push(StreamEvent::Usage(u));
         }
-        // `[DONE]` with no finish_reason: the server ended the answer cleanly.
-        let reason = self.finish.take().unwrap_or(FinishReason::Stop);
-        out.push(StreamEvent::Finish { reason });
+        out.push(StreamEvent::Finish {
+            reason,
+            message,
+            cut_off_tool_calls,
+        });
     }
+}
+
+/// Usage as reported. OpenAI counts reasoning tokens in `completion_tokens`; xAI does not
+/// (its `total_tokens` adds them separately), so they are added back when the total says so.
+fn usage(u: &Value) -> Usage {
+    let input = json::u64_at(u, "prompt_tokens");
+    let mut output = json::u64_at(u, "completion_tokens");
+    let reasoning = u
+        .get("completion_tokens_details")
+        .map_or(0, |d| json::u64_at(d, "reasoning_tokens"));
+    if reasoning > 0 && json::u64_at(u, "total_tokens") == input + output + reasoning {
+        output += reasoning;
+    }
+    Usage::new(input, output)
 }
 
 fn finish_reason(r: &str) -> FinishReason {
     match r {
-        "stop" => FinishReason::Stop,
+        "stop" | "eos" => FinishReason::Complete,
         "length" => FinishReason::Length,
         "tool_calls" | "function_call" => FinishReason::ToolCalls,
         "content_filter" => FinishReason::ContentFilter,
-        other => FinishReason::Other(other.to_owned()),
+        // OpenRouter and some servers end a failed generation this way.
+        "error" => FinishReason::Error,
+        other => FinishReason::Unknown(other.to_owned()),
     }
 }
 
 /// An OpenAI error object: `{message, type, code, param}`.
-pub(crate) fn error_event(err: &Value) -> super::ProviderError {
-    let ty = str_at(err, "type");
-    let code = json::code_at(err, "code").or_else(|| ty.map(str::to_owned));
-    let retryable = matches!(
-        ty,
-        Some("server_error" | "rate_limit_exceeded" | "requests" | "tokens")
-    ) || matches!(
-        code.as_deref(),
-        Some("rate_limit_exceeded" | "server_error" | "overloaded" | "500" | "502" | "503")
-    );
-    json::provider_error(
-        code,
+pub(crate) fn error_event(err: &Value, http_status: Option<u16>) -> super::ProviderError {
+    let code = json::code_at(err, "code");
+    classify::provider_error(
+        &[code.as_deref(), str_at(err, "type")],
         str_at(err, "message").or_else(|| err.as_str()),
-        retryable,
+        http_status,
     )
 }
 
@@ -299,9 +337,7 @@ mod tests {
         assert_eq!(ev[ev.len() - 2], StreamEvent::Usage(Usage::new(19, 5)));
         assert_eq!(
             ev.last(),
-            Some(&StreamEvent::Finish {
-                reason: FinishReason::Stop
-            })
+            Some(&StreamEvent::finish(FinishReason::Complete))
         );
     }
 
@@ -335,9 +371,7 @@ mod tests {
         );
         assert_eq!(
             ev.last(),
-            Some(&StreamEvent::Finish {
-                reason: FinishReason::ToolCalls
-            })
+            Some(&StreamEvent::finish(FinishReason::ToolCalls))
         );
     }
 
@@ -350,9 +384,7 @@ mod tests {
             ev,
             vec![
                 StreamEvent::TextDelta("ok".into()),
-                StreamEvent::Finish {
-                    reason: FinishReason::Length
-                }
+                StreamEvent::finish(FinishReason::Length)
             ]
         );
     }
@@ -395,6 +427,69 @@ mod tests {
             parse_every_split(ChatCompletionsStream::new, no_end.as_bytes()),
             Err(StreamError::Truncated { .. })
         ));
+    }
+
+    #[test]
+    fn only_choice_zero_and_refusals_apart_from_the_text() {
+        // n=2: the choices interleave; choice 1's text and finish are not the answer.
+        let s = concat!(
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"A\"}}]}\n\n",
+            "data: {\"choices\":[{\"index\":1,\"delta\":{\"content\":\"B\"}}]}\n\n",
+            "data: {\"choices\":[{\"index\":1,\"delta\":{},\"finish_reason\":\"length\"}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+            "data: [DONE]\n\n",
+        );
+        let ev = parse_every_split(ChatCompletionsStream::new, s.as_bytes()).unwrap();
+        assert_eq!(text(&ev), "Aa");
+        assert_eq!(
+            ev.last(),
+            Some(&StreamEvent::finish(FinishReason::Complete))
+        );
+
+        let s = concat!(
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":null,\"refusal\":\"I can't\"}}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"refusal\":\" help.\"}}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+            "data: [DONE]\n\n",
+        );
+        let ev = parse_every_split(ChatCompletionsStream::new, s.as_bytes()).unwrap();
+        assert_eq!(
+            ev,
+            vec![StreamEvent::Finish {
+                reason: FinishReason::Refusal,
+                message: Some("I can't help.".into()),
+                cut_off_tool_calls: vec![],
+            }]
+        );
+    }
+
+    #[test]
+    fn length_cuts_off_tool_calls_and_reasoning_tokens_are_output() {
+        let s = concat!(
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c1\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\":\"}}]}}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}]}\n\n",
+            // xAI: completion_tokens leaves out the reasoning tokens that total_tokens counts.
+            "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":2,\"total_tokens\":354,\"completion_tokens_details\":{\"reasoning_tokens\":340}}}\n\n",
+            "data: [DONE]\n\n",
+        );
+        let ev = parse_every_split(ChatCompletionsStream::new, s.as_bytes()).unwrap();
+        assert_contract(&ev);
+        assert_eq!(
+            ev,
+            vec![
+                StreamEvent::Usage(Usage::new(12, 342)),
+                StreamEvent::Finish {
+                    reason: FinishReason::Length,
+                    message: None,
+                    cut_off_tool_calls: vec![ToolCall {
+                        id: "c1".into(),
+                        name: "f".into(),
+                        arguments: "{\"a\":".into()
+                    }],
+                }
+            ]
+        );
     }
 
     #[test]

@@ -1,23 +1,25 @@
 //! OpenAI Responses API (`POST /v1/responses`, `stream: true`).
 //!
 //! Typed events (`event:` and the JSON `type` agree): `response.output_text.delta` carries
-//! text; a function call is announced by `response.output_item.added` (item `function_call`),
+//! text, except in message items of the "commentary" phase (a preamble before tool calls,
+//! kept out of the answer); `response.refusal.delta` a refusal; a function call is announced by `response.output_item.added` (item `function_call`),
 //! grows with `response.function_call_arguments.delta` and is complete at
 //! `response.output_item.done`; the stream ends with `response.completed` (usage in
 //! `response.usage`), `response.incomplete` (`incomplete_details.reason`) or
 //! `response.failed` (`response.error`); an `error` event reports a failure. There is no
 //! `[DONE]` marker.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
+use super::classify;
 use super::event::{FinishReason, StreamError, StreamEvent, ToolCall};
 use super::join_url;
 use super::json::{self, str_at};
 use super::request::{BuildError, ChatRequest, Endpoint, HttpRequest, Message};
 use super::sse::SseEvent;
-use crate::usage::Usage;
+use crate::usage::{ReportedUsage, Usage};
 
 const NAME: &str = "openai-responses";
 
@@ -87,9 +89,15 @@ pub type ResponsesStream = json::SseJsonStream<State>;
 /// What the parser has seen so far.
 #[derive(Debug, Clone, Default)]
 pub struct State {
-    /// Function calls in progress, by output item id.
-    calls: BTreeMap<String, ToolCall>,
+    /// Function calls in progress, by output item id, and whether their arguments are done.
+    calls: BTreeMap<String, (ToolCall, bool)>,
     any_tool_call: bool,
+    /// Message items in the "commentary" phase: a preamble, not part of the final answer.
+    commentary: BTreeSet<String>,
+    /// Text streamed so far per (item, content part), to complete it from the `.done` event.
+    streamed: BTreeMap<(String, u64), String>,
+    refusal: String,
+    usage: Option<Usage>,
 }
 
 impl json::SseProtocol for State {
@@ -110,6 +118,10 @@ impl json::SseProtocol for State {
             detail: "no response.completed event".into(),
         })
     }
+
+    fn reported_usage(&self) -> ReportedUsage {
+        self.usage.map(ReportedUsage::from).unwrap_or_default()
+    }
 }
 
 impl State {
@@ -122,38 +134,63 @@ impl State {
         let v = json::parse(NAME, &ev.data)?;
         // The JSON `type` is authoritative; the SSE `event:` line repeats it.
         let ty = str_at(&v, "type").or(ev.event.as_deref()).unwrap_or("");
+        let item_id = str_at(&v, "item_id").unwrap_or_default();
         match ty {
-            "response.output_text.delta" | "response.refusal.delta" => {
-                if let Some(d) = str_at(&v, "delta").filter(|d| !d.is_empty()) {
+            "response.output_text.delta" => {
+                let d = str_at(&v, "delta").unwrap_or_default();
+                if !d.is_empty() && !self.commentary.contains(item_id) {
+                    let part = (item_id.to_owned(), json::u64_at(&v, "content_index"));
+                    self.streamed.entry(part).or_default().push_str(d);
                     out.push(StreamEvent::TextDelta(d.to_owned()));
                 }
             }
+            "response.output_text.done" => {
+                // The done event carries the part's whole text: emit what the deltas missed
+                // (recordings trimmed of deltas; a proxy that dropped some).
+                let part = (item_id.to_owned(), json::u64_at(&v, "content_index"));
+                let streamed = self.streamed.remove(&part).unwrap_or_default();
+                if let Some(rest) = str_at(&v, "text")
+                    .filter(|_| !self.commentary.contains(item_id))
+                    .and_then(|t| t.strip_prefix(streamed.as_str()))
+                    .filter(|rest| !rest.is_empty())
+                {
+                    out.push(StreamEvent::TextDelta(rest.to_owned()));
+                }
+            }
+            "response.refusal.delta" => {
+                self.refusal
+                    .push_str(str_at(&v, "delta").unwrap_or_default());
+            }
             "response.output_item.added" => {
                 let item = v.get("item").unwrap_or(&Value::Null);
-                if str_at(item, "type") == Some("function_call") {
-                    let id = str_at(item, "id").unwrap_or_default().to_owned();
-                    self.calls.insert(id, call_from_item(item));
+                let id = str_at(item, "id").unwrap_or_default().to_owned();
+                match str_at(item, "type") {
+                    Some("function_call") => {
+                        self.calls.insert(id, (call_from_item(item), false));
+                    }
+                    Some("message") if str_at(item, "phase") == Some("commentary") => {
+                        self.commentary.insert(id);
+                    }
+                    _ => {}
                 }
             }
             "response.function_call_arguments.delta" => {
-                let id = str_at(&v, "item_id").unwrap_or_default();
-                let call = self
-                    .calls
-                    .get_mut(id)
-                    .ok_or_else(|| StreamError::Protocol {
-                        provider: NAME,
-                        detail: format!("arguments for unknown function call item {id:?}"),
-                    })?;
+                let (call, _) =
+                    self.calls
+                        .get_mut(item_id)
+                        .ok_or_else(|| StreamError::Protocol {
+                            provider: NAME,
+                            detail: format!("arguments for unknown function call item {item_id:?}"),
+                        })?;
                 call.arguments
                     .push_str(str_at(&v, "delta").unwrap_or_default());
             }
             "response.function_call_arguments.done" => {
-                if let (Some(call), Some(args)) = (
-                    self.calls
-                        .get_mut(str_at(&v, "item_id").unwrap_or_default()),
-                    str_at(&v, "arguments"),
-                ) {
-                    call.arguments = args.to_owned();
+                if let Some((call, args_done)) = self.calls.get_mut(item_id) {
+                    if let Some(args) = str_at(&v, "arguments") {
+                        call.arguments = args.to_owned();
+                    }
+                    *args_done = true;
                 }
             }
             "response.output_item.done" => {
@@ -162,7 +199,7 @@ impl State {
                     let id = str_at(item, "id").unwrap_or_default();
                     let assembled = self.calls.remove(id);
                     let mut call = call_from_item(item);
-                    if let Some(a) = assembled {
+                    if let Some((a, _)) = assembled {
                         // The done item is complete; fill what it lacks from the deltas.
                         if call.arguments.is_empty() {
                             call.arguments = a.arguments;
@@ -177,39 +214,54 @@ impl State {
             }
             "response.completed" | "response.incomplete" => {
                 let resp = v.get("response").unwrap_or(&Value::Null);
-                // Calls whose `output_item.done` never came are still calls.
-                for (_, call) in std::mem::take(&mut self.calls) {
-                    self.any_tool_call = true;
-                    out.push(StreamEvent::ToolCall(call));
-                }
-                if let Some(u) = resp.get("usage").filter(|u| u.is_object()) {
-                    out.push(StreamEvent::Usage(Usage::new(
-                        json::u64_at(u, "input_tokens"),
-                        json::u64_at(u, "output_tokens"),
-                    )));
-                }
-                let reason = if ty == "response.incomplete" {
+                let mut reason = if ty == "response.incomplete" {
                     match resp
                         .get("incomplete_details")
                         .and_then(|d| str_at(d, "reason"))
                     {
                         Some("max_output_tokens") => FinishReason::Length,
                         Some("content_filter") => FinishReason::ContentFilter,
-                        other => FinishReason::Other(other.unwrap_or("incomplete").to_owned()),
+                        other => FinishReason::Unknown(other.unwrap_or("incomplete").to_owned()),
                     }
-                } else if self.any_tool_call {
-                    FinishReason::ToolCalls
                 } else {
-                    FinishReason::Stop
+                    FinishReason::Complete
                 };
-                out.push(StreamEvent::Finish { reason });
+                // Calls whose arguments were finished are calls; the others were cut off.
+                let mut cut_off_tool_calls = Vec::new();
+                for (_, (call, args_done)) in std::mem::take(&mut self.calls) {
+                    if args_done && ty == "response.completed" {
+                        self.any_tool_call = true;
+                        out.push(StreamEvent::ToolCall(call));
+                    } else {
+                        cut_off_tool_calls.push(call);
+                    }
+                }
+                if reason == FinishReason::Complete && self.any_tool_call {
+                    reason = FinishReason::ToolCalls;
+                }
+                let mut message = None;
+                if !self.refusal.is_empty() {
+                    reason = FinishReason::Refusal;
+                    message = Some(std::mem::take(&mut self.refusal));
+                }
+                if let Some(u) = resp.get("usage").filter(|u| u.is_object()) {
+                    let u = usage(u);
+                    self.usage = Some(u);
+                    out.push(StreamEvent::Usage(u));
+                }
+                out.push(StreamEvent::Finish {
+                    reason,
+                    message,
+                    cut_off_tool_calls,
+                });
                 *done = true;
             }
             "response.failed" => {
-                let err = v
-                    .get("response")
-                    .and_then(|r| r.get("error"))
-                    .unwrap_or(&Value::Null);
+                let resp = v.get("response").unwrap_or(&Value::Null);
+                if let Some(u) = resp.get("usage").filter(|u| u.is_object()) {
+                    self.usage = Some(usage(u));
+                }
+                let err = resp.get("error").unwrap_or(&Value::Null);
                 out.push(StreamEvent::ProviderError(error_event(err)));
                 *done = true;
             }
@@ -226,6 +278,14 @@ impl State {
     }
 }
 
+/// Usage as reported; `output_tokens` already includes reasoning tokens.
+fn usage(u: &Value) -> Usage {
+    Usage::new(
+        json::u64_at(u, "input_tokens"),
+        json::u64_at(u, "output_tokens"),
+    )
+}
+
 fn call_from_item(item: &Value) -> ToolCall {
     ToolCall {
         id: str_at(item, "call_id")
@@ -238,12 +298,11 @@ fn call_from_item(item: &Value) -> ToolCall {
 }
 
 fn error_event(err: &Value) -> super::ProviderError {
-    let code = json::code_at(err, "code").or_else(|| json::code_at(err, "type"));
-    let retryable = matches!(
-        code.as_deref(),
-        Some("server_error" | "rate_limit_exceeded" | "overloaded" | "internal_error" | "timeout")
-    );
-    json::provider_error(code, str_at(err, "message"), retryable)
+    let code = json::code_at(err, "code");
+    // The nested `error` event's `type` repeats the code (`insufficient_quota`); the
+    // top-level event's `type` is just "error".
+    let ty = str_at(err, "type").filter(|t| *t != "error");
+    classify::provider_error(&[code.as_deref(), ty], str_at(err, "message"), None)
 }
 
 #[cfg(test)]
@@ -275,9 +334,7 @@ mod tests {
         assert_eq!(ev[ev.len() - 2], StreamEvent::Usage(Usage::new(37, 11)));
         assert_eq!(
             ev.last(),
-            Some(&StreamEvent::Finish {
-                reason: FinishReason::Stop
-            })
+            Some(&StreamEvent::finish(FinishReason::Complete))
         );
     }
 
@@ -307,9 +364,7 @@ mod tests {
         );
         assert_eq!(
             ev.last(),
-            Some(&StreamEvent::Finish {
-                reason: FinishReason::ToolCalls
-            })
+            Some(&StreamEvent::finish(FinishReason::ToolCalls))
         );
     }
 
@@ -317,12 +372,7 @@ mod tests {
     fn incomplete_failed_and_error_events() {
         let s = "event: response.incomplete\ndata: {\"type\":\"response.incomplete\",\"response\":{\"status\":\"incomplete\",\"incomplete_details\":{\"reason\":\"max_output_tokens\"},\"usage\":{\"input_tokens\":3,\"output_tokens\":100}}}\n\n";
         let ev = parse_every_split(ResponsesStream::new, s.as_bytes()).unwrap();
-        assert_eq!(
-            ev.last(),
-            Some(&StreamEvent::Finish {
-                reason: FinishReason::Length
-            })
-        );
+        assert_eq!(ev.last(), Some(&StreamEvent::finish(FinishReason::Length)));
 
         let s = "event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":{\"status\":\"failed\",\"error\":{\"code\":\"server_error\",\"message\":\"The model failed\"}}}\n\n";
         let ev = parse_every_split(ResponsesStream::new, s.as_bytes()).unwrap();
@@ -353,6 +403,44 @@ mod tests {
             parse_every_split(ResponsesStream::new, orphan.as_bytes()),
             Err(StreamError::Protocol { .. })
         ));
+    }
+
+    #[test]
+    fn commentary_is_not_the_answer_and_done_text_completes_deltas() {
+        let s = concat!(
+            "data: {\"type\":\"response.output_item.added\",\"item\":{\"id\":\"m1\",\"type\":\"message\",\"phase\":\"commentary\"}}\n\n",
+            "data: {\"type\":\"response.output_text.delta\",\"item_id\":\"m1\",\"content_index\":0,\"delta\":\"Got it\"}\n\n",
+            "data: {\"type\":\"response.output_text.done\",\"item_id\":\"m1\",\"content_index\":0,\"text\":\"Got it, checking.\"}\n\n",
+            "data: {\"type\":\"response.output_item.added\",\"item\":{\"id\":\"m2\",\"type\":\"message\",\"phase\":\"final_answer\"}}\n\n",
+            "data: {\"type\":\"response.output_text.delta\",\"item_id\":\"m2\",\"content_index\":0,\"delta\":\"Here are\"}\n\n",
+            "data: {\"type\":\"response.output_text.done\",\"item_id\":\"m2\",\"content_index\":0,\"text\":\"Here are the news.\"}\n\n",
+            "data: {\"type\":\"response.completed\",\"response\":{\"usage\":{\"input_tokens\":5,\"output_tokens\":9}}}\n\n",
+        );
+        let ev = parse_every_split(ResponsesStream::new, s.as_bytes()).unwrap();
+        assert_contract(&ev);
+        assert_eq!(text(&ev), "Here are the news.");
+    }
+
+    #[test]
+    fn incomplete_response_cuts_off_unfinished_calls() {
+        let s = concat!(
+            "data: {\"type\":\"response.output_item.added\",\"item\":{\"id\":\"fc\",\"type\":\"function_call\",\"call_id\":\"c\",\"name\":\"f\",\"arguments\":\"\"}}\n\n",
+            "data: {\"type\":\"response.function_call_arguments.delta\",\"item_id\":\"fc\",\"delta\":\"{\\\"q\\\":\"}\n\n",
+            "data: {\"type\":\"response.incomplete\",\"response\":{\"incomplete_details\":{\"reason\":\"max_output_tokens\"},\"usage\":{\"input_tokens\":5,\"output_tokens\":16}}}\n\n",
+        );
+        let ev = parse_every_split(ResponsesStream::new, s.as_bytes()).unwrap();
+        assert_eq!(
+            ev.last(),
+            Some(&StreamEvent::Finish {
+                reason: FinishReason::Length,
+                message: None,
+                cut_off_tool_calls: vec![ToolCall {
+                    id: "c".into(),
+                    name: "f".into(),
+                    arguments: "{\"q\":".into()
+                }],
+            })
+        );
     }
 
     #[test]

@@ -17,6 +17,10 @@ use thiserror::Error;
 /// Default bound on one line, so a stream that never sends a newline cannot exhaust memory.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 4 * 1024 * 1024;
 
+/// Bound on the stray lines kept (see [`SseDecoder::take_stray_lines`]): enough for an error
+/// object, not a way to buffer a whole non-SSE body.
+const MAX_STRAY_BYTES: usize = 64 * 1024;
+
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SseEvent {
@@ -117,6 +121,8 @@ pub struct SseDecoder {
     last_id: Option<String>,
     retry: Option<u64>,
     max_line: usize,
+    /// Lines that are not SSE fields, kept for callers that look for a bare error object.
+    stray: String,
 }
 
 impl Default for SseDecoder {
@@ -143,7 +149,15 @@ impl SseDecoder {
             last_id: None,
             retry: None,
             max_line,
+            stray: String::new(),
         }
+    }
+
+    /// Takes the lines seen so far whose field is none of `event`, `data`, `id` and `retry`
+    /// (the spec ignores them), joined by `\n`: a provider that writes a bare JSON error after
+    /// its events (Vertex AI) is detected from them. At most 64 KiB are kept.
+    pub fn take_stray_lines(&mut self) -> String {
+        std::mem::take(&mut self.stray)
     }
 
     /// Feeds bytes; returns the events completed by them, in order.
@@ -270,7 +284,13 @@ impl SseDecoder {
             "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
                 self.retry = value.parse().ok();
             }
-            _ => {}
+            "id" | "retry" => {}
+            _ => {
+                if self.stray.len() + line.len() < MAX_STRAY_BYTES {
+                    self.stray.push_str(line);
+                    self.stray.push('\n');
+                }
+            }
         }
         Ok(())
     }
@@ -385,6 +405,17 @@ mod tests {
             d.feed(b"abcdef"),
             Err(SseError::LineTooLong { line: 1, max: 16 })
         );
+    }
+
+    #[test]
+    fn stray_lines_are_kept_for_the_caller() {
+        let mut d = SseDecoder::new();
+        let ev = d
+            .feed(b"data: a\n\n{\n  \"error\": {\"code\": 499}\n}\nid: 1\n: note\n")
+            .unwrap();
+        assert_eq!(ev, vec![SseEvent::data("a")]);
+        assert_eq!(d.take_stray_lines(), "{\n  \"error\": {\"code\": 499}\n}\n");
+        assert_eq!(d.take_stray_lines(), "");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub use http_date::parse_http_date;
 
-use crate::providers::ProviderError;
+use crate::providers::{ErrorKind, FinishReason, ProviderError, StreamError};
 
 /// Limits for retrying one provider and for the step as a whole.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,24 +59,51 @@ pub enum CallFailure {
         status: u16,
         retry_after: Option<Duration>,
     },
-    /// An error reported inside a 200 stream.
+    /// An error reported inside a 200 stream; handled like its HTTP equivalent (see
+    /// [`ErrorKind`]).
     Stream(ProviderError),
     /// No answer (or no next chunk) within the call's timeout.
     Timeout,
     /// Could not connect, or the connection broke.
     Connection,
-    /// The stream could not be parsed or ended early ([`crate::providers::StreamError`]).
+    /// The stream could not be parsed or ended early ([`StreamError`] that blames the
+    /// provider).
     MalformedStream,
+    /// Well-formed events the parser could not follow ([`StreamError::Protocol`]): not the
+    /// provider's fault, and the same again on a retry.
+    UnsupportedStream,
+    /// The stream ended normally but the answer is not usable: cut off by the length limit,
+    /// refused, filtered, empty or ended with an unknown reason (see
+    /// [`crate::providers::StreamedAnswer::is_complete`]).
+    Unfinished(FinishReason),
 }
 
 impl CallFailure {
+    /// The failure for a stream that could not be read.
+    pub fn from_stream_error(e: &StreamError) -> Self {
+        if e.blames_provider() {
+            Self::MalformedStream
+        } else {
+            Self::UnsupportedStream
+        }
+    }
+
     /// Whether the failure says something about the provider's health (and so counts for
-    /// its circuit breaker), rather than about this request.
+    /// its circuit breaker), rather than about this request or this parser.
     pub fn is_provider_fault(&self) -> bool {
         match self {
             Self::Http { status, .. } => !is_request_error(*status),
-            Self::Stream(e) => e.retryable,
+            Self::Stream(e) => match e.kind {
+                ErrorKind::InvalidRequest | ErrorKind::ContentPolicy => false,
+                ErrorKind::Other => e.retryable,
+                // Quota and key errors count, as their HTTP 401/403/429 do.
+                _ => true,
+            },
             Self::Timeout | Self::Connection | Self::MalformedStream => true,
+            // An empty "complete" answer or a provider-side generation error is the
+            // provider's; a limit, a refusal or a filter is about this request.
+            Self::Unfinished(r) => matches!(r, FinishReason::Error | FinishReason::Complete),
+            Self::UnsupportedStream => false,
         }
     }
 }
@@ -124,12 +151,25 @@ pub fn decide(
             ..
         } => return RetryDecision::FallBack,
         CallFailure::Http { retry_after, .. } => *retry_after,
-        CallFailure::Stream(e) if !e.retryable => {
+        // The same request fails anywhere, as with HTTP 400.
+        CallFailure::Stream(e) if e.kind == ErrorKind::InvalidRequest => {
             return RetryDecision::GiveUp(format!(
                 "the provider rejected the request: {}",
                 e.code.as_deref().unwrap_or(&e.message)
             ));
         }
+        // Quota, key, model or policy errors, as with HTTP 401/403/404: another provider
+        // may answer.
+        CallFailure::Stream(e) if !e.retryable => return RetryDecision::FallBack,
+        CallFailure::UnsupportedStream => return RetryDecision::FallBack,
+        CallFailure::Unfinished(reason) => match reason {
+            // An empty answer or a generation error may well not recur.
+            FinishReason::Complete | FinishReason::Error => None,
+            // Cut off, refused, filtered, unknown: the same call would end the same way;
+            // whether to retry with a larger budget or answer elsewhere is the caller's
+            // policy, and the next candidate is the default.
+            _ => return RetryDecision::FallBack,
+        },
         CallFailure::Stream(_)
         | CallFailure::Timeout
         | CallFailure::Connection
@@ -239,15 +279,10 @@ mod tests {
         for s in [401, 403, 404] {
             assert_eq!(decide(&p, 1, MS(0), &http(s), 0.5), RetryDecision::FallBack);
         }
-        let stream = |retryable| {
-            CallFailure::Stream(ProviderError {
-                http_status: None,
-                code: Some("invalid_request_error".into()),
-                message: "bad".into(),
-                retryable,
-            })
-        };
-        let (bad, overloaded) = (stream(false), stream(true));
+        let (bad, overloaded) = (
+            stream(ErrorKind::InvalidRequest, "invalid_request_error"),
+            stream(ErrorKind::Overloaded, "overloaded_error"),
+        );
         assert!(
             matches!(decide(&p, 1, MS(0), &bad, 0.5), RetryDecision::GiveUp(r) if r.contains("invalid_request_error"))
         );
@@ -261,6 +296,81 @@ mod tests {
                 && http(503).is_provider_fault()
                 && http(429).is_provider_fault()
         );
+    }
+
+    fn stream(kind: ErrorKind, code: &str) -> CallFailure {
+        CallFailure::Stream(ProviderError {
+            http_status: None,
+            code: Some(code.into()),
+            message: "m".into(),
+            retryable: kind.is_transient(),
+            kind,
+        })
+    }
+
+    #[test]
+    fn in_stream_errors_fall_back_like_their_http_equivalents() {
+        let p = RetryPolicy::default();
+        // insufficient_quota inside a 200 stream: the next provider, not the end of the chain.
+        for (kind, code) in [
+            (ErrorKind::Quota, "insufficient_quota"),
+            (ErrorKind::Auth, "authentication_error"),
+            (ErrorKind::NotFound, "not_found_error"),
+            (ErrorKind::ContentPolicy, "invalid_prompt"),
+            (ErrorKind::Other, "something_new"),
+        ] {
+            let f = stream(kind, code);
+            assert_eq!(
+                decide(&p, 1, MS(0), &f, 0.5),
+                RetryDecision::FallBack,
+                "{code}"
+            );
+        }
+        assert!(stream(ErrorKind::Quota, "insufficient_quota").is_provider_fault());
+        assert!(!stream(ErrorKind::ContentPolicy, "invalid_prompt").is_provider_fault());
+        for kind in [ErrorKind::RateLimit, ErrorKind::Server, ErrorKind::Timeout] {
+            assert!(matches!(
+                decide(&p, 1, MS(0), &stream(kind, "x"), 0.5),
+                RetryDecision::RetryAfter(_)
+            ));
+        }
+    }
+
+    #[test]
+    fn unreadable_and_unfinished_streams() {
+        let p = RetryPolicy::default();
+        let protocol = StreamError::Protocol {
+            provider: "anthropic",
+            detail: "x".into(),
+        };
+        let f = CallFailure::from_stream_error(&protocol);
+        assert_eq!(f, CallFailure::UnsupportedStream);
+        assert!(!f.is_provider_fault());
+        assert_eq!(decide(&p, 1, MS(0), &f, 0.5), RetryDecision::FallBack);
+        let cut = StreamError::Truncated {
+            provider: "openai",
+            detail: "x".into(),
+        };
+        let f = CallFailure::from_stream_error(&cut);
+        assert_eq!(f, CallFailure::MalformedStream);
+        assert!(f.is_provider_fault());
+
+        for r in [
+            FinishReason::Length,
+            FinishReason::Refusal,
+            FinishReason::ContentFilter,
+            FinishReason::Unknown("FAKE_ENUM".into()),
+        ] {
+            let f = CallFailure::Unfinished(r);
+            assert_eq!(decide(&p, 1, MS(0), &f, 0.5), RetryDecision::FallBack);
+            assert!(!f.is_provider_fault());
+        }
+        let empty = CallFailure::Unfinished(FinishReason::Complete);
+        assert!(matches!(
+            decide(&p, 1, MS(0), &empty, 0.5),
+            RetryDecision::RetryAfter(_)
+        ));
+        assert!(empty.is_provider_fault());
     }
 
     #[test]

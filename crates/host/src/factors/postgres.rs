@@ -18,27 +18,70 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tessera_manifest::AllowedHosts;
 use tokio_postgres::{NoTls, Statement};
 use wasmtime::component::{
     Accessor, FutureReader, HasData, Linker, Resource, ResourceTable, StreamReader,
 };
 
-/// Connections kept per distinct address.
-const POOL_SIZE: usize = 16;
+/// How the guests' connection pools are sized and how long a guest waits for a connection.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    /// Connections one component may hold to one address at a time.
+    pub size_per_component: usize,
+    /// How long `open` waits for a free connection before answering `connection-failed`.
+    pub wait: Duration,
+}
 
-/// App-wide: one pool per connection string the guests open.
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            size_per_component: 16,
+            wait: Duration::from_secs(5),
+        }
+    }
+}
+
+/// App-wide: one pool per component and connection string. A pool per component is a
+/// bulkhead: a component that holds its connections while it waits on another component
+/// (chat holds one while the kb answers its self-request) can exhaust only its own pool,
+/// never the one the other component needs to answer it (docs/adr/0011).
 #[derive(Default)]
 pub struct PostgresFactor {
-    pools: Mutex<HashMap<String, Pool>>,
+    settings: PoolSettings,
+    pools: Mutex<HashMap<(Arc<str>, String), Pool>>,
 }
 
 impl PostgresFactor {
-    fn pool(&self, address: &str) -> Result<Pool, Error> {
+    pub fn new(settings: PoolSettings) -> Self {
+        Self {
+            settings,
+            pools: Mutex::default(),
+        }
+    }
+
+    /// Size, idle and waiting of every pool, for metrics and the load figures.
+    pub fn pool_status(&self) -> Vec<(Arc<str>, deadpool_postgres::Status)> {
+        let pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        pools
+            .iter()
+            .map(|((component, _), pool)| (component.clone(), pool.status()))
+            .collect()
+    }
+
+    fn pool(&self, component: &Arc<str>, address: &str) -> Result<Pool, Error> {
         let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(pool) = pools.get(address) {
+        let key = (component.clone(), address.to_string());
+        if let Some(pool) = pools.get(&key) {
             return Ok(pool.clone());
         }
+        let pool = self.build_pool(address)?;
+        pools.insert(key, pool.clone());
+        Ok(pool)
+    }
+
+    fn build_pool(&self, address: &str) -> Result<Pool, Error> {
         let mut config: tokio_postgres::Config = address
             .parse()
             .map_err(|e| Error::ConnectionFailed(format!("invalid connection string: {e}")))?;
@@ -60,12 +103,15 @@ impl PostgresFactor {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
+        Pool::builder(manager)
+            .max_size(self.settings.size_per_component)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(self.settings.wait))
+            // A server that accepts TCP but never answers must not hold a guest forever.
+            .create_timeout(Some(self.settings.wait))
+            .recycle_timeout(Some(self.settings.wait))
             .build()
-            .map_err(|e| Error::Other(e.to_string()))?;
-        pools.insert(address.to_string(), pool.clone());
-        Ok(pool)
+            .map_err(|e| Error::Other(e.to_string()))
     }
 }
 
@@ -185,7 +231,7 @@ impl PostgresState {
                 target.host, target.port, self.component
             )));
         }
-        self.factor.pool(address)
+        self.factor.pool(&self.component, address)
     }
 }
 
@@ -208,16 +254,29 @@ fn plan_each_run(config: &mut tokio_postgres::Config) {
 const MAX_CACHED_STATEMENTS: usize = 256;
 
 async fn connect(pool: Pool) -> Result<Connection, Error> {
-    let object = pool
-        .get()
-        .await
-        .map_err(|e| Error::ConnectionFailed(e.to_string()))?;
+    let object = pool.get().await.map_err(pool_error)?;
     Ok(Connection {
         client: Arc::new(PooledClient {
             object: Some(object),
             maybe_in_transaction: AtomicBool::new(false),
         }),
     })
+}
+
+/// Why no connection could be had, in words a guest can show: a timeout names the pool's
+/// size, so an operator knows which limit to raise.
+fn pool_error(err: deadpool_postgres::PoolError) -> Error {
+    use deadpool_postgres::{PoolError, TimeoutType};
+    let message = match &err {
+        PoolError::Timeout(TimeoutType::Wait) => {
+            "timed out waiting for a free database connection (the component's pool is full)"
+                .to_string()
+        }
+        PoolError::Timeout(_) => "timed out connecting to the database".to_string(),
+        PoolError::Backend(e) => format!("cannot connect to the database: {e}"),
+        other => format!("cannot connect to the database: {other}"),
+    };
+    Error::ConnectionFailed(message)
 }
 
 async fn run_query(

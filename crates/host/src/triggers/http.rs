@@ -1,18 +1,22 @@
 //! `[[trigger.http]]`: the HTTP server, Spin's routing and `spin-*` headers, and dispatch
 //! to component instances.
 
+use crate::admission::{Admission, AdmissionSettings, Refused};
 use crate::app::{App, Entry};
 use crate::errors::{REQUEST_ID, full, json_response};
 use crate::factors::outbound_http::SelfDispatch;
 use crate::instances::ComponentHandler;
+use crate::metrics::{self, Counters, PoolGauge, SlotGauge};
 use crate::state::RequestClock;
+use crate::triggers::body::{Holding, ReadDeadline};
+use crate::triggers::clients::ClientConnections;
 use crate::triggers::coalesce::coalesce;
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,6 +30,37 @@ use wasmtime_wasi_http::{Error as HttpError, WasiBody};
 pub struct HttpSettings {
     pub listen: SocketAddr,
     pub max_body_bytes: u64,
+    /// Time a client has to send a request head; hyper starts it when the connection waits
+    /// for a request, so it is also how long an idle keep-alive connection stays open.
+    pub header_timeout: Duration,
+    /// Time a client has to send the whole request body, from its head (408 past it).
+    pub body_timeout: Duration,
+    /// Open connections one client address may have.
+    pub max_connections_per_client: usize,
+    /// Longest request target (path and query) accepted (414 past it).
+    pub max_uri_bytes: usize,
+    /// Largest header section accepted, names and values (431 past it).
+    pub max_header_bytes: usize,
+    /// Most header fields accepted (431 past it).
+    pub max_headers: usize,
+    pub admission: AdmissionSettings,
+}
+
+impl HttpSettings {
+    /// Defaults for everything but the address and body size.
+    pub fn new(listen: SocketAddr, max_body_bytes: u64) -> Self {
+        Self {
+            listen,
+            max_body_bytes,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            max_connections_per_client: 256,
+            max_uri_bytes: 8 << 10,
+            max_header_bytes: 32 << 10,
+            max_headers: 100,
+            admission: AdmissionSettings::default(),
+        }
+    }
 }
 
 /// Host endpoints answered before routing.
@@ -39,6 +74,9 @@ pub struct HttpTrigger {
     handlers: HashMap<String, ProxyHandler<ComponentHandler>>,
     settings: HttpSettings,
     probes: Arc<dyn Probes>,
+    admission: Admission,
+    clients: Arc<ClientConnections>,
+    counters: Counters,
     next_id: AtomicU64,
     id_prefix: String,
 }
@@ -66,12 +104,25 @@ impl HttpTrigger {
             });
             handlers.insert(component.id().to_string(), handler);
         }
+        let admission = Admission::new(
+            settings.admission,
+            handlers
+                .keys()
+                .filter_map(|id| Some((id.clone(), app.components.get(id)?.image_bytes))),
+        );
+        for id in handlers.keys() {
+            tracing::debug!(component = %id, slots = ?admission.slots(id), "instance slots");
+        }
+        let clients = ClientConnections::new(settings.max_connections_per_client);
         let trigger = Arc::new(Self {
             app: app.clone(),
             router,
             handlers,
             settings,
             probes,
+            admission,
+            clients,
+            counters: Counters::default(),
             next_id: AtomicU64::new(1),
             id_prefix: format!("{:08x}", rand_u32()),
         });
@@ -116,22 +167,37 @@ impl HttpTrigger {
                 () = &mut shutdown => break,
             };
             let _ = stream.set_nodelay(true);
+            let slot = self.clients.open(client.ip());
             let trigger = self.clone();
+            let admitted = slot.is_some();
             let service = hyper::service::service_fn(move |req| {
                 let trigger = trigger.clone();
-                async move { Ok::<_, std::convert::Infallible>(trigger.handle(req, client).await) }
+                async move {
+                    let response = if admitted {
+                        trigger.handle(req, client).await
+                    } else {
+                        trigger.too_many_connections()
+                    };
+                    Ok::<_, std::convert::Infallible>(response)
+                }
             });
             // Small answers are the norm: one flattened write per response costs fewer
             // syscalls than writev with separate header and body buffers (measured in
-            // benches/README.md).
+            // benches/README.md). hyper's own header limit is set above ours so that the
+            // trigger, not hyper, answers an oversized head (with a JSON body).
             let conn = hyper::server::conn::http1::Builder::new()
                 .writev(false)
+                .timer(TokioTimer::new())
+                .header_read_timeout(self.settings.header_timeout)
+                .max_headers(self.settings.max_headers.saturating_mul(4).max(100))
+                .keep_alive(admitted)
                 .serve_connection(TokioIo::new(stream), service);
             let conn = graceful.watch(conn);
             tokio::spawn(async move {
                 if let Err(err) = conn.await {
                     tracing::debug!(error = %err, "connection ended with an error");
                 }
+                drop(slot);
             });
         }
         tracing::info!("shutting down: draining in-flight requests");
@@ -168,6 +234,7 @@ impl HttpTrigger {
                     probe_response(StatusCode::SERVICE_UNAVAILABLE, "not_ready", Some(reason))
                 }
             },
+            "/metrics" => self.metrics(),
             _ => self.route_external(req, client, &request_id).await,
         };
         let mut response = response;
@@ -185,12 +252,104 @@ impl HttpTrigger {
         response
     }
 
+    fn metrics(&self) -> http::Response<WasiBody> {
+        let slots: Vec<_> = self
+            .admission
+            .usage()
+            .map(|(component, slots, in_flight)| SlotGauge {
+                component,
+                slots,
+                in_flight,
+            })
+            .collect();
+        let status = self.app.factors.postgres.pool_status();
+        let pools: Vec<_> = status
+            .iter()
+            .map(|(component, s)| PoolGauge {
+                component: component.as_ref(),
+                max: s.max_size,
+                open: s.size,
+                idle: s.available,
+                waiting: s.waiting,
+            })
+            .collect();
+        let mut response =
+            http::Response::new(full(metrics::render(&self.counters, &slots, &pools)));
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        );
+        response
+    }
+
+    /// The answer on a connection past the client's limit (sent once, then closed).
+    fn too_many_connections(&self) -> http::Response<WasiBody> {
+        Counters::bump(&self.counters.connections_refused);
+        let request_id = self.request_id();
+        let mut response = json_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_connections",
+            format!(
+                "this client already has {} connections open; reuse them or close some",
+                self.clients.limit()
+            ),
+            &request_id,
+        );
+        response
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+        response
+    }
+
+    /// 414 or 431 for a request head past the limits, with the JSON error every answer has.
+    fn oversized_head(
+        &self,
+        req: &http::Request<Incoming>,
+        request_id: &str,
+    ) -> Option<http::Response<WasiBody>> {
+        let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+        if target > self.settings.max_uri_bytes {
+            return Some(json_response(
+                StatusCode::URI_TOO_LONG,
+                "uri_too_long",
+                format!(
+                    "the request target is {target} bytes, over the limit of {}",
+                    self.settings.max_uri_bytes
+                ),
+                request_id,
+            ));
+        }
+        let headers = req.headers();
+        let bytes: usize = headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len())
+            .sum();
+        if headers.len() > self.settings.max_headers || bytes > self.settings.max_header_bytes {
+            return Some(json_response(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
+                format!(
+                    "the request has {} header fields in {bytes} bytes; the limits are {} fields \
+                     and {} bytes",
+                    headers.len(),
+                    self.settings.max_headers,
+                    self.settings.max_header_bytes
+                ),
+                request_id,
+            ));
+        }
+        None
+    }
+
     async fn route_external(
         &self,
         req: http::Request<Incoming>,
         client: SocketAddr,
         request_id: &str,
     ) -> http::Response<WasiBody> {
+        if let Some(response) = self.oversized_head(&req, request_id) {
+            return response;
+        }
         if let Some(len) = req
             .headers()
             .get(http::header::CONTENT_LENGTH)
@@ -215,8 +374,10 @@ impl HttpTrigger {
         // and whatever it answers then is replaced by the host's 413.
         let exceeded = Arc::new(AtomicBool::new(false));
         let flag = exceeded.clone();
-        let req = req.map(move |body| {
-            Limited::new(body, limit)
+        let body_timeout = self.settings.body_timeout;
+        let mut read_expired = None;
+        let req = req.map(|body| {
+            let limited = Limited::new(body, limit)
                 .map_err(move |e| match e.downcast::<hyper::Error>() {
                     Ok(e) => HttpError::Hyper(*e),
                     Err(_) => {
@@ -224,13 +385,28 @@ impl HttpTrigger {
                         HttpError::HttpRequestBodySize(None)
                     }
                 })
-                .boxed_unsync()
+                .boxed_unsync();
+            let (body, expired) = ReadDeadline::new(limited, body_timeout);
+            read_expired = Some(expired);
+            body.boxed_unsync()
         });
         let response = self
-            .dispatch_matched(req, &matched, Some(client), request_id)
+            .dispatch_matched(req, &matched, Some(client), request_id, true)
             .await;
         if exceeded.load(Ordering::Relaxed) {
             return too_large(self.settings.max_body_bytes, request_id);
+        }
+        if read_expired.is_some_and(|e| e.load(Ordering::Relaxed)) {
+            Counters::bump(&self.counters.body_timeouts);
+            return json_response(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_body_timeout",
+                format!(
+                    "the request body did not arrive within {} ms",
+                    body_timeout.as_millis()
+                ),
+                request_id,
+            );
         }
         if head {
             response
@@ -246,6 +422,7 @@ impl HttpTrigger {
         matched: &RouteMatch,
         client: Option<SocketAddr>,
         request_id: &str,
+        external: bool,
     ) -> http::Response<WasiBody> {
         let (mut parts, body) = req.into_parts();
         let host = parts
@@ -277,8 +454,13 @@ impl HttpTrigger {
                 parts.headers.insert(name, value);
             }
         }
+        // Components log with the id the host logs the request under.
+        if let Ok(id) = HeaderValue::from_str(request_id) {
+            parts.headers.insert(REQUEST_ID, id);
+        }
         let req = http::Request::from_parts(parts, body);
-        self.invoke(&matched.component_id, req, request_id).await
+        self.invoke(&matched.component_id, req, request_id, external)
+            .await
     }
 
     async fn invoke(
@@ -286,6 +468,7 @@ impl HttpTrigger {
         component: &str,
         req: http::Request<WasiBody>,
         request_id: &str,
+        external: bool,
     ) -> http::Response<WasiBody> {
         let Some(handler) = self.handlers.get(component) else {
             return json_response(
@@ -295,13 +478,54 @@ impl HttpTrigger {
                 request_id,
             );
         };
+        let permit = match self.admission.admit(component, external).await {
+            Ok(permit) => permit,
+            Err(refused) => return self.busy(component, refused, request_id),
+        };
         let clock = RequestClock::new(request_id.to_string());
         let result = handler.handle(clock.clone(), req).await;
         clock.mark_answered();
         match result {
-            Ok(response) => response,
+            Ok(response) => response.map(|body| Holding::wrap(body, permit)),
             Err(err) => self.failure(component, err, &clock, request_id),
         }
+    }
+
+    /// 503 with `Retry-After` when no instance slot freed up within the wait.
+    fn busy(
+        &self,
+        component: &str,
+        refused: Refused,
+        request_id: &str,
+    ) -> http::Response<WasiBody> {
+        Counters::bump(match refused {
+            Refused::ComponentBusy { .. } => &self.counters.refused_component_busy,
+            Refused::HostBusy { .. } => &self.counters.refused_host_busy,
+        });
+        let (code, message) = match refused {
+            Refused::ComponentBusy { limit } => (
+                "component_busy",
+                format!(
+                    "component {component:?} is already serving {limit} requests; retry shortly"
+                ),
+            ),
+            Refused::HostBusy { limit } => (
+                "host_busy",
+                format!("the host is already serving {limit} requests; retry shortly"),
+            ),
+        };
+        tracing::warn!(
+            component,
+            request_id,
+            code,
+            "request refused: no instance slot"
+        );
+        let mut response =
+            json_response(StatusCode::SERVICE_UNAVAILABLE, code, message, request_id);
+        response
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+        response
     }
 
     fn failure(
@@ -315,6 +539,7 @@ impl HttpTrigger {
         let (code, message) = if err.downcast_ref::<ExpirationError>().is_some()
             || clock.started.elapsed() >= timeout
         {
+            Counters::bump(&self.counters.deadline_kills);
             (
                 "component_timeout",
                 format!(
@@ -325,12 +550,27 @@ impl HttpTrigger {
         } else if let Some(e) =
             err.downcast_ref::<InstantiationError<std::sync::Arc<RequestClock>>>()
         {
+            // Every pooling-allocator slot is taken (by idle instances of other components,
+            // at worst for their one-second idle time): the host is full, not broken.
+            if e.error
+                .chain()
+                .any(|c| c.is::<wasmtime::PoolConcurrencyLimitError>())
+            {
+                return self.busy(
+                    component,
+                    Refused::HostBusy {
+                        limit: crate::engine::EngineLimits::default().max_instances as usize,
+                    },
+                    request_id,
+                );
+            }
             tracing::error!(component, request_id, error = %e, "instantiation failed");
             (
                 "component_unavailable",
                 format!("component {component:?} could not be started (request {request_id})"),
             )
         } else {
+            Counters::bump(&self.counters.traps);
             tracing::error!(
                 component,
                 request_id,
@@ -387,7 +627,7 @@ impl HttpTrigger {
                 &request_id,
             );
         };
-        self.dispatch_matched(req, &matched, None, &request_id)
+        self.dispatch_matched(req, &matched, None, &request_id, false)
             .await
     }
 }

@@ -1,3 +1,5 @@
+mod body;
+mod clients;
 mod coalesce;
 pub mod cron;
 pub mod http;

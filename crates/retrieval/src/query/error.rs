@@ -10,7 +10,7 @@ pub enum QueryError {
     MalformedJson(String),
     #[error("the request body must be a JSON object")]
     NotAnObject,
-    #[error("unknown field `{field}`")]
+    #[error("unknown field `{}`", clip(field))]
     UnknownField { field: String },
     #[error("`{field}` is required")]
     Missing { field: &'static str },
@@ -23,15 +23,18 @@ pub enum QueryError {
     EmptyQuery,
     #[error("`query` has {chars} characters; at most {max} are allowed")]
     QueryTooLong { chars: usize, max: usize },
-    #[error("unknown mode `{given}`; expected one of: hybrid, vector, text")]
+    #[error(
+        "unknown mode `{}`; expected one of: hybrid, vector, text",
+        clip(given)
+    )]
     UnknownMode { given: String },
-    #[error("`k` must be an integer from {min} to {max}; got {given}")]
+    #[error("`k` must be an integer from {min} to {max}; got {}", clip(given))]
     KOutOfRange {
         given: String,
         min: usize,
         max: usize,
     },
-    #[error("invalid scope `{given}`: {reason}")]
+    #[error("invalid scope `{}`: {reason}", clip(given))]
     InvalidScope { given: String, reason: &'static str },
     #[error("{count} scopes given; at most {max} are allowed")]
     TooManyScopes { count: usize, max: usize },
@@ -43,6 +46,15 @@ pub enum QueryError {
     /// A value over its size limit (answered 413).
     #[error("`{field}`: {reason}")]
     TooLarge { field: &'static str, reason: String },
+}
+
+/// A caller's value as a message repeats it: at most 64 characters, then "…" (a 7 MiB
+/// scope must not come back whole).
+fn clip(value: &str) -> String {
+    match value.char_indices().nth(64) {
+        Some((cut, _)) => format!("{}…", &value[..cut]),
+        None => value.to_string(),
+    }
 }
 
 impl QueryError {
@@ -69,7 +81,7 @@ impl QueryError {
     pub fn code(&self) -> &'static str {
         match self {
             QueryError::InvalidUtf8 => "invalid_utf8",
-            QueryError::MalformedJson(_) => "malformed_json",
+            QueryError::MalformedJson(_) => "invalid_json",
             QueryError::NotAnObject | QueryError::UnknownField { .. } => "invalid_request",
             QueryError::Missing { .. } => "missing_field",
             QueryError::WrongType { .. } => "invalid_type",

@@ -197,7 +197,7 @@ fn raw_bodies_report_utf8_and_json_problems() {
     let err = SearchRequest::from_json_bytes(b"{\"query\": \"\xff\"}").unwrap_err();
     assert_eq!(err, QueryError::InvalidUtf8);
     let err = SearchRequest::from_json_bytes(b"{\"query\": ").unwrap_err();
-    assert_eq!((err.field(), err.code()), (None, "malformed_json"));
+    assert_eq!((err.field(), err.code()), (None, "invalid_json"));
     assert!(
         err.to_string()
             .starts_with("the request body is not valid JSON: ")
@@ -237,4 +237,19 @@ fn a_given_embedding_is_384_finite_numbers() {
         field_of(json!({"query": "x", "embedding": bad})),
         (Some("embedding".into()), "invalid_type")
     );
+}
+
+#[test]
+fn huge_values_are_not_echoed_whole() {
+    let huge = "x".repeat(7 << 20);
+    for (body, field) in [
+        (json!({"query": "q", "scope": huge}), "scope"),
+        (json!({"query": "q", "mode": huge}), "mode"),
+    ] {
+        let err = SearchRequest::from_json(&body).unwrap_err();
+        assert_eq!(err.field(), Some(field));
+        let message = err.to_string();
+        assert!(message.len() < 200, "{field}: {} bytes", message.len());
+        assert!(message.contains('…'), "{message}");
+    }
 }

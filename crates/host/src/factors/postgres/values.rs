@@ -245,6 +245,9 @@ pub fn stale_statement(err: &tokio_postgres::Error) -> bool {
 }
 
 pub fn query_failed(err: tokio_postgres::Error) -> Error {
+    if server_unavailable(&err) {
+        return Error::ConnectionFailed(format!("the database connection was lost: {err}"));
+    }
     match err.as_db_error() {
         Some(db) => Error::QueryFailed(QueryError::DbError(DbError {
             as_text: db.to_string(),
@@ -263,6 +266,27 @@ pub fn query_failed(err: tokio_postgres::Error) -> Error {
             .collect(),
         })),
         None => Error::QueryFailed(QueryError::Text(err.to_string())),
+    }
+}
+
+/// Whether `err` says the server went away rather than that the statement was wrong: the
+/// connection closed, an I/O error, or SQLSTATE class 08 (connection exception) or 57P0x
+/// (shutdown, crash, cannot connect now). Guests see these as `connection-failed`, so they
+/// can answer 503 and retry instead of reporting a broken query.
+pub fn server_unavailable(err: &tokio_postgres::Error) -> bool {
+    if err.is_closed() {
+        return true;
+    }
+    match err.code() {
+        Some(code) => {
+            let code = code.code();
+            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+        }
+        // No SQLSTATE: an I/O or protocol failure below the statement.
+        None => {
+            err.as_db_error().is_none()
+                && std::error::Error::source(err).is_some_and(|s| s.is::<std::io::Error>())
+        }
     }
 }
 

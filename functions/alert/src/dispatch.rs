@@ -1,0 +1,547 @@
+//! The outbox and its dispatcher. A notification becomes one delivery per channel, its body
+//! rendered once with the channel's template and its `webhook-id` derived from the flush
+//! (tessera-alerting's `Notification::delivery_id`), so every attempt sends the same bytes
+//! under the same id and a receiver can deduplicate. The dispatcher claims due deliveries
+//! with `FOR UPDATE SKIP LOCKED` under a lease (a crash mid-send lets the lease lapse and the
+//! delivery is retried, never lost), sends them, classifies each outcome with
+//! tessera-alerting's retry policy and records it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::json;
+use spin_sdk::http::FullBody;
+use spin_sdk::http::body::IncomingBodyExt;
+use spin_sdk::pg::Connection;
+use tessera_alerting::retry::{DEFAULT_DISABLE_AFTER, FailReason};
+use tessera_alerting::templates::email::EmailChannel;
+use tessera_alerting::templates::{discord, email, slack, webhook};
+use tessera_alerting::{
+    AlertGroup, AttemptOutcome, EndpointHealth, NextStep, Notification, RetryPolicy, Rule, Secret,
+    Silence, TransportError, classify, outgoing_headers, parse_retry_after,
+};
+use tessera_spin_kit::pg::parse_uuid;
+use tessera_spin_kit::{ApiError, StatusCode};
+
+use crate::clock::{self, now_ms};
+use crate::db::{self, P};
+use crate::{Handled, silences};
+
+/// A claimed delivery is someone's for this long; past it (a crash), it is due again.
+const LEASE_SECS: i64 = 60;
+/// The send timeout of one attempt.
+const SEND_TIMEOUT: Duration = Duration::from_secs(15);
+/// Deliveries claimed at once, and claims per dispatcher run.
+const BATCH: i64 = 50;
+const BATCHES_PER_RUN: usize = 10;
+/// Groups flushed per dispatcher run.
+const GROUPS_PER_RUN: i64 = 200;
+
+/// Renders `n` for each of `channels` (ids; missing or disabled ones are skipped) and writes
+/// the deliveries; a flush written twice yields the same `webhook-id`s and no second row.
+pub async fn write_notification(
+    db: &Connection,
+    tenant: &str,
+    n: &Notification,
+    channels: &[String],
+) -> Result<Vec<String>, ApiError> {
+    let rows = db::rows(
+        db,
+        "notification channels",
+        "SELECT id::text, kind, config FROM alert_channels \
+         WHERE tenant_id = $1 AND id::text = ANY($2) AND NOT disabled ORDER BY id",
+        vec![P::Str(tenant.into()), db::str_array_param(channels)],
+    )
+    .await?;
+    let fingerprints: Vec<String> = n.events.iter().map(|e| e.fingerprint().0).collect();
+    let mut ids = Vec::new();
+    for r in &rows {
+        let (channel, kind) = (db::text(r, 0), db::text(r, 1));
+        let body = match kind.as_str() {
+            "discord" => discord::body(n),
+            "slack" => slack::body(n),
+            "webhook" => webhook::body(n),
+            "email" => {
+                let config: Result<EmailChannel, _> = serde_json::from_value(db::json(r, 2));
+                match config
+                    .map_err(|e| e.to_string())
+                    .and_then(|c| email::body(n, &c).map_err(|e| e.to_string()))
+                {
+                    Ok(b) => b,
+                    Err(e) => {
+                        eprintln!("alert: channel {channel}: e-mail not rendered: {e}");
+                        continue;
+                    }
+                }
+            }
+            other => {
+                eprintln!("alert: channel {channel}: unknown kind {other}");
+                continue;
+            }
+        };
+        let row = db::one(
+            db,
+            "insert delivery",
+            "INSERT INTO alert_deliveries (tenant_id, channel_id, webhook_id, group_key, rule_id, \
+             kind, fingerprints, body) VALUES ($1, $2::uuid, $3, $4, $5::uuid, $6, $7, $8) \
+             ON CONFLICT (tenant_id, webhook_id) DO NOTHING RETURNING id::text",
+            vec![
+                P::Str(tenant.into()),
+                P::Str(channel.clone()),
+                P::Str(n.delivery_id(&channel)),
+                P::Str(n.group_key.clone()),
+                P::Str(n.rule_id.clone()),
+                P::Str(
+                    serde_json::to_value(n.kind)
+                        .unwrap_or_default()
+                        .as_str()
+                        .unwrap_or("")
+                        .into(),
+                ),
+                db::str_array_param(&fingerprints),
+                P::Str(body.to_string()),
+            ],
+        )
+        .await?;
+        ids.extend(row.map(|r| db::text(&r, 0)));
+    }
+    Ok(ids)
+}
+
+/// Stores a group's state and next wake-up, or deletes it once it has no alert left.
+pub async fn save_group(
+    db: &Connection,
+    tenant: &str,
+    key: &str,
+    group: &AlertGroup,
+) -> Result<(), ApiError> {
+    if group.is_finished() {
+        db::execute(
+            db,
+            "delete group",
+            "DELETE FROM alert_groups WHERE tenant_id = $1 AND group_key = $2",
+            vec![P::Str(tenant.into()), P::Str(key.into())],
+        )
+        .await?;
+        return Ok(());
+    }
+    db::execute(
+        db,
+        "save group",
+        "UPDATE alert_groups SET state = $3, next_flush_at = to_timestamp($4 / 1000.0), \
+         updated_at = now() WHERE tenant_id = $1 AND group_key = $2",
+        vec![
+            P::Str(tenant.into()),
+            P::Str(key.into()),
+            db::jsonb(&serde_json::to_value(group).unwrap_or_default()),
+            P::Int64(group.next_wakeup_ms()),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// `POST /internal/dispatch` (the cron tick): flush due groups, then send due deliveries.
+pub async fn run() -> Handled {
+    let db = tessera_spin_kit::connect().await?;
+    let flushed = flush_due_groups(&db).await?;
+    let attempted = attempt(&db, None).await;
+    Ok((
+        StatusCode::OK,
+        json!({ "flushed_groups": flushed, "attempted": attempted }),
+    ))
+}
+
+async fn flush_due_groups(db: &Connection) -> Result<usize, ApiError> {
+    db::begin(db).await?;
+    let result = flush_in(db).await;
+    match result {
+        Ok(n) => {
+            db::commit(db).await?;
+            Ok(n)
+        }
+        Err(e) => {
+            db::rollback(db).await;
+            Err(e)
+        }
+    }
+}
+
+async fn flush_in(db: &Connection) -> Result<usize, ApiError> {
+    let now = now_ms();
+    let rows = db::rows(
+        db,
+        "due groups",
+        "SELECT g.tenant_id, g.group_key, g.state, r.id::text, r.rule FROM alert_groups g \
+         JOIN alert_rules r ON r.id = g.rule_id \
+         WHERE g.next_flush_at <= now() AND g.state IS NOT NULL \
+         ORDER BY g.next_flush_at LIMIT $1 FOR UPDATE OF g SKIP LOCKED",
+        vec![P::Int64(GROUPS_PER_RUN)],
+    )
+    .await?;
+    let mut silences_of: BTreeMap<String, Vec<Silence>> = BTreeMap::new();
+    let mut flushed = 0;
+    for r in &rows {
+        let (tenant, key) = (db::text(r, 0), db::text(r, 1));
+        let mut group: AlertGroup = serde_json::from_value(db::json(r, 2))
+            .map_err(|e| ApiError::internal(format!("stored group {key}: {e}")))?;
+        let rule: Rule = serde_json::from_value({
+            let mut v = db::json(r, 4);
+            v["id"] = json!(db::text(r, 3));
+            v
+        })
+        .map_err(|e| ApiError::internal(format!("stored rule of group {key}: {e}")))?;
+        if !silences_of.contains_key(&tenant) {
+            let s = silences::load_current(db, &tenant).await?;
+            silences_of.insert(tenant.clone(), s);
+        }
+        if let Some(n) = group.flush_due(&silences_of[&tenant], now) {
+            // A rule disabled since keeps its group quiet.
+            if rule.enabled {
+                write_notification(db, &tenant, &n, &rule.channels).await?;
+            }
+            flushed += 1;
+        }
+        save_group(db, &tenant, &key, &group).await?;
+    }
+    Ok(flushed)
+}
+
+/// A claimed delivery with what sending it needs.
+struct Claimed {
+    id: String,
+    tenant: String,
+    webhook_id: String,
+    body: String,
+    attempts: u32,
+    channel_id: String,
+    kind: String,
+    url: String,
+    secret_variable: Option<String>,
+}
+
+/// Claims due deliveries (only those of `only`, when given) and attempts each once; the
+/// number attempted. Failures are recorded on the rows, never returned: the cron retries.
+pub async fn attempt(db: &Connection, only: Option<&[String]>) -> usize {
+    if only.is_some_and(|o| o.is_empty()) {
+        return 0;
+    }
+    let policy = policy().await;
+    let mut attempted = 0;
+    for _ in 0..BATCHES_PER_RUN {
+        let claimed = match claim(db, only).await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!(
+                    "alert: claiming deliveries: {}",
+                    e.detail.unwrap_or(e.message)
+                );
+                break;
+            }
+        };
+        if claimed.is_empty() {
+            break;
+        }
+        attempted += claimed.len();
+        // Sends run concurrently; their results are recorded one by one.
+        let outcomes = futures::future::join_all(claimed.iter().map(send)).await;
+        for (c, outcome) in claimed.iter().zip(outcomes) {
+            if let Err(e) = record(db, &policy, c, outcome).await {
+                eprintln!(
+                    "alert: recording delivery {}: {}",
+                    c.id,
+                    e.detail.unwrap_or(e.message)
+                );
+            }
+        }
+        if only.is_some() {
+            break;
+        }
+    }
+    attempted
+}
+
+/// The retry policy, its schedule scaled by the `retry_scale` variable (tests shrink it).
+async fn policy() -> RetryPolicy {
+    let scale = spin_sdk::variables::get("retry_scale")
+        .await
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .unwrap_or(1.0);
+    RetryPolicy::scaled(scale)
+}
+
+async fn claim(db: &Connection, only: Option<&[String]>) -> Result<Vec<Claimed>, ApiError> {
+    let only = only.map(|o| db::str_array_param(o)).unwrap_or(P::DbNull);
+    let rows = db::rows(
+        db,
+        "claim deliveries",
+        "WITH due AS (SELECT id FROM alert_deliveries WHERE status = 'pending' AND next_attempt_at <= now() \
+           AND ($2::text[] IS NULL OR id::text = ANY($2)) \
+           ORDER BY next_attempt_at, created_at LIMIT $1 FOR UPDATE SKIP LOCKED), \
+         claimed AS (UPDATE alert_deliveries d SET attempts = d.attempts + 1, last_attempt_at = now(), \
+           next_attempt_at = now() + make_interval(secs => $3) FROM due WHERE d.id = due.id \
+           RETURNING d.id, d.tenant_id, d.webhook_id, d.body, d.attempts, d.channel_id, d.created_at) \
+         SELECT c.id::text, c.tenant_id, c.webhook_id, c.body, c.attempts, c.channel_id::text, \
+           ch.kind, ch.url, ch.secret_variable \
+         FROM claimed c JOIN alert_channels ch ON ch.id = c.channel_id ORDER BY c.created_at, c.id",
+        vec![P::Int64(BATCH), only, P::Floating64(LEASE_SECS as f64)],
+    )
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Claimed {
+            id: db::text(r, 0),
+            tenant: db::text(r, 1),
+            webhook_id: db::text(r, 2),
+            body: db::text(r, 3),
+            attempts: db::int(r, 4).max(1) as u32,
+            channel_id: db::text(r, 5),
+            kind: db::text(r, 6),
+            url: db::text(r, 7),
+            secret_variable: db::opt_text(r, 8),
+        })
+        .collect())
+}
+
+/// One attempt, as tessera-alerting classifies outcomes; `Err` is a delivery that cannot be
+/// sent at all (no usable secret), with why.
+async fn send(c: &Claimed) -> Result<AttemptOutcome, String> {
+    let secret = match &c.secret_variable {
+        Some(name) => Some(
+            spin_sdk::variables::get(name)
+                .await
+                .map_err(|_| format!("secret variable {name} is not set"))?,
+        ),
+        None => None,
+    };
+    let mut builder = http::Request::post(&c.url)
+        .header("content-type", "application/json")
+        .header("user-agent", "tessera-alerts");
+    match c.kind.as_str() {
+        "webhook" => {
+            // Several secrets (space-separated) sign at once during a rotation.
+            let secrets: Vec<Secret> = secret
+                .as_deref()
+                .unwrap_or("")
+                .split_whitespace()
+                .filter_map(|s| Secret::parse(s).ok())
+                .collect();
+            if secrets.is_empty() {
+                return Err("no valid whsec_ secret in the channel's secret variable".into());
+            }
+            let now_s = now_ms() / 1000;
+            for (name, value) in outgoing_headers(&secrets, &c.webhook_id, now_s, c.body.as_bytes())
+            {
+                builder = builder.header(name, value);
+            }
+        }
+        "email" => {
+            builder = builder
+                .header("accept", "application/json")
+                .header("x-postmark-server-token", secret.unwrap_or_default());
+        }
+        _ => {}
+    }
+    let request = match builder.body(FullBody::new(Bytes::from(c.body.clone()))) {
+        Ok(r) => r,
+        Err(_) => return Ok(AttemptOutcome::Transport(TransportError::InvalidRequest)),
+    };
+    let exchange = async {
+        let resp = tessera_spin_kit::outbound::send(request).await?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, now_ms() / 1000));
+        // Read (and drop) the answer so the connection ends cleanly.
+        let _ = resp.into_body().bytes().await;
+        Ok::<_, spin_sdk::wasip3::http::types::ErrorCode>(AttemptOutcome::Response {
+            status,
+            retry_after,
+        })
+    };
+    Ok(match clock::timeout(SEND_TIMEOUT, exchange).await {
+        None => AttemptOutcome::Transport(TransportError::Timeout),
+        Some(Ok(outcome)) => outcome,
+        Some(Err(e)) => AttemptOutcome::Transport(transport_error(&format!("{e:?}"))),
+    })
+}
+
+/// wasi:http's error codes, as the retry policy names them.
+fn transport_error(code: &str) -> TransportError {
+    let c = code.to_ascii_lowercase();
+    if c.contains("denied") {
+        TransportError::NotAllowed
+    } else if c.contains("uri") || c.contains("invalid") {
+        TransportError::InvalidRequest
+    } else if c.contains("dns") {
+        TransportError::Dns
+    } else if c.contains("tls") {
+        TransportError::Tls
+    } else if c.contains("timeout") {
+        TransportError::Timeout
+    } else if c.contains("refused") || c.contains("unavailable") || c.contains("notfound") {
+        TransportError::Connect
+    } else {
+        TransportError::Reset
+    }
+}
+
+/// A value in [0, 1) for jitter.
+fn jitter() -> f64 {
+    clock::random_unit()
+}
+
+async fn record(
+    db: &Connection,
+    policy: &RetryPolicy,
+    c: &Claimed,
+    outcome: Result<AttemptOutcome, String>,
+) -> Result<(), ApiError> {
+    let (step, status, error) = match &outcome {
+        Err(why) => (
+            NextStep::Failed(FailReason::Refused),
+            None,
+            Some(why.clone()),
+        ),
+        Ok(o) => {
+            let step = policy.next_step(c.attempts, classify(o), jitter());
+            match o {
+                AttemptOutcome::Response { status, .. } => (
+                    step,
+                    Some(i64::from(*status)),
+                    (!(200..300).contains(status)).then(|| format!("HTTP {status}")),
+                ),
+                AttemptOutcome::Transport(t) => (step, None, Some(format!("transport: {t:?}"))),
+            }
+        }
+    };
+    let status_param = status.map(P::Int64).unwrap_or(P::DbNull);
+    // Guarded by `attempts`: a lease that lapsed and was claimed again is not overwritten.
+    let guard = vec![
+        P::Str(c.id.clone()),
+        P::Int64(i64::from(c.attempts)),
+        status_param,
+        db::opt_str(error.as_deref()),
+    ];
+    match step {
+        NextStep::Delivered => {
+            db::execute(
+                db,
+                "delivered",
+                "UPDATE alert_deliveries SET status = 'delivered', delivered_at = now(), \
+                 last_status = $3, last_error = $4 WHERE id = $1::uuid AND attempts = $2 AND status = 'pending'",
+                guard,
+            )
+            .await?;
+            db::execute(
+                db,
+                "endpoint healthy",
+                "UPDATE alert_channels SET consecutive_failed_deliveries = 0 WHERE id = $1::uuid \
+                 AND consecutive_failed_deliveries <> 0",
+                vec![P::Str(c.channel_id.clone())],
+            )
+            .await?;
+        }
+        NextStep::RetryIn(delay) => {
+            let mut p = guard;
+            p.push(P::Floating64(delay.as_secs_f64()));
+            db::execute(
+                db,
+                "retry later",
+                "UPDATE alert_deliveries SET next_attempt_at = last_attempt_at + make_interval(secs => $5), \
+                 last_status = $3, last_error = $4 WHERE id = $1::uuid AND attempts = $2 AND status = 'pending'",
+                p,
+            )
+            .await?;
+        }
+        NextStep::Failed(reason) => {
+            db::execute(
+                db,
+                "failed",
+                "UPDATE alert_deliveries SET status = 'failed', last_status = $3, last_error = $4 \
+                 WHERE id = $1::uuid AND attempts = $2 AND status = 'pending'",
+                guard,
+            )
+            .await?;
+            endpoint_failed(db, c, reason).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A failed delivery counts against its endpoint (tessera-alerting's `EndpointHealth`).
+async fn endpoint_failed(db: &Connection, c: &Claimed, reason: FailReason) -> Result<(), ApiError> {
+    let Some(row) = db::one(
+        db,
+        "endpoint health",
+        "SELECT consecutive_failed_deliveries, disabled FROM alert_channels WHERE id = $1::uuid FOR UPDATE",
+        vec![P::Str(c.channel_id.clone())],
+    )
+    .await?
+    else {
+        return Ok(());
+    };
+    let mut health = EndpointHealth {
+        consecutive_failed_deliveries: db::int(&row, 0).max(0) as u32,
+        disabled: db::boolean(&row, 1),
+    };
+    let newly_disabled = health.record_failed(DEFAULT_DISABLE_AFTER);
+    db::execute(
+        db,
+        "endpoint health",
+        "UPDATE alert_channels SET consecutive_failed_deliveries = $2, disabled = $3, updated_at = now() \
+         WHERE id = $1::uuid",
+        vec![
+            P::Str(c.channel_id.clone()),
+            P::Int64(i64::from(health.consecutive_failed_deliveries)),
+            P::Boolean(health.disabled),
+        ],
+    )
+    .await?;
+    if newly_disabled {
+        // The operator's signal until an operator-alert route exists: one log line per disable.
+        eprintln!(
+            "alert: tenant {} channel {} disabled after {} failed deliveries (last: {reason:?})",
+            c.tenant, c.channel_id, health.consecutive_failed_deliveries
+        );
+    }
+    Ok(())
+}
+
+/// `POST /v1/alerts/deliveries/{id}/replay`: the delivery is due again with a fresh
+/// schedule and the same `webhook-id`, and attempted at once.
+pub async fn replay(tenant: &str, id: &str) -> Handled {
+    let id = parse_uuid(id, "id")?;
+    let db = tessera_spin_kit::connect().await?;
+    let row = db::one(
+        &db,
+        "replay delivery",
+        "UPDATE alert_deliveries SET status = 'pending', attempts = 0, next_attempt_at = now(), \
+         last_error = NULL, delivered_at = NULL WHERE tenant_id = $1 AND id = $2::uuid \
+         RETURNING webhook_id",
+        vec![P::Str(tenant.into()), P::Str(id.clone())],
+    )
+    .await?
+    .ok_or_else(|| ApiError::not_found("delivery_not_found", format!("no delivery {id}")))?;
+    let webhook_id = db::text(&row, 0);
+    attempt(&db, Some(std::slice::from_ref(&id))).await;
+    let state = db::one(
+        &db,
+        "delivery state",
+        "SELECT status, attempts FROM alert_deliveries WHERE id = $1::uuid",
+        vec![P::Str(id.clone())],
+    )
+    .await?;
+    let (status, attempts) = state
+        .map(|r| (db::text(&r, 0), db::int(&r, 1)))
+        .unwrap_or_default();
+    Ok((
+        StatusCode::ACCEPTED,
+        json!({ "id": id, "webhook_id": webhook_id, "status": status, "attempts": attempts }),
+    ))
+}
