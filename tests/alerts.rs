@@ -23,6 +23,8 @@ const PARTNER_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 /// One request the receiver got.
 #[derive(Debug, Clone)]
 struct Received {
+    path: String,
+    headers: Vec<(String, String)>,
     webhook_id: String,
     signature_valid: bool,
     answered: u16,
@@ -33,7 +35,7 @@ struct Received {
 /// A Standard Webhooks receiver on 127.0.0.1: answers its script of statuses in order (then
 /// 200), verifying each request's signature with the channel's secret.
 struct StandardWebhooksReceiver {
-    state: Arc<Mutex<(Vec<(u16, Option<u64>)>, Vec<Received>)>>,
+    state: Arc<Shared>,
 }
 
 impl StandardWebhooksReceiver {
@@ -54,6 +56,11 @@ impl StandardWebhooksReceiver {
         Self { state }
     }
 
+    /// Answers the next request with `status`.
+    fn answer_next(&self, status: u16) {
+        self.state.lock().unwrap().0.push((status, None));
+    }
+
     fn received(&self) -> Vec<Received> {
         self.state.lock().unwrap().1.clone()
     }
@@ -66,6 +73,7 @@ impl StandardWebhooksReceiver {
     }
 }
 
+/// The script (status, `Retry-After` seconds) still to answer, and what was received.
 type Shared = Mutex<(Vec<(u16, Option<u64>)>, Vec<Received>)>;
 
 fn serve(stream: TcpStream, state: &Shared) -> std::io::Result<()> {
@@ -125,6 +133,8 @@ fn serve(stream: TcpStream, state: &Shared) -> std::io::Result<()> {
                 s.0.remove(0)
             };
             s.1.push(Received {
+                path: line.split_whitespace().nth(1).unwrap_or("").to_string(),
+                headers: headers.clone(),
                 webhook_id: get("webhook-id").unwrap_or_default(),
                 signature_valid,
                 answered: next.0,
@@ -240,6 +250,7 @@ allowed_outbound_hosts = ["postgres://{db}", "http://{receiver_addr}", "http://a
 db_url = "{{{{ database_url }}}}"
 retry_scale = "0.001"
 receiver_secret = "{RECEIVER_SECRET}"
+postmark_token = "pm-test-token"
 
 [component.webhooks]
 source = "WASM:webhooks"
@@ -569,6 +580,165 @@ webhook_partner_secret = "{PARTNER_SECRET}"
         },
     );
 
+    c.check(
+        "a receiver's 410 fails the delivery at once and counts against the endpoint",
+        || {
+            rule(&host, "gone", &["gone.test"], &channel, &[], 0);
+            receiver.answer_next(410);
+            let r = host.post_json("/v1/alerts/events", &json!({"type": "gone.test"}));
+            assert_eq!(r.status, 202, "{}", r.describe());
+            let id = r.json()["id"].as_str().unwrap().to_string();
+            let failed = wait_for(Duration::from_secs(30), || {
+                let d = deliveries_of(&host, &id);
+                (d.first()?["status"] == "failed").then(|| d[0].clone())
+            })
+            .unwrap_or_else(|| panic!("{:?}", deliveries_of(&host, &id)));
+            assert_eq!(failed["attempts"], 1, "{failed}");
+            assert_eq!(failed["last_status"], 410, "{failed}");
+            let ch = host.get(&format!("/v1/alerts/channels/{channel}"));
+            assert_eq!(
+                ch.json()["consecutive_failed_deliveries"],
+                1,
+                "{}",
+                ch.describe()
+            );
+            assert_eq!(ch.json()["disabled"], false, "{}", ch.describe());
+        },
+    );
+
+    c.check(
+        "an endpoint failing 5 deliveries is disabled, operators are alerted, PUT re-enables",
+        || {
+            // Not among the component's allowed hosts: every attempt gives up at once.
+            let r = host.post_json(
+                "/v1/alerts/channels",
+                &json!({"name": "broken", "kind": "slack", "url": "http://10.255.255.1:9/hook"}),
+            );
+            assert_eq!(r.status, 201, "{}", r.describe());
+            let broken = r.json()["id"].as_str().unwrap().to_string();
+            rule(&host, "operators", &["alert.endpoint_disabled"], &channel, &[], 0);
+            rule(&host, "broken", &["broken.test"], &broken, &["n"], 0);
+            for n in 1..=5 {
+                let r = host.post_json(
+                    "/v1/alerts/events",
+                    &json!({"type": "broken.test", "labels": {"n": n.to_string()}}),
+                );
+                assert_eq!(r.status, 202, "{}", r.describe());
+            }
+            let disabled = wait_for(Duration::from_secs(30), || {
+                let ch = host.get(&format!("/v1/alerts/channels/{broken}")).json();
+                (ch["disabled"] == true).then_some(ch)
+            })
+            .expect("the broken channel was not disabled");
+            assert_eq!(disabled["consecutive_failed_deliveries"], 5, "{disabled}");
+            let notified = wait_for(Duration::from_secs(30), || {
+                receiver.received().into_iter().find(|g| {
+                    g.answered == 200
+                        && g.body["data"]["events"][0]["type"] == "alert.endpoint_disabled"
+                })
+            })
+            .expect("no operator alert reached the receiver");
+            assert_eq!(
+                notified.body["data"]["events"][0]["labels"]["channel"],
+                broken.as_str()
+            );
+            assert!(notified.signature_valid);
+            let r = send_json(
+                &host,
+                "PUT",
+                &format!("/v1/alerts/channels/{broken}"),
+                &json!({"name": "broken", "kind": "slack", "url": "http://10.255.255.1:9/hook", "disabled": false}),
+            );
+            assert_eq!(r.status, 200, "{}", r.describe());
+            assert_eq!(r.json()["disabled"], false, "{}", r.describe());
+            assert_eq!(r.json()["consecutive_failed_deliveries"], 0, "{}", r.describe());
+        },
+    );
+
+    c.check(
+        "Slack, Discord and Postmark channels get their wire formats",
+        || {
+            let mut ids = Vec::new();
+            for (name, body) in [
+                ("slack", json!({"kind": "slack"})),
+                ("discord", json!({"kind": "discord"})),
+                (
+                    "email",
+                    json!({"kind": "email", "secret_variable": "postmark_token",
+                "config": {"from": "alerts@example.com", "to": ["desk@example.com"]}}),
+                ),
+            ] {
+                let mut body = body;
+                body["name"] = json!(format!("fmt-{name}"));
+                body["url"] = json!(format!("http://{receiver_addr}/{name}"));
+                let r = host.post_json("/v1/alerts/channels", &body);
+                assert_eq!(r.status, 201, "{}", r.describe());
+                ids.push(r.json()["id"].as_str().unwrap().to_string());
+            }
+            let r = host.post_json(
+                "/v1/alerts/rules",
+                &json!({"name": "fanout", "event_types": ["fanout.test"], "channels": ids,
+                    "timing": {"group_wait_ms": 0}}),
+            );
+            assert_eq!(r.status, 201, "{}", r.describe());
+            let r = host.post_json(
+            "/v1/alerts/events",
+            &json!({"type": "fanout.test", "severity": "critical", "summary": "Breaker <tripped>",
+                    "labels": {"desk": "fx"}}),
+        );
+            assert_eq!(
+                r.json()["deliveries"].as_array().map(Vec::len),
+                Some(3),
+                "{}",
+                r.describe()
+            );
+            let got = |path: &str| {
+                wait_for(Duration::from_secs(30), || {
+                    receiver
+                        .received()
+                        .into_iter()
+                        .find(|g| g.path == path && g.answered == 200)
+                })
+                .unwrap_or_else(|| panic!("nothing at {path}: {:?}", receiver.received()))
+            };
+            let slack = got("/slack");
+            assert_eq!(
+                slack.body["text"], "[CRITICAL] Breaker &lt;tripped&gt;",
+                "{:?}",
+                slack.body
+            );
+            assert_eq!(
+                slack.body["blocks"][0]["type"], "header",
+                "{:?}",
+                slack.body
+            );
+            let discord = got("/discord");
+            assert_eq!(
+                discord.body["embeds"][0]["title"], "Breaker <tripped>",
+                "{:?}",
+                discord.body
+            );
+            assert_eq!(discord.body["allowed_mentions"]["parse"], json!([]));
+            let email = got("/email");
+            assert_eq!(email.body["From"], "alerts@example.com", "{:?}", email.body);
+            assert_eq!(email.body["To"], "desk@example.com");
+            assert!(
+                email.body["HtmlBody"]
+                    .as_str()
+                    .unwrap()
+                    .contains("Breaker &lt;tripped&gt;")
+            );
+            let token = email
+                .headers
+                .iter()
+                .find(|(n, _)| n == "x-postmark-server-token")
+                .map(|(_, v)| v.as_str());
+            assert_eq!(token, Some("pm-test-token"), "{:?}", email.headers);
+            // Only the Standard Webhooks channel carries webhook-* headers.
+            assert!(slack.webhook_id.is_empty(), "{:?}", slack.headers);
+        },
+    );
+
     c.check("inbound webhooks: verified, stored once, 401 without detail", || {
         let body = br#"{"type":"bars.updated","symbol":"AAPL"}"#;
         let secret = Secret::parse(PARTNER_SECRET).unwrap();
@@ -608,4 +778,217 @@ webhook_partner_secret = "{PARTNER_SECRET}"
     });
 
     c.finish(Some(&host));
+}
+
+/// A receiver that deduplicates by `webhook-id`, as the Standard Webhooks spec asks, and holds
+/// (never answers) requests for `stall_symbol` while `stalling` is set: a send in flight
+/// when the host is killed.
+struct DedupingReceiver {
+    addr: SocketAddr,
+    stalling: Arc<std::sync::atomic::AtomicBool>,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl DedupingReceiver {
+    fn start(stall_symbol: &'static str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let stalling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (flag, log) = (stalling.clone(), seen.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let (flag, log) = (flag.clone(), log.clone());
+                std::thread::spawn(move || {
+                    let _ = Self::serve(stream, stall_symbol, &flag, &log);
+                });
+            }
+        });
+        Self {
+            addr,
+            stalling,
+            seen,
+        }
+    }
+
+    fn serve(
+        stream: TcpStream,
+        stall_symbol: &str,
+        stalling: &std::sync::atomic::AtomicBool,
+        seen: &Mutex<Vec<String>>,
+    ) -> std::io::Result<()> {
+        let mut reader = BufReader::new(stream.try_clone()?);
+        let mut out = stream;
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        let (mut id, mut len, mut chunked) = (String::new(), 0usize, false);
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h)? == 0 {
+                return Ok(());
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((n, v)) = h.split_once(':') {
+                match n.trim().to_ascii_lowercase().as_str() {
+                    "webhook-id" => id = v.trim().to_string(),
+                    "content-length" => len = v.trim().parse().unwrap_or(0),
+                    "transfer-encoding" => chunked = v.contains("chunked"),
+                    _ => {}
+                }
+            }
+        }
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body)?;
+        while chunked {
+            let mut size = String::new();
+            reader.read_line(&mut size)?;
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            let mut chunk = vec![0; n + 2];
+            reader.read_exact(&mut chunk)?;
+            body.extend_from_slice(&chunk[..n]);
+            chunked = n > 0;
+        }
+        seen.lock().unwrap().push(id);
+        if String::from_utf8_lossy(&body).contains(stall_symbol) {
+            while stalling.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        out.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}")?;
+        Ok(())
+    }
+
+    /// Every `webhook-id` received, in order (repeats included).
+    fn seen(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// The host killed (SIGKILL) while a delivery is being sent, then started again on the same
+/// database: every accepted alert is delivered, and the one cut off is sent again under the
+/// same `webhook-id`, so a deduplicating receiver takes each alert exactly once.
+#[test]
+fn a_host_killed_mid_dispatch_loses_nothing_and_sends_nothing_twice() {
+    let db = TestDb::new();
+    let receiver = DedupingReceiver::start("SLOW");
+    let manifest = format!(
+        r#"
+spin_manifest_version = 2
+
+[application]
+name = "e2e-alerts-crash"
+
+[variables]
+database_url = {{ required = true, secret = true }}
+
+[[trigger.http]]
+route = "/v1/alerts/..."
+component = "alert"
+
+[[trigger.cron]]
+component = "alert"
+cron_expression = "*/1 * * * * *"
+
+[component.alert]
+source = "WASM:alert"
+allowed_outbound_hosts = ["postgres://{db}", "http://{receiver}", "http://alert.spin.internal"]
+[component.alert.variables]
+db_url = "{{{{ database_url }}}}"
+retry_scale = "0.001"
+lease_s = "2"
+receiver_secret = "{RECEIVER_SECRET}"
+"#,
+        db = db.host_port(),
+        receiver = receiver.addr,
+    );
+    let mut first = HostCommand::new(&db, &manifest).start();
+    let r = send_json(
+        &first,
+        "POST",
+        "/v1/alerts/channels",
+        &json!({"name": "receiver", "kind": "webhook", "url": format!("http://{}/hooks", receiver.addr),
+                "secret_variable": "receiver_secret"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.describe());
+    let channel = r.json()["id"].as_str().unwrap().to_string();
+    rule(&first, "crash", &["crash.*"], &channel, &["symbol"], 0);
+
+    let raise = |host: &TestHost, symbol: &str| {
+        let r = send_json(
+            host,
+            "POST",
+            "/v1/alerts/events",
+            &json!({"type": "crash.test", "labels": {"symbol": symbol}, "summary": symbol}),
+        );
+        assert_eq!(r.status, 202, "{}", r.describe());
+        r.json()["id"].as_str().unwrap().to_string()
+    };
+    let before = raise(&first, "FAST1");
+    // Its first attempt is held by the receiver: answered only after the crash.
+    let addr = first.addr();
+    let slow = std::thread::spawn(move || {
+        Request::new("POST", "/v1/alerts/events")
+            .json(&json!({"type": "crash.test", "labels": {"symbol": "SLOW"}, "summary": "SLOW"}))
+            .send(addr)
+    });
+    let in_flight = wait_for(Duration::from_secs(30), || {
+        (receiver.seen().len() >= 2).then_some(())
+    });
+    assert!(
+        in_flight.is_some(),
+        "the slow delivery never reached the receiver: {:?}",
+        receiver.seen()
+    );
+    first.kill();
+    // Its answer, if any, was cut off with the host; the event itself was committed first.
+    let _ = slow.join().expect("thread");
+    receiver
+        .stalling
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+
+    let second = HostCommand::new(&db, &manifest).start();
+    let after = raise(&second, "FAST2");
+    let delivered = wait_for(Duration::from_secs(60), || {
+        let r = second.get("/v1/alerts?limit=100");
+        let alerts = r.json()["alerts"].as_array()?.clone();
+        let all = alerts.len() == 3
+            && alerts.iter().all(|a| {
+                a["deliveries"]
+                    .as_array()
+                    .is_some_and(|d| d.len() == 1 && d[0]["status"] == "delivered")
+            });
+        all.then_some(alerts)
+    });
+    let alerts = delivered.unwrap_or_else(|| {
+        panic!(
+            "not all delivered: {} / receiver saw {:?}",
+            second.get("/v1/alerts?limit=100").text(),
+            receiver.seen()
+        )
+    });
+    let ids: std::collections::BTreeSet<String> = alerts
+        .iter()
+        .map(|a| {
+            a["deliveries"][0]["webhook_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ids.len(), 3, "one webhook-id per alert: {alerts:?}");
+    let seen = receiver.seen();
+    let unique: std::collections::BTreeSet<String> = seen.iter().cloned().collect();
+    assert_eq!(
+        unique, ids,
+        "what the receiver took, deduplicated, is every alert once"
+    );
+    assert!(
+        seen.len() > unique.len(),
+        "the delivery cut off by the crash was sent again under its id: {seen:?}\n{alerts:#?}"
+    );
+    assert!(alerts.iter().any(|a| a["id"] == before) && alerts.iter().any(|a| a["id"] == after));
 }

@@ -348,6 +348,25 @@ fn chat_against_provider_doubles() {
         );
     }
 
+    c.check("a wrong calculation in a draft is a validation finding", || {
+        fresh_cache(&db);
+        double.script(
+            "openai",
+            [Reply::Text(
+                "With equity of 600 and debt of 400, the equity weight is 600 / (600 + 400) = 0.7 [1].".into(),
+            )],
+        );
+        let s = ask(&host, t, "What is the equity weight in WACC?", Some("openai"));
+        assert_eq!(s.finish()["status"], "completed", "{}", s.raw);
+        let issues = s.step("validation")["output"]["issues"].as_array().unwrap().clone();
+        let wrong = issues
+            .iter()
+            .find(|i| i["code"] == "calculation_mismatch")
+            .unwrap_or_else(|| panic!("no calculation_mismatch in {}", s.raw));
+        assert_eq!(wrong["severity"], "error", "{wrong}");
+        assert!(wrong["message"].as_str().unwrap().contains("to 0.6"), "{wrong}");
+    });
+
     c.check("429 with Retry-After is waited out, then retried", || {
         fresh_cache(&db);
         double.script("anthropic", [Reply::rate_limited(1)]);

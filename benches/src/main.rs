@@ -8,6 +8,7 @@ mod host;
 mod kb;
 mod proc;
 mod stats;
+mod validator;
 mod wrk;
 
 use anyhow::Result;
@@ -37,6 +38,9 @@ enum Scenario {
     /// The chat step (issue 5): local-mode turn, gateway overhead against the provider double,
     /// cache hits, and paid tokens of the progressive protocol against a single-shot prompt.
     Chat(chat::ChatArgs),
+    /// The validator (issue 14): trade validation with the similar-setup search over 100k
+    /// stored trade embeddings, and a 10,000-cell formula sheet.
+    Validator(validator::ValidatorArgs),
     /// Serves `hello from tessera` from plain hyper (the no-Wasm baseline), until killed.
     Baseline {
         #[arg(long)]
@@ -51,6 +55,7 @@ fn main() -> Result<()> {
         Scenario::KbEval(args) => kb::eval(args),
         Scenario::Kb(args) => kb::run(args),
         Scenario::Chat(args) => chat::run(args),
+        Scenario::Validator(args) => validator::run(args),
         Scenario::Baseline { listen } => host::serve_baseline(listen),
     }
 }

@@ -257,6 +257,12 @@ impl TestHost {
         self.spawned.child.id()
     }
 
+    /// Kills the host at once (SIGKILL), as a crash would: nothing is drained or flushed.
+    pub fn kill(&mut self) {
+        let _ = self.spawned.child.kill();
+        let _ = self.spawned.child.wait();
+    }
+
     /// Whether the host process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.spawned.child.try_wait(), Ok(None))

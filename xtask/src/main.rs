@@ -35,6 +35,10 @@ enum Cmd {
     Up,
     /// Set up, start PostgreSQL (unless DATABASE_URL is set) and run the workspace tests.
     Test {
+        /// Run the tests this many times in a row (after one set-up), to catch flaky checks;
+        /// stops at the first failing run.
+        #[arg(long, default_value_t = 1)]
+        repeat: u32,
         /// Extra arguments for `cargo test` (after `--`).
         #[arg(last = true)]
         args: Vec<String>,
@@ -62,7 +66,7 @@ fn main() {
     let result = match cli.command {
         Cmd::Setup => setup(&ctx).map(|()| 0),
         Cmd::Up => up(&ctx),
-        Cmd::Test { args } => test(&ctx, &args),
+        Cmd::Test { repeat, args } => test(&ctx, repeat, &args),
         Cmd::Db => db(&ctx),
         Cmd::Bench { scenario, args } => bench(&ctx, &scenario, &args),
     };
@@ -370,18 +374,39 @@ fn random_token() -> Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn test(ctx: &Ctx, extra: &[String]) -> Result<i32> {
+fn test(ctx: &Ctx, repeat: u32, extra: &[String]) -> Result<i32> {
     setup(ctx)?;
     check_interrupted()?;
     let (_server, url) = test_database(ctx)?;
-    check_interrupted()?;
+    let repeat = repeat.max(1);
+    for run in 1..=repeat {
+        check_interrupted()?;
+        if repeat > 1 {
+            println!("xtask: test run {run} of {repeat}");
+        }
+        let code = test_once(ctx, &url, extra)?;
+        if code != 0 {
+            if repeat > 1 {
+                eprintln!("xtask: ✗ run {run} of {repeat} failed");
+            }
+            return Ok(code);
+        }
+    }
+    if repeat > 1 {
+        println!("xtask: ✓ {repeat} runs in a row passed");
+    }
+    Ok(0)
+}
+
+/// One `cargo test` over the native workspace against the database at `url`.
+fn test_once(ctx: &Ctx, url: &str, extra: &[String]) -> Result<i32> {
     let mut cmd = ctx.cargo();
     cmd.args(["test", "--release", "--workspace", "--no-fail-fast"]);
     for g in guest_packages(&ctx.root)? {
         cmd.args(["--exclude", &g.name]);
     }
     cmd.args(extra)
-        .env("TESSERA_TEST_DATABASE_URL", &url)
+        .env("TESSERA_TEST_DATABASE_URL", url)
         .env("TESSERA_BIN", ctx.host_bin())
         .env("TESSERA_ROOT", &ctx.root);
     let t = Instant::now();
@@ -447,8 +472,10 @@ fn bench(ctx: &Ctx, scenario: &str, extra: &[String]) -> Result<i32> {
             ]);
         }
         // These start their own host / worker from target/release and need the model.
-        "kb" | "kb-eval" | "embed" | "chat" => {}
-        other => bail!("unknown benchmark scenario {other:?}; known: host, kb, kb-eval, embed"),
+        "kb" | "kb-eval" | "embed" | "chat" | "validator" => {}
+        other => bail!(
+            "unknown benchmark scenario {other:?}; known: host, kb, kb-eval, embed, chat, validator"
+        ),
     }
     args.extend(extra.iter().map(Into::into));
     let (_server, url) = test_database(ctx)?;

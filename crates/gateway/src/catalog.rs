@@ -96,7 +96,8 @@ pub struct ModelConfig {
     pub output_usd_per_mtok: Price,
     /// Input plus output tokens the model accepts.
     pub context_window: u64,
-    /// The model's own output limit, if lower than what a step asks for.
+    /// The model's own output limit, if known: a call the output limit cut off may be asked
+    /// again with a larger budget up to it ([`ModelConfig::larger_output_budget`]).
     #[serde(default)]
     pub max_output_tokens: Option<u32>,
 }
@@ -108,7 +109,25 @@ impl ModelConfig {
             + u128::from(usage.output_tokens) * u128::from(self.output_usd_per_mtok.0);
         u64::try_from(micro_x_mtok.div_ceil(1_000_000)).unwrap_or(u64::MAX)
     }
+
+    /// A larger output budget to retry a call the output limit cut off, or `None` where the
+    /// route does not allow one: only a model whose own output limit is known
+    /// (`max_output_tokens`) and above what was `asked` gets one — at most
+    /// [`LARGER_BUDGET_FACTOR`] times `asked`, and no more than the context window leaves
+    /// after a prompt of `prompt_tokens`.
+    pub fn larger_output_budget(&self, asked: u32, prompt_tokens: u64) -> Option<u32> {
+        let ceiling = self.max_output_tokens?;
+        let room =
+            u32::try_from(self.context_window.saturating_sub(prompt_tokens)).unwrap_or(u32::MAX);
+        let larger = ceiling
+            .min(asked.saturating_mul(LARGER_BUDGET_FACTOR))
+            .min(room);
+        (larger > asked).then_some(larger)
+    }
 }
+
+/// How many times the step's output budget a retry of a cut-off call may ask for.
+pub const LARGER_BUDGET_FACTOR: u32 = 4;
 
 /// One provider: its wire format, where it is, which variable holds its key, its models.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -327,6 +346,40 @@ impl Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn larger_output_budget_only_where_the_model_allows_it() {
+        let mut m = Catalog::builtin()
+            .model("openai", "gpt-4o-mini")
+            .unwrap()
+            .clone();
+        m.context_window = 128_000;
+        m.max_output_tokens = None;
+        assert_eq!(
+            m.larger_output_budget(1024, 100),
+            None,
+            "unknown ceiling: no retry"
+        );
+        m.max_output_tokens = Some(1024);
+        assert_eq!(
+            m.larger_output_budget(1024, 100),
+            None,
+            "already at the ceiling"
+        );
+        m.max_output_tokens = Some(16_384);
+        assert_eq!(m.larger_output_budget(1024, 100), Some(4096), "at most 4x");
+        assert_eq!(
+            m.larger_output_budget(8000, 100),
+            Some(16_384),
+            "at most the ceiling"
+        );
+        assert_eq!(
+            m.larger_output_budget(1024, 125_000),
+            Some(3000),
+            "no more than the context window leaves"
+        );
+        assert_eq!(m.larger_output_budget(1024, 127_500), None);
+    }
 
     #[test]
     fn cost_is_integer_micro_dollars_rounded_up() {

@@ -123,6 +123,11 @@ pub enum ChatEvent {
         /// The final answer (also streamed as the synthesis step's text deltas).
         text: String,
         citations: Vec<Citation>,
+        /// Why the answer ended, for a completed turn: `complete`, or `length` when the answer
+        /// holds a step the output limit cut off (shown with a `truncated` error event because
+        /// nothing else answered): not a complete answer, and never cached. Absent otherwise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        finish_reason: Option<String>,
         /// A presigned token that lets the browser rate this answer (`POST
         /// /v1/messages/{id}/feedback` with `authorization: Bearer …`) until it expires; absent
         /// when feedback tokens are not configured or the turn did not complete.

@@ -21,7 +21,8 @@
 //!   embedding), the persona for the user's skill level, knowledge-base sources.
 //! - [`prompt`]: the request for each paid step.
 //! - [`validate`]: output checks — structure, citations, numbers against the sources,
-//!   forbidden content.
+//!   forbidden content, and calculations in the text ([`calc`], checked with the
+//!   validator's formula evaluator from `tessera-validation`).
 //! - [`local`]: the steps' answers without a language model (extractive, cited).
 //! - [`events`]: the Server-Sent Events the client sees (docs/chat-stream.md).
 //! - [`sources`]: numbered knowledge-base passages and citation mapping.
@@ -31,6 +32,7 @@
 //! The model gateway (routing, retries, breakers, cache keys, wire formats) is
 //! `tessera-gateway`; this crate reuses its [`StepKind`] and request types.
 
+pub mod calc;
 pub mod classify;
 pub mod context;
 pub mod events;

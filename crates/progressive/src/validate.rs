@@ -1,6 +1,8 @@
 //! The validation step: rules, no model. It checks each draft (and the final answer) for
 //! structure, citations that exist and point at provided sources, numbers that the sources
-//! (or the question) support, and content that must never be sent.
+//! (or the question) support, content that must never be sent, and calculations written in
+//! the text (`600 × 1.1 = 660`, `20% of 500 is 100`, an NPV), re-evaluated with the
+//! validator's formula evaluator ([`crate::calc`]): a result that does not follow is an error.
 //!
 //! Errors make synthesis fix the drafts (or the answer be refused); warnings are passed on to
 //! synthesis and shown to the client. A number the sources lack is a warning, not an error:
@@ -120,6 +122,19 @@ pub fn check(label: &str, text: &str, sources: &[Source], question: &str) -> Vec
             "forbidden_content",
             format!("{label} contains what looks like an API key"),
         ));
+    }
+    for c in crate::calc::calculations(&strip_citations(t)) {
+        if !c.matches {
+            issues.push(Issue::error(
+                "calculation_mismatch",
+                format!(
+                    "{label} states {}, but the validator evaluates {} to {}",
+                    c.text,
+                    c.formula,
+                    crate::calc::show(c.actual)
+                ),
+            ));
+        }
     }
     let supported: HashSet<String> = sources
         .iter()
@@ -296,6 +311,41 @@ mod tests {
             ["1250.5", "8", "2024", "5"]
         );
         assert_eq!(numbers("10.0 and 6% and 3x"), ["6", "3"]);
+    }
+
+    #[test]
+    fn wrong_calculations_are_errors() {
+        let i = check(
+            "Draft 1",
+            "Equity share is 600 / (600 + 400) = 0.6 [1]; a 25% tax on 1,000 is 25% of 1,000 = 300 [2].",
+            &sources(),
+            "",
+        );
+        let wrong: Vec<&Issue> = i
+            .iter()
+            .filter(|x| x.code == "calculation_mismatch")
+            .collect();
+        assert_eq!(wrong.len(), 1, "{i:?}");
+        assert_eq!(wrong[0].severity, Severity::Error);
+        assert!(
+            wrong[0].message.contains("25% of 1,000 = 300"),
+            "{}",
+            wrong[0].message
+        );
+        assert!(
+            wrong[0].message.contains("=25%*1000 to 250"),
+            "{}",
+            wrong[0].message
+        );
+        let r = validate_drafts(
+            &[(
+                "t".into(),
+                "WACC: 0.6 × 10% + 0.4 × 6% × (1 − 25%) = 7.8% [1]".into(),
+            )],
+            &sources(),
+            "",
+        );
+        assert!(r.ok(), "{r:?}");
     }
 
     #[test]

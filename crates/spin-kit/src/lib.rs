@@ -3,6 +3,7 @@
 //! below a component's route, and the database connection from the component variable
 //! `db_url`. Domain logic does not live here.
 
+pub mod identity;
 pub mod outbound;
 pub mod pg;
 mod request;

@@ -28,8 +28,9 @@ use crate::clock::{self, now_ms};
 use crate::db::{self, P};
 use crate::{Handled, silences};
 
-/// A claimed delivery is someone's for this long; past it (a crash), it is due again.
-const LEASE_SECS: i64 = 60;
+/// A claimed delivery is someone's for this long; past it (a crash), it is due again. The
+/// component variable `lease_s` overrides it (tests shorten it to restart a killed host).
+const LEASE_SECS: f64 = 60.0;
 /// The send timeout of one attempt.
 const SEND_TIMEOUT: Duration = Duration::from_secs(15);
 /// Deliveries claimed at once, and claims per dispatcher run.
@@ -273,8 +274,20 @@ async fn policy() -> RetryPolicy {
     RetryPolicy::scaled(scale)
 }
 
+/// How long a claim holds, from the `lease_s` variable (default [`LEASE_SECS`]). Keep it
+/// above the send timeout: a live send whose lease lapses is claimed and sent again (harmless
+/// to a receiver that deduplicates by `webhook-id`, but a second send).
+async fn lease_secs() -> f64 {
+    spin_sdk::variables::get("lease_s")
+        .await
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .unwrap_or(LEASE_SECS)
+}
+
 async fn claim(db: &Connection, only: Option<&[String]>) -> Result<Vec<Claimed>, ApiError> {
-    let only = only.map(|o| db::str_array_param(o)).unwrap_or(P::DbNull);
+    let only = only.map(db::str_array_param).unwrap_or(P::DbNull);
     let rows = db::rows(
         db,
         "claim deliveries",
@@ -287,7 +300,7 @@ async fn claim(db: &Connection, only: Option<&[String]>) -> Result<Vec<Claimed>,
          SELECT c.id::text, c.tenant_id, c.webhook_id, c.body, c.attempts, c.channel_id::text, \
            ch.kind, ch.url, ch.secret_variable \
          FROM claimed c JOIN alert_channels ch ON ch.id = c.channel_id ORDER BY c.created_at, c.id",
-        vec![P::Int64(BATCH), only, P::Floating64(LEASE_SECS as f64)],
+        vec![P::Int64(BATCH), only, P::Floating64(lease_secs().await)],
     )
     .await?;
     Ok(rows
@@ -474,8 +487,33 @@ async fn record(
     Ok(())
 }
 
-/// A failed delivery counts against its endpoint (tessera-alerting's `EndpointHealth`).
+/// A failed delivery counts against its endpoint (tessera-alerting's `EndpointHealth`),
+/// read and written in one transaction so concurrent dispatchers count every failure.
 async fn endpoint_failed(db: &Connection, c: &Claimed, reason: FailReason) -> Result<(), ApiError> {
+    db::begin(db).await?;
+    let counted = count_failure(db, c).await;
+    let health = match counted {
+        Ok(h) => {
+            db::commit(db).await?;
+            h
+        }
+        Err(e) => {
+            db::rollback(db).await;
+            return Err(e);
+        }
+    };
+    if let Some(failures) = health {
+        eprintln!(
+            "alert: tenant {} channel {} disabled after {failures} failed deliveries (last: {reason:?})",
+            c.tenant, c.channel_id
+        );
+        operator_alert(db, c, failures).await?;
+    }
+    Ok(())
+}
+
+/// Records the failure; `Some(consecutive failures)` when this one disabled the endpoint.
+async fn count_failure(db: &Connection, c: &Claimed) -> Result<Option<u32>, ApiError> {
     let Some(row) = db::one(
         db,
         "endpoint health",
@@ -484,7 +522,7 @@ async fn endpoint_failed(db: &Connection, c: &Claimed, reason: FailReason) -> Re
     )
     .await?
     else {
-        return Ok(());
+        return Ok(None);
     };
     let mut health = EndpointHealth {
         consecutive_failed_deliveries: db::int(&row, 0).max(0) as u32,
@@ -503,14 +541,35 @@ async fn endpoint_failed(db: &Connection, c: &Claimed, reason: FailReason) -> Re
         ],
     )
     .await?;
-    if newly_disabled {
-        // The operator's signal until an operator-alert route exists: one log line per disable.
-        eprintln!(
-            "alert: tenant {} channel {} disabled after {} failed deliveries (last: {reason:?})",
-            c.tenant, c.channel_id, health.consecutive_failed_deliveries
-        );
+    Ok(newly_disabled.then_some(health.consecutive_failed_deliveries))
+}
+
+/// The type of the event raised when the dispatcher disables an endpoint.
+pub const ENDPOINT_DISABLED: &str = "alert.endpoint_disabled";
+
+/// Raises `alert.endpoint_disabled` for the tenant, routed like any event (a rule on it
+/// reaches the operators; the disabled channel itself is skipped).
+async fn operator_alert(db: &Connection, c: &Claimed, failures: u32) -> Result<(), ApiError> {
+    let now = now_ms();
+    let event = tessera_alerting::Event {
+        event_type: ENDPOINT_DISABLED.into(),
+        severity: tessera_alerting::Severity::Critical,
+        labels: [("channel".to_string(), c.channel_id.clone())].into(),
+        summary: Some(format!(
+            "alert channel {} disabled after {failures} failed deliveries",
+            c.channel_id
+        )),
+        payload: json!({ "channel_id": c.channel_id, "last_delivery": c.id }),
+        occurred_at_ms: now,
+    };
+    db::begin(db).await?;
+    match crate::events::raise_in(db, &c.tenant, &event, None, now).await {
+        Ok(_) => db::commit(db).await,
+        Err(e) => {
+            db::rollback(db).await;
+            Err(e)
+        }
     }
-    Ok(())
 }
 
 /// `POST /v1/alerts/deliveries/{id}/replay`: the delivery is due again with a fresh

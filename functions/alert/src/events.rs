@@ -149,7 +149,7 @@ pub async fn raise(req: Request, tenant: &str) -> Handled {
     }
 }
 
-enum Raised {
+pub enum Raised {
     Existing(String),
     New {
         id: String,
@@ -159,7 +159,7 @@ enum Raised {
     },
 }
 
-async fn raise_in(
+pub async fn raise_in(
     db: &spin_sdk::pg::Connection,
     tenant: &str,
     event: &Event,

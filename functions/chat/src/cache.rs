@@ -179,7 +179,8 @@ pub async fn store(
     _catalog: &Catalog,
 ) -> Result<(), ApiError> {
     // Only complete answers are stored: a cut-off answer shown as truncated never is.
-    if c.text.trim().is_empty() || c.finish != FinishReason::Complete {
+    // Nor is an answer built on one (`CallSpec::cacheable`).
+    if c.text.trim().is_empty() || c.finish != FinishReason::Complete || !spec.cacheable {
         return Ok(());
     }
     let key = exact_key(tenant, spec.kind, req);

@@ -203,6 +203,7 @@ pub async fn post_message(req: Request, caller: Caller, id: &str) -> Result<Answ
         report: None,
         local_note: None,
         local_drafts: false,
+        truncated: Default::default(),
         semantic_cache: true,
         totals: Default::default(),
     };

@@ -63,6 +63,8 @@ struct StepData {
     output: Value,
     text: Option<String>,
     inputs: Value,
+    /// Why the step's model stopped (`length`: cut off, shown truncated).
+    finish_reason: Option<String>,
 }
 
 fn step_data(r: &Row) -> StepData {
@@ -83,6 +85,7 @@ fn step_data(r: &Row) -> StepData {
         output: db::json(r, 15),
         text: db::opt_text(r, 16),
         inputs: db::json(r, 17),
+        finish_reason: db::opt_text(r, 23),
     }
 }
 
@@ -535,6 +538,11 @@ async fn rebuild(
         report,
         local_note: None,
         local_drafts,
+        truncated: steps
+            .iter()
+            .filter(|s| s.finish_reason.as_deref() == Some("length"))
+            .map(|s| s.ordinal)
+            .collect(),
         semantic_cache: false,
         totals: Default::default(),
     })

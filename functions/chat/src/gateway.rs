@@ -61,6 +61,9 @@ pub struct CallSpec<'a> {
     /// The turn's sources, to store and map citations of cached answers.
     pub sources: &'a [Source],
     pub stream_text: bool,
+    /// The step may be answered from and stored to the cache: false for a step built on a
+    /// draft the output limit cut off (its answer is no complete answer either).
+    pub cacheable: bool,
 }
 
 pub struct Completion {
@@ -264,7 +267,9 @@ impl Gateway<'_> {
                 });
             }
         };
-        if let Some(hit) = self.cached(spec, &chain, &cached).await? {
+        if spec.cacheable
+            && let Some(hit) = self.cached(spec, &chain, &cached).await?
+        {
             return Ok(Outcome::Answer(hit));
         }
 
@@ -370,6 +375,8 @@ impl Gateway<'_> {
         req.model = cand.model.clone();
         let endpoint = provider.endpoint(self.key_for(cand));
         let mut attempt = 1u32;
+        // A cut-off answer was retried with a larger output budget (once per candidate).
+        let mut raised = false;
         loop {
             if sink.gone() {
                 return Ok(Tried::Cancelled);
@@ -429,9 +436,12 @@ impl Gateway<'_> {
                         self.account.month_tokens += usage.total();
                         self.account.month_cost_micros += cost;
                     }
-                    // No tools are offered: an answer without text (tool calls only) is as
-                    // unusable as an empty one.
-                    if !answer.is_complete() || answer.text.trim().is_empty() {
+                    // No tools are offered: a model that stops to call one has not answered
+                    // (whatever preamble it wrote), and an answer without text is empty.
+                    if !answer.is_complete()
+                        || answer.text.trim().is_empty()
+                        || answer.finish == Some(FinishReason::ToolCalls)
+                    {
                         // Cut off, refused, filtered, empty or an unknown reason: billed, never
                         // cached, never shown as complete.
                         let reason = answer
@@ -504,6 +514,29 @@ impl Gateway<'_> {
                             unfinished.stopped =
                                 Some(format!("{}/{}: {message}", cand.provider, cand.model));
                         }
+                        // Cut off: asked again once, on the same model, with a larger output
+                        // budget where the model's known output limit allows one.
+                        if reason == FinishReason::Length
+                            && !raised
+                            && let Some(larger) = self.larger_budget(cand, &req)
+                        {
+                            raised = true;
+                            sink.send(&ChatEvent::Error {
+                                step: Some(spec.step_n),
+                                code: CallStatus::Incomplete.as_str().into(),
+                                message: format!(
+                                    "{}/{} attempt {attempt}: {message}; retrying with an output budget of {larger} tokens (was {})",
+                                    cand.provider, cand.model, req.max_output_tokens
+                                ),
+                                recoverable: true,
+                                reset: spec.stream_text,
+                                provider: Some(cand.provider.clone()),
+                            })
+                            .await;
+                            req.max_output_tokens = larger;
+                            attempt += 1;
+                            continue;
+                        }
                         let decision = decide(
                             &self.settings.retry,
                             attempt,
@@ -534,6 +567,10 @@ impl Gateway<'_> {
                             RetryDecision::GiveUp(r) => return Ok(Tried::GiveUp(r)),
                         }
                     }
+                    // Stored under the step's own request: a retry's larger budget is not
+                    // part of what the next identical step looks up.
+                    let mut keyed = req.clone();
+                    keyed.max_output_tokens = spec.request.max_output_tokens;
                     let completion = Completion {
                         text: answer.text,
                         provider: cand.provider.clone(),
@@ -558,7 +595,7 @@ impl Gateway<'_> {
                             self.db,
                             &self.account.tenant,
                             spec,
-                            &req,
+                            &keyed,
                             &completion,
                             &self.settings.catalog,
                         ),
@@ -638,6 +675,23 @@ impl Gateway<'_> {
                 }
             }
         }
+    }
+
+    /// The larger output budget a cut-off call of `cand` may be retried with: the model's
+    /// own output limit must be known and above what was asked
+    /// (`ModelConfig::larger_output_budget`), and a platform-paid retry must fit what is left
+    /// of the user's monthly cap.
+    fn larger_budget(&self, cand: &Candidate, req: &ChatRequest) -> Option<u32> {
+        let model = self.settings.catalog.model(&cand.provider, &cand.model)?;
+        let prompt = estimate_tokens(&req.prompt_text());
+        let larger = model.larger_output_budget(req.max_output_tokens, prompt)?;
+        let left = self
+            .account
+            .monthly_budget_micros
+            .filter(|_| cand.key != KeySource::User)
+            .map(|b| b.saturating_sub(self.account.month_cost_micros));
+        let cost = model.cost(Usage::new(prompt, u64::from(larger)));
+        left.is_none_or(|l| cost <= l).then_some(larger)
     }
 
     /// One HTTP call, streamed: text deltas go to the client as they arrive.

@@ -176,12 +176,14 @@ pub async fn finish_message(
     content: &str,
     totals: StepTotals,
     error: Option<&str>,
+    finish_reason: Option<&str>,
 ) -> Result<(), ApiError> {
     db::execute(
         db,
         "finish message",
         "UPDATE messages SET status = $2, content = $3, input_tokens = input_tokens + $4,
-             output_tokens = output_tokens + $5, cost_micros = cost_micros + $6, error = $7, updated_at = now()
+             output_tokens = output_tokens + $5, cost_micros = cost_micros + $6, error = $7, finish_reason = $8,
+             updated_at = now()
          WHERE id = $1::uuid",
         vec![
             P::Str(message.into()),
@@ -191,6 +193,7 @@ pub async fn finish_message(
             P::Int64(totals.output_tokens as i64),
             P::Int64(totals.cost_micros as i64),
             db::opt_str(error),
+            db::opt_str(finish_reason),
         ],
     )
     .await
@@ -214,7 +217,8 @@ pub async fn conversation_view(db: &Connection, tenant: &str, id: &str) -> Resul
         db,
         "read messages",
         "SELECT id::text, role, content, status, reply_to::text, input_tokens, output_tokens, cost_micros, error,
-             to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), analysis::text, sources::text
+             to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), analysis::text, sources::text,
+             finish_reason
          FROM messages WHERE conversation_id = $1::uuid ORDER BY created_at, role DESC",
         vec![P::Str(c.id.clone())],
     )
@@ -270,6 +274,7 @@ pub async fn conversation_view(db: &Connection, tenant: &str, id: &str) -> Resul
                 "created_at": db::text(r, 9),
                 "analysis": db::json(r, 10),
                 "sources": db::json(r, 11),
+                "finish_reason": db::opt_text(r, 12),
                 "feedback_token": feedback_token,
             })
         })
@@ -289,7 +294,8 @@ pub async fn conversation_view(db: &Connection, tenant: &str, id: &str) -> Resul
 pub const STEP_COLUMNS: &str = "SELECT id, n, version, ordinal, kind, title, status, provider, model, input_tokens, output_tokens,
     cost_micros, cache_hit, depends_on, error, output::text, output_text, inputs::text,
     to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
-    to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), duration_ms, message_id::text, current
+    to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), duration_ms, message_id::text, current,
+    finish_reason
     FROM steps";
 
 pub fn step_json(r: &spin_sdk::pg::Row) -> Value {
@@ -316,5 +322,6 @@ pub fn step_json(r: &spin_sdk::pg::Row) -> Value {
         "started_at": db::opt_text(r, 18),
         "finished_at": db::opt_text(r, 19),
         "duration_ms": db::opt_int(r, 20),
+        "finish_reason": db::opt_text(r, 23),
     })
 }

@@ -3,7 +3,7 @@
 //! `step-start` and `step-finish`. The decisions are tessera-progressive's; this module
 //! sequences them with the knowledge base, the gateway and the store.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 use spin_sdk::pg::Connection;
@@ -108,6 +108,11 @@ pub struct Turn {
     pub local_note: Option<String>,
     /// Some implementation step was answered locally: synthesis merges locally too.
     pub local_drafts: bool,
+    /// Implementation and synthesis steps (ordinals) whose answer the output limit cut off,
+    /// kept and shown truncated because nothing else answered: a step built on one is
+    /// neither looked up in nor stored to the cache, and the message ends with
+    /// `finish_reason: "length"`.
+    pub truncated: BTreeSet<usize>,
     /// Semantic cache lookups are allowed: not for an edit's reruns, whose inputs changed
     /// while the question (what the lookup matches on) did not.
     pub semantic_cache: bool,
@@ -221,6 +226,14 @@ impl Turn {
         if let Some(t) = &d.text {
             self.outputs.insert(ordinal, t.clone());
         }
+        let kind = self.layout.steps[ordinal].kind;
+        if matches!(kind, StepKind::Implementation | StepKind::Synthesis)
+            && d.finish_reason.as_deref() == Some("length")
+        {
+            self.truncated.insert(ordinal);
+        } else {
+            self.truncated.remove(&ordinal);
+        }
         sink.send(&ChatEvent::StepFinish {
             step: row.n,
             kind: self.layout.steps[ordinal].kind,
@@ -261,6 +274,15 @@ impl Turn {
         stream_text: bool,
     ) -> CallSpec<'_> {
         let (embedding, semantic_scope) = self.semantic_key(kind, ordinal);
+        // A step whose inputs hold a cut-off draft: its answer is no complete answer to the
+        // question either, so it is neither served from nor stored to the cache.
+        let cacheable = match kind {
+            StepKind::Synthesis => self.truncated.is_empty(),
+            _ => !self.layout.steps[ordinal]
+                .depends_on
+                .iter()
+                .any(|d| self.truncated.contains(d)),
+        };
         CallSpec {
             kind,
             step_n: self.n_of(ordinal),
@@ -273,6 +295,7 @@ impl Turn {
             semantic_scope,
             sources: &self.sources,
             stream_text,
+            cacheable,
         }
     }
 
@@ -636,7 +659,7 @@ impl Turn {
         let warnings = report.issues.len() - errors;
         let mut d = Done::local(
             "rules",
-            "validation runs locally: structure, citations, numbers, forbidden content",
+            "validation runs locally: structure, citations, numbers, forbidden content, calculations",
         );
         d.text = Some(format!("{errors} errors, {warnings} warnings"));
         d.output = Some(serde_json::to_value(&report).unwrap_or_default());
@@ -823,6 +846,13 @@ impl Turn {
             }
         }
         let (text, citations) = self.answer();
+        // A completed turn whose answer holds a cut-off step is not a complete answer.
+        let ended = if self.truncated.is_empty() {
+            "complete"
+        } else {
+            "length"
+        };
+        let finish_reason = (status == "completed").then_some(ended);
         let _ = store::finish_message(
             db,
             &self.message_id,
@@ -830,6 +860,7 @@ impl Turn {
             &text,
             self.totals,
             error.as_deref(),
+            finish_reason,
         )
         .await;
         let feedback_token = match status {
@@ -845,6 +876,7 @@ impl Turn {
             cost_usd: usd(self.totals.cost_micros),
             text,
             citations,
+            finish_reason: finish_reason.map(str::to_string),
             feedback_token,
         })
         .await;

@@ -2,6 +2,7 @@
 
 use spin_sdk::http::Request;
 use tessera_spin_kit::ApiError;
+use tessera_spin_kit::identity::identity_header;
 
 pub struct Caller {
     pub tenant: String,
@@ -9,23 +10,7 @@ pub struct Caller {
 }
 
 fn header(req: &Request, name: &'static str, default: &str) -> Result<String, ApiError> {
-    let Some(value) = req.headers().get(name) else {
-        return Ok(default.to_string());
-    };
-    let text = value.to_str().unwrap_or("");
-    let valid = !text.is_empty()
-        && text.len() <= 64
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b));
-    if !valid {
-        return Err(ApiError::bad_request(
-            "invalid_header",
-            format!("{name} must be 1-64 letters, digits, '-', '_', '.' or '@'"),
-            Some(name),
-        ));
-    }
-    Ok(text.to_string())
+    Ok(identity_header(req, name)?.unwrap_or_else(|| default.to_string()))
 }
 
 pub fn caller(req: &Request) -> Result<Caller, ApiError> {

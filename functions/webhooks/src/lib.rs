@@ -12,6 +12,7 @@ use serde_json::json;
 use spin_sdk::http::{IntoResponse, Method, Request};
 use spin_sdk::http_service;
 use tessera_alerting::{Scheme, SourceConfig};
+use tessera_spin_kit::identity::tenant;
 use tessera_spin_kit::pg::{self, P};
 use tessera_spin_kit::{
     ApiError, StatusCode, error_response_for, json_response, read_body, request_id,
@@ -73,26 +74,6 @@ async fn source_config(source: &str) -> Option<SourceConfig> {
         scheme,
         secrets.split_whitespace().map(str::to_string).collect(),
     ))
-}
-
-fn tenant(req: &Request) -> Result<String, ApiError> {
-    let Some(value) = req.headers().get("x-tenant-id") else {
-        return Ok("default".to_string());
-    };
-    let text = value.to_str().unwrap_or("");
-    let valid = !text.is_empty()
-        && text.len() <= 64
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b));
-    if !valid {
-        return Err(ApiError::bad_request(
-            "invalid_header",
-            "x-tenant-id must be 1-64 letters, digits, '-', '_', '.' or '@'",
-            Some("x-tenant-id"),
-        ));
-    }
-    Ok(text.to_string())
 }
 
 async fn receive(req: Request, source: &str) -> Handled {

@@ -1,0 +1,36 @@
+//! Who is asking: the tenant and user from the identity headers a trusted gateway sets
+//! (`x-tenant-id`, `x-user-id`), checked the same way in every component.
+
+use crate::ApiError;
+use spin_sdk::http::Request;
+
+/// The value of identity header `name`, `None` when absent; 400 naming the header when it is
+/// not 1–64 letters, digits, `-`, `_`, `.` or `@`.
+pub fn identity_header(req: &Request, name: &'static str) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get(name) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or("");
+    if !valid_identity(text) {
+        return Err(ApiError::bad_request(
+            "invalid_header",
+            format!("{name} must be 1-64 letters, digits, '-', '_', '.' or '@'"),
+            Some(name),
+        ));
+    }
+    Ok(Some(text.to_string()))
+}
+
+/// The tenant (`x-tenant-id`), `default` when the header is absent.
+pub fn tenant(req: &Request) -> Result<String, ApiError> {
+    Ok(identity_header(req, "x-tenant-id")?.unwrap_or_else(|| "default".to_string()))
+}
+
+/// Whether `text` may name a tenant or a user.
+pub fn valid_identity(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b))
+}
