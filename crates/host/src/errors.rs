@@ -5,6 +5,7 @@ use http::{HeaderValue, StatusCode};
 use http_body_util::{BodyExt, Full};
 use wasmtime_wasi_http::WasiBody;
 
+/// The request header that tells a component the id the host logs its request under.
 pub const REQUEST_ID: &str = "x-request-id";
 
 pub fn json_response(
@@ -18,14 +19,10 @@ pub fn json_response(
     });
     let mut response = http::Response::new(full(body.to_string()));
     *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
+    response.headers_mut().insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    if let Ok(id) = HeaderValue::from_str(request_id) {
-        headers.insert(REQUEST_ID, id);
-    }
     response
 }
 

@@ -134,6 +134,10 @@ struct ServeLimits {
     /// Open connections one client address may have (429 past it).
     #[arg(long, default_value_t = 256)]
     max_connections_per_client: usize,
+    /// Also send each request's id in this response header (e.g. x-request-id). By default
+    /// answers carry only what the component wrote, as on Spin; the id is in the log.
+    #[arg(long)]
+    request_id_header: Option<http::HeaderName>,
 }
 
 /// Scheduler ticks between polls of the I/O driver. tokio's default (61) assumes short task
@@ -209,6 +213,7 @@ async fn run(command: Command) -> Result<()> {
                     header_timeout: Duration::from_millis(limits.header_timeout_ms),
                     body_timeout: Duration::from_millis(limits.body_timeout_ms),
                     max_connections_per_client: limits.max_connections_per_client.max(1),
+                    request_id_header: limits.request_id_header,
                     admission: AdmissionSettings {
                         max_per_component: limits.max_instances_per_component.max(1),
                         max_external: limits.max_client_requests.max(1),

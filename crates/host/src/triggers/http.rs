@@ -43,6 +43,8 @@ pub struct HttpSettings {
     pub max_header_bytes: usize,
     /// Most header fields accepted (431 past it).
     pub max_headers: usize,
+    /// A response header that carries the request id (none by default, as on Spin).
+    pub request_id_header: Option<HeaderName>,
     pub admission: AdmissionSettings,
 }
 
@@ -58,6 +60,7 @@ impl HttpSettings {
             max_uri_bytes: 8 << 10,
             max_header_bytes: 32 << 10,
             max_headers: 100,
+            request_id_header: None,
             admission: AdmissionSettings::default(),
         }
     }
@@ -237,9 +240,13 @@ impl HttpTrigger {
             "/metrics" => self.metrics(),
             _ => self.route_external(req, client, &request_id).await,
         };
+        // Answers go out as the component wrote them, as on Spin; the id is in the log (and
+        // in the host's own JSON errors), and in a header only when the operator asks.
         let mut response = response;
-        if let Ok(id) = HeaderValue::from_str(&request_id) {
-            response.headers_mut().insert(REQUEST_ID, id);
+        if let Some(name) = &self.settings.request_id_header
+            && let Ok(id) = HeaderValue::from_str(&request_id)
+        {
+            response.headers_mut().insert(name.clone(), id);
         }
         tracing::info!(
             request_id = %request_id,
