@@ -37,7 +37,8 @@ def main() -> None:
         sentences = json.load(f)
     threads = int(os.environ.get("TESSERA_BENCH_TORCH_THREADS", os.cpu_count() or 1))
     torch.set_num_threads(threads)
-    model = SentenceTransformer(model_dir, device="cpu")
+    device = os.environ.get("TESSERA_BENCH_TORCH_DEVICE", "cpu")
+    model = SentenceTransformer(model_dir, device=device)
     # Warm-up: first calls allocate and pick kernels.
     model.encode(sentences[:64], batch_size=32, normalize_embeddings=True)
     versions = {
@@ -57,6 +58,7 @@ def main() -> None:
                     "seconds": seconds,
                     "sentences": len(sentences),
                     "threads": threads,
+                    "device": device,
                     "versions": versions,
                     "head": [v.tolist() for v in vectors[:4]],
                 }

@@ -121,6 +121,68 @@ fn knowledge_base() {
         assert!(hit["document_id"] == wacc["id"], "{r}");
     });
 
+    c.check(
+        "text ranks by BM25: rare terms outweigh repeated common ones, short passages long ones",
+        || {
+            let t = "bm25-co";
+            for (title, content) in [
+                (
+                    "Market diary",
+                    "The market rose. The market fell. The market rose again as the market closed.",
+                ),
+                ("Quokka note", "A quokka was seen near the office."),
+                ("Market one", "Market breadth narrowed."),
+                ("Market two", "The market priced a cut."),
+                (
+                    "Long zeta",
+                    &format!(
+                        "Zeta appears once here. {}",
+                        "Filler words pad this passage about unrelated ledgers and audits. "
+                            .repeat(12)
+                    ),
+                ),
+                ("Short zeta", "Zeta appears once."),
+            ] {
+                let r = post(
+                    &host,
+                    "/v1/kb/documents",
+                    &json!({"title": title, "content": content}),
+                    t,
+                );
+                assert_eq!(r.status, 201, "{}", r.describe());
+            }
+            let r = post(
+                &host,
+                "/v1/kb/search",
+                &json!({"query": "quokka market", "mode": "text", "k": 5}),
+                t,
+            )
+            .json();
+            assert_eq!(
+                titles(&r).first().map(String::as_str),
+                Some("Quokka note"),
+                "{r}"
+            );
+            let r = post(
+                &host,
+                "/v1/kb/search",
+                &json!({"query": "zeta", "mode": "text", "k": 5}),
+                t,
+            )
+            .json();
+            assert_eq!(titles(&r), ["Short zeta", "Long zeta"], "{r}");
+            assert!(
+                r["results"][0]["matched"]["text"]["score"]
+                    .as_f64()
+                    .unwrap()
+                    > r["results"][1]["matched"]["text"]["score"]
+                        .as_f64()
+                        .unwrap(),
+                "{r}"
+            );
+        },
+    );
+
     c.check("scopes and metadata filters apply", || {
         let r = search(
             &host,
@@ -219,7 +281,8 @@ fn knowledge_base() {
                     400,
                     Some("content"),
                 ),
-                (json!({"content": "x"}), 400, Some("title")),
+                (json!({"title": "t"}), 400, Some("content")),
+                (json!({"title": " ", "content": "x"}), 400, Some("title")),
                 (
                     json!({"title": "t", "content": "x", "scope": "planet:x"}),
                     400,

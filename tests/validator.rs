@@ -313,6 +313,16 @@ fn validator_end_to_end() {
         let reason = b["reason"].as_str().unwrap().to_string();
         assert!(reason.contains("drawdown 25.00% ≥ 20%"), "{reason}");
         assert!(reason.contains("daily loss 25.00% ≥ 5%"), "{reason}");
+        // The transition queued a critical alert for the alert component, in its transaction.
+        let queued = db
+            .query(&format!(
+                "SELECT severity, labels->>'trigger' FROM alert_inbox \
+                 WHERE tenant_id = '{t}' AND type = 'circuit_breaker.open'"
+            ))
+            .expect("alert inbox");
+        assert_eq!(queued.len(), 1, "one circuit_breaker.open alert queued");
+        assert_eq!(queued[0].get::<_, String>(0), "critical");
+        assert_eq!(queued[0].get::<_, String>(1), "activation");
 
         let mut reducing = json!({"symbol": "BETA", "side": "sell", "quantity": 10, "limit_price": 100, "average_daily_volume": 5000000});
         reducing["stop"] = json!(104);

@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
+use tessera_devdb::tls::{Plaintext, TlsFront};
 use tessera_e2e::http::Request;
 use tessera_e2e::{Checks, HostCommand, TestDb, TestHost, TestWorker, WorkerCommand, toml_string};
 
@@ -160,8 +161,88 @@ fn long_passage(words: usize) -> String {
 
 const EMBED_HEADER: &str = "authorization";
 
+/// The library `cargo xtask setup` fetched: the default worker runs on it.
+fn setup_ort_dylib() -> std::path::PathBuf {
+    let dylib = WorkerCommand::setup_ort_dylib();
+    assert!(
+        dylib.is_file(),
+        "{} is missing: `cargo xtask setup` fetches it from the PyPI wheel onnxruntime",
+        dylib.display()
+    );
+    dylib
+}
+
+/// `--backend auto` (the default) runs onnxruntime when its library loads and tract when it
+/// is missing or does not load, saying which and why; both compute the same vectors.
+#[test]
+fn auto_backend_prefers_onnxruntime_and_falls_back_to_tract() {
+    setup_ort_dylib();
+    let backend_of = |w: &TestWorker| w.get("/health").json()["backend"].clone();
+
+    let onnxruntime = WorkerCommand::new().start();
+    assert_eq!(backend_of(&onnxruntime), "ort", "{}", onnxruntime.output());
+    let log = onnxruntime.output();
+    assert!(
+        log.contains("backend auto: onnxruntime loaded")
+            && log.contains(".tessera/onnxruntime/libonnxruntime.so"),
+        "{log}"
+    );
+
+    let missing = "/nonexistent/libonnxruntime.so";
+    let tract = WorkerCommand::new().args(["--ort-dylib", missing]).start();
+    assert_eq!(backend_of(&tract), "tract", "{}", tract.output());
+    let log = tract.output();
+    assert!(
+        log.contains("backend auto: onnxruntime not used, running tract")
+            && log.contains(&format!("no onnxruntime library at {missing}")),
+        "the fallback names the missing library: {log}"
+    );
+
+    // A file that is there but is no library: dlopen fails, and the reason is logged.
+    let dir = tessera_e2e::TempDir::new("tessera-e2e-ort");
+    let broken = dir.path().join("libonnxruntime.so");
+    std::fs::write(&broken, b"not a shared library").unwrap();
+    let fallback = WorkerCommand::new()
+        .arg("--ort-dylib")
+        .arg(broken.display().to_string())
+        .start();
+    assert_eq!(backend_of(&fallback), "tract", "{}", fallback.output());
+    let log = fallback.output();
+    assert!(
+        log.contains("running tract") && log.contains(&format!("loading {}", broken.display())),
+        "{log}"
+    );
+    drop(fallback);
+
+    // Both backends embed every text (batched, and one at a time) to the same vector.
+    let texts = texts();
+    let embed = |w: &TestWorker, input: &[String]| {
+        let r = w.post_json("/v1/embeddings", &json!({ "input": input }));
+        assert_eq!(r.status, 200, "{}", r.describe());
+        openai_vectors(&r.json())
+    };
+    let mut lowest = 1.0f64;
+    let mut compare = |a: Vec<Vec<f64>>, b: Vec<Vec<f64>>| {
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(x.len(), 384);
+            lowest = lowest.min(cosine(x, y));
+        }
+    };
+    compare(embed(&onnxruntime, &texts), embed(&tract, &texts));
+    for text in texts.iter().take(4) {
+        let one = std::slice::from_ref(text);
+        compare(embed(&onnxruntime, one), embed(&tract, one));
+    }
+    assert!(
+        lowest >= 0.9999,
+        "onnxruntime and tract disagree: lowest cosine {lowest}"
+    );
+}
+
 #[test]
 fn worker_http_endpoints() {
+    setup_ort_dylib();
     let db = TestDb::new();
     let worker = WorkerCommand::new().token(TOKEN).start();
     let host = HostCommand::new(&db, &manifest(&db))
@@ -523,8 +604,8 @@ fn worker_http_endpoints() {
                 h["dimensions"].as_u64(),
                 h["backend"].as_str()
             ),
-            (Some("ok"), Some(384), Some("tract")),
-            "{h}"
+            (Some("ok"), Some(384), Some("ort")),
+            "the default backend is onnxruntime where `cargo xtask setup` fetched it: {h}"
         );
         let m = worker.get("/metrics");
         assert_eq!(m.status, 200);
@@ -901,4 +982,54 @@ fn base64_decode(text: &str) -> Vec<u8> {
         out.extend_from_slice(&n.to_be_bytes()[1..group.len()]);
     }
     out
+}
+
+/// The queue drain over TLS (issue 16, item 6): the worker reaches a Postgres that accepts
+/// only TLS (devdb's TLS front, as tests/tls.rs uses it) with `sslmode=verify-full` and the CA
+/// file, as for a managed database, and drains a document to `ready`; an sslmode it does not
+/// know is refused at start, naming the flag.
+#[test]
+fn the_drain_reaches_a_tls_only_postgres() {
+    let out = std::process::Command::new(tessera_e2e::worker_bin())
+        .args(["--database-url", "postgres://u@h/app?sslmode=sometimes"])
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("running tessera-worker");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && stderr.contains("--database-url")
+            && stderr.contains("sslmode=sometimes"),
+        "{stderr}"
+    );
+
+    let state = tessera_e2e::root().join(".tessera");
+    let install = tessera_devdb::ensure_installed(&state).expect("the embedded PostgreSQL");
+    // Under .tessera/, which the server's system user can traverse (a temp dir may not be).
+    let dir = tessera_e2e::TempDir::under(&state.join("test-pg"), "worker-tls");
+    let server = tessera_devdb::PgServer::start(&install, &dir.path().join("data"))
+        .expect("a PostgreSQL of the test's own");
+    server.ensure_database("postgres").expect("pgvector");
+    let db = TestDb::on(&server.admin_url());
+    let front = TlsFront::start(&server, &dir.path().join("tls"), Plaintext::Refused)
+        .expect("the TLS front");
+    // The host talks to the server directly: it migrates and queues the jobs; the worker
+    // reaches them only through the front, which refuses plain connections.
+    let host = start_app(&db);
+    let url = format!(
+        "{}?sslmode=verify-full&sslrootcert={}",
+        front.url_for("localhost", db.name()),
+        front.ca_file().display()
+    );
+    let worker = WorkerCommand::new().arg("--database-url").arg(url).start();
+    let doc = ingest(&host, "TLS handbook", &handbook("TLS handbook", 12));
+    let id = doc["id"].as_str().unwrap();
+    wait_for_status(&host, id, "ready", Duration::from_secs(120));
+    assert_stored_vectors_agree(&db, &host, id);
+    let log = worker.output();
+    assert!(
+        log.contains("draining embedding_jobs") && log.contains("verify-full"),
+        "{log}"
+    );
+    assert!(!log.contains("draining embedding_jobs failed"), "{log}");
 }

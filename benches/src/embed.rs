@@ -24,12 +24,23 @@ pub struct EmbedArgs {
     /// The worker binary [default: tessera-worker next to this binary].
     #[arg(long)]
     worker: Option<PathBuf>,
-    /// Also measure the onnxruntime backend: a worker built with `--features ort`, and
-    /// libonnxruntime.so from the PyPI wheel `onnxruntime` (see benches/README.md).
+    /// Also measure the onnxruntime backend: a worker built with the `ort` feature (the
+    /// default), and libonnxruntime.so from the PyPI wheel `onnxruntime` (`cargo xtask setup`
+    /// puts it at .tessera/onnxruntime/libonnxruntime.so; see benches/README.md).
     #[arg(long, requires = "ort_dylib")]
     ort_worker: Option<PathBuf>,
     #[arg(long)]
     ort_dylib: Option<PathBuf>,
+    /// The onnxruntime worker's backend: `ort` (CPU) or `cuda` (a worker built with
+    /// `--features cuda` and the `onnxruntime-gpu` wheel's library).
+    #[arg(long, default_value = "ort", value_parser = ["ort", "cuda"])]
+    ort_backend: String,
+    /// Extra arguments for the onnxruntime worker only (e.g. a larger `--max-batch-size` on a GPU).
+    #[arg(long, allow_hyphen_values = true, value_delimiter = ' ')]
+    ort_worker_args: Vec<String>,
+    /// Where sentence-transformers runs: `cpu` or `cuda`.
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "cuda"])]
+    torch_device: String,
     /// Python with sentence-transformers and torch.
     #[arg(
         long,
@@ -81,28 +92,41 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     };
     let mut systems = vec![System {
         name: "worker (tract)".into(),
+        // Named: the worker's default (`auto`) would take onnxruntime where it loads.
         server: Some(start_worker(
             &worker_bin,
             &model_dir,
-            &[],
+            &["--backend".into(), "tract".into()],
             &args.worker_args,
         )?),
     }];
     if let (Some(bin), Some(dylib)) = (&args.ort_worker, &args.ort_dylib) {
         let backend = [
             "--backend".to_string(),
-            "ort".into(),
+            args.ort_backend.clone(),
             "--ort-dylib".into(),
             dylib.display().to_string(),
         ];
+        let extra: Vec<String> = args
+            .worker_args
+            .iter()
+            .chain(&args.ort_worker_args)
+            .cloned()
+            .collect();
         systems.push(System {
-            name: "worker (onnxruntime)".into(),
-            server: Some(start_worker(bin, &model_dir, &backend, &args.worker_args)?),
+            name: match args.ort_backend.as_str() {
+                "cuda" => "worker (onnxruntime CUDA)".into(),
+                _ => "worker (onnxruntime)".into(),
+            },
+            server: Some(start_worker(bin, &model_dir, &backend, &extra)?),
         });
     }
     if !args.no_reference {
         systems.push(System {
-            name: "sentence-transformers".into(),
+            name: match args.torch_device.as_str() {
+                "cuda" => "sentence-transformers (CUDA)".into(),
+                _ => "sentence-transformers".into(),
+            },
             server: None,
         });
     }
@@ -159,6 +183,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
             }
         }
     }
+    agreement(&systems, &sentences)?;
     if let Some(head) = &reference_head {
         let ours = embed(
             systems[0].server.as_ref().expect("the worker"),
@@ -192,6 +217,34 @@ pub fn run(args: EmbedArgs) -> Result<()> {
                 tokens as f64 / t
             );
         }
+    }
+    Ok(())
+}
+
+/// Every other worker's vectors against the first (tract, CPU) worker's on the same
+/// sentences: the check that a backend (onnxruntime, CUDA) computes the same embeddings.
+fn agreement(systems: &[System], sentences: &[String]) -> Result<()> {
+    let Some(first) = systems[0].server.as_ref() else {
+        return Ok(());
+    };
+    let sample = &sentences[..sentences.len().min(256)];
+    let baseline = embed(first, sample)?;
+    for system in &systems[1..] {
+        let Some(server) = &system.server else {
+            continue;
+        };
+        let theirs = embed(server, sample)?;
+        let lowest = baseline
+            .iter()
+            .zip(&theirs)
+            .map(|(a, b)| cosine(a, b))
+            .fold(1.0f64, f64::min);
+        println!(
+            "  same embeddings: lowest cosine {} vs {} on the first {} sentences: {lowest:.6}",
+            system.name,
+            systems[0].name,
+            sample.len()
+        );
     }
     Ok(())
 }
@@ -307,6 +360,7 @@ fn run_reference(
     if let Some(threads) = args.torch_threads {
         cmd.env("TESSERA_BENCH_TORCH_THREADS", threads.to_string());
     }
+    cmd.env("TESSERA_BENCH_TORCH_DEVICE", &args.torch_device);
     let out = cmd
         .output()
         .with_context(|| format!("running {}", args.python.display()))?;

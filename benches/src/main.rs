@@ -2,10 +2,13 @@
 //! them with a load tool and print medians. Run through `cargo xtask bench <scenario>`, which
 //! builds everything and provides the database; results go to benches/README.md.
 
+mod alerts;
+mod bm25_reference;
 mod chat;
 mod embed;
 mod host;
 mod kb;
+mod picker;
 mod proc;
 mod stats;
 mod validator;
@@ -30,7 +33,8 @@ enum Scenario {
     Host(host::HostArgs),
     /// The embedding worker (tract, optionally onnxruntime) against sentence-transformers.
     Embed(embed::EmbedArgs),
-    /// Recall@5 and MRR of vector, text and hybrid search on the demo evaluation set.
+    /// Recall@5/10, MRR@10 and nDCG@10 of vector, text and hybrid search on the demo
+    /// evaluation set, beside an independent BM25 reference.
     KbEval(kb::EvalArgs),
     /// Query embedding in the component vs natively, ingest throughput, search latency and
     /// HNSW recall over a large corpus.
@@ -41,6 +45,12 @@ enum Scenario {
     /// The validator (issue 14): trade validation with the similar-setup search over 100k
     /// stored trade embeddings, and a 10,000-cell formula sheet.
     Validator(validator::ValidatorArgs),
+    /// Alerts (issue 15): event → first delivery attempt, the dispatcher's drain of a
+    /// backlog, and inbound signed webhooks verified and stored.
+    Alerts(alerts::AlertsArgs),
+    /// The picker (issue 13): bulk bar ingest, a discovery run over 500 symbols, suggestion
+    /// reads, and a walk-forward backtest of the pickers and the ensemble.
+    Picker(picker::PickerArgs),
     /// Serves `hello from tessera` from plain hyper (the no-Wasm baseline), until killed.
     Baseline {
         #[arg(long)]
@@ -56,6 +66,8 @@ fn main() -> Result<()> {
         Scenario::Kb(args) => kb::run(args),
         Scenario::Chat(args) => chat::run(args),
         Scenario::Validator(args) => validator::run(args),
+        Scenario::Picker(args) => picker::run(args),
+        Scenario::Alerts(args) => alerts::run(args),
         Scenario::Baseline { listen } => host::serve_baseline(listen),
     }
 }

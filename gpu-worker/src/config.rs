@@ -8,6 +8,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Where `cargo xtask setup` puts libonnxruntime.so (xtask/src/onnxruntime.rs), relative to
+/// the repository root like `--model-dir`'s default.
+pub const DEFAULT_ORT_DYLIB: &str = ".tessera/onnxruntime/libonnxruntime.so";
+
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "tessera-worker",
@@ -29,13 +33,14 @@ pub struct Config {
         long,
         value_enum,
         env = "TESSERA_WORKER_BACKEND",
-        default_value = "tract"
+        default_value = "auto"
     )]
     pub backend: BackendKind,
     /// CPU threads for inference [default: all cores].
     #[arg(long, env = "TESSERA_WORKER_THREADS")]
     pub threads: Option<usize>,
-    /// libonnxruntime.so, for the ort and cuda backends.
+    /// libonnxruntime.so, for the auto, ort and cuda backends [default: the one `cargo xtask
+    /// setup` fetched, .tessera/onnxruntime/libonnxruntime.so].
     #[arg(long, env = "ORT_DYLIB_PATH")]
     pub ort_dylib: Option<PathBuf>,
     /// onnxruntime sessions run at once; threads are split between them [default: one per
@@ -125,6 +130,14 @@ impl Config {
         if !(self.lease_seconds > 0.0) || self.claim_size < 1 || self.max_attempts < 1 {
             return Err("--lease-seconds, --claim-size and --max-attempts must be positive".into());
         }
+        if let Some(url) = self
+            .database_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+        {
+            // Refused at start, not in the drain's retry loop: a bad sslmode never heals.
+            tessera_pg_tls::parse(url).map_err(|e| format!("--database-url: {e}"))?;
+        }
         if self.token.as_deref().is_some_and(|t| t.trim().is_empty()) {
             return Err("--token is empty".into());
         }
@@ -136,7 +149,10 @@ impl Config {
             kind: self.backend,
             model_dir: self.model_dir.clone(),
             threads: self.threads(),
-            ort_dylib: self.ort_dylib.clone(),
+            ort_dylib: self
+                .ort_dylib
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_ORT_DYLIB)),
             ort_sessions: self.ort_sessions.unwrap_or(match self.backend {
                 BackendKind::Cuda => 1,
                 _ => self.threads(),
@@ -188,7 +204,10 @@ mod tests {
     fn defaults_are_valid() {
         let c = parse(&[]);
         c.validate().unwrap();
-        assert_eq!(c.backend, BackendKind::Tract);
+        assert_eq!(c.backend, BackendKind::Auto);
+        if std::env::var_os("ORT_DYLIB_PATH").is_none() {
+            assert_eq!(c.backend().ort_dylib, PathBuf::from(DEFAULT_ORT_DYLIB));
+        }
         assert!(c.drain().is_none() || std::env::var("DATABASE_URL").is_ok());
     }
 

@@ -4,7 +4,7 @@
 //! HTTP endpoints and the drain of `embedding_jobs`.
 //!
 //! - [`config`]: command line;
-//! - [`backend`]: the model on tract (default) or onnxruntime (features `ort`, `cuda`);
+//! - [`backend`]: the model on onnxruntime where its library loads, else tract;
 //! - [`batcher`]: the queue and how batches are cut;
 //! - [`service`]: tokenize → queue → inference threads → each caller's vectors;
 //! - [`http`]: `/embed`, `/v1/embeddings`, `/health`, `/metrics`;

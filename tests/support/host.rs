@@ -21,11 +21,24 @@ pub struct HostCommand {
     args: Vec<String>,
     env: Vec<(String, String)>,
     env_remove: Vec<String>,
+    auth: Auth,
+    /// The manifest text came through [`HostCommand::new`]: its components' variables may
+    /// be given `auth_mode` (see [`with_auth_mode`]).
+    resolved: bool,
 }
 
 enum Manifest {
     Text(String),
     File(PathBuf),
+}
+
+/// How the components under test identify callers (the Spin variable `auth_mode`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Auth {
+    /// `trusted-headers`: the tests send `x-tenant-id` / `x-user-id` as a gateway would.
+    TrustedHeaders,
+    /// `keys`: API keys, as deployed (tests/auth.rs).
+    Keys,
 }
 
 impl HostCommand {
@@ -39,6 +52,8 @@ impl HostCommand {
             args: Vec::new(),
             env: Vec::new(),
             env_remove: Vec::new(),
+            auth: Auth::TrustedHeaders,
+            resolved: true,
         }
     }
 
@@ -46,6 +61,7 @@ impl HostCommand {
     pub fn with_manifest_file(db: &TestDb, path: impl Into<PathBuf>) -> Self {
         Self {
             manifest: Manifest::File(path.into()),
+            resolved: false,
             ..Self::new(db, "")
         }
     }
@@ -54,8 +70,16 @@ impl HostCommand {
     pub fn with_raw_manifest(db: &TestDb, text: &str) -> Self {
         Self {
             manifest: Manifest::Text(text.to_string()),
+            resolved: false,
             ..Self::new(db, "")
         }
+    }
+
+    /// Components identify callers by API key (`auth_mode = "keys"`, as deployed) instead of
+    /// the default for tests, trusted `x-tenant-id` / `x-user-id` headers.
+    pub fn auth_keys(mut self) -> Self {
+        self.auth = Auth::Keys;
+        self
     }
 
     pub fn listen(mut self, addr: SocketAddr) -> Self {
@@ -78,11 +102,22 @@ impl HostCommand {
         self
     }
 
+    /// Connects to `url` instead of the test database's URL (the same database by another
+    /// route, e.g. through a TLS front), as `--database-url` and `database_url`.
+    pub fn database_url(mut self, url: impl Into<String>) -> Self {
+        self.database_url = url.into();
+        self
+    }
+
     fn spawn(self) -> Spawned {
         let dir = TempDir::new("tessera-e2e");
         let manifest = match &self.manifest {
             Manifest::Text(text) => {
                 let path = dir.path().join("spin.toml");
+                let text = match (self.resolved, self.auth) {
+                    (true, Auth::TrustedHeaders) => with_auth_mode(text, "trusted-headers"),
+                    _ => text.clone(),
+                };
                 std::fs::write(&path, text).expect("write the test manifest");
                 path
             }
@@ -107,6 +142,14 @@ impl HostCommand {
             .args(&self.args)
             .current_dir(dir.path())
             .env("SPIN_VARIABLE_DATABASE_URL", &self.database_url)
+            // For manifests that map the application variable (the repository's spin.toml).
+            .env(
+                "SPIN_VARIABLE_AUTH_MODE",
+                match self.auth {
+                    Auth::TrustedHeaders => "trusted-headers",
+                    Auth::Keys => "keys",
+                },
+            )
             .stdin(Stdio::null())
             .stdout(File::create(&stdout_path).expect("create stdout log"))
             .stderr(File::create(&stderr_path).expect("create stderr log"));
@@ -324,6 +367,29 @@ impl Drop for TestHost {
             );
         }
     }
+}
+
+/// `text` with `auth_mode = "<mode>"` in every `[component.<id>.variables]` table that does
+/// not set it: test manifests written inline do not map the application variable, and a
+/// component without it fails closed to `keys`.
+fn with_auth_mode(text: &str, mode: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = String::with_capacity(text.len() + 256);
+    for (i, line) in lines.iter().enumerate() {
+        out.push_str(line);
+        out.push('\n');
+        let header = line.trim();
+        if header.starts_with("[component.") && header.ends_with(".variables]") {
+            let table_sets_it = lines[i + 1..]
+                .iter()
+                .take_while(|l| !l.trim_start().starts_with('['))
+                .any(|l| l.trim_start().starts_with("auth_mode"));
+            if !table_sets_it {
+                out.push_str(&format!("auth_mode = \"{mode}\"\n"));
+            }
+        }
+    }
+    out
 }
 
 /// A port on 127.0.0.1 that was free a moment ago.

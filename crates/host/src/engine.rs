@@ -122,7 +122,7 @@ pub fn load_component(
 }
 
 /// SHA-256 of a file, read in chunks.
-pub(crate) fn file_digest(path: &Path) -> std::io::Result<[u8; 32]> {
+pub fn file_digest(path: &Path) -> std::io::Result<[u8; 32]> {
     let mut hasher = Sha256::new();
     std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
     Ok(hasher.finalize().into())

@@ -10,6 +10,7 @@
 pub mod admission;
 pub mod app;
 pub mod bindings;
+pub mod check;
 pub mod engine;
 pub mod errors;
 pub mod factors;

@@ -71,6 +71,10 @@ enum Command {
         /// Largest request body accepted.
         #[arg(long, default_value_t = 8 << 20)]
         max_body_bytes: u64,
+        /// Spin's runtime config file (the one `spin up --runtime-config-file` reads):
+        /// SQLite databases, key-value stores, variables provider, llm_compute.
+        #[arg(long)]
+        runtime_config_file: Option<PathBuf>,
         #[command(flatten)]
         limits: ServeLimits,
     },
@@ -90,11 +94,20 @@ enum Command {
         state_dir: PathBuf,
         #[arg(long, default_value_t = 1024)]
         memory_limit_mb: usize,
+        #[arg(long)]
+        runtime_config_file: Option<PathBuf>,
     },
-    /// Validate a manifest and exit.
+    /// Validate a manifest, and list each import of each component (of the manifest, or one
+    /// .wasm) with whether this host provides it; exits non-zero if something is missing.
     Check {
-        #[arg(long, default_value = "spin.toml")]
-        manifest: PathBuf,
+        /// A component (.wasm) or a manifest (.toml) [default: spin.toml]
+        path: Option<PathBuf>,
+        /// The manifest (same as giving it as PATH).
+        #[arg(long, conflicts_with = "path")]
+        manifest: Option<PathBuf>,
+        /// Where compiled components are cached.
+        #[arg(long, default_value = ".tessera")]
+        state_dir: PathBuf,
     },
 }
 
@@ -182,6 +195,7 @@ async fn run(command: Command) -> Result<()> {
             memory_limit_mb,
             no_preinit,
             max_body_bytes,
+            runtime_config_file,
             limits,
         } => {
             let migrations_dir = migrations.unwrap_or_else(|| {
@@ -206,6 +220,7 @@ async fn run(command: Command) -> Result<()> {
                         wait: Duration::from_millis(limits.pg_pool_wait_ms),
                     },
                     instance_concurrency: limits.instance_concurrency.max(1),
+                    runtime_config_file,
                 },
                 database_url,
                 migrations_dir,
@@ -238,6 +253,7 @@ async fn run(command: Command) -> Result<()> {
             manifest,
             state_dir,
             memory_limit_mb,
+            runtime_config_file,
         } => {
             serve::prepare(RuntimeConfig {
                 manifest_path: manifest,
@@ -248,20 +264,69 @@ async fn run(command: Command) -> Result<()> {
                 preinit: true,
                 pools: PoolSettings::default(),
                 instance_concurrency: 1,
+                runtime_config_file,
             })
             .await
         }
-        Command::Check { manifest } => {
-            let manifest = tessera_manifest::load(&manifest)?;
-            println!(
-                "ok: {} components, {} http routes, {} cron triggers",
-                manifest.components.len(),
-                manifest.http_triggers.len(),
-                manifest.cron_triggers.len()
-            );
+        Command::Check {
+            path,
+            manifest,
+            state_dir,
+        } => {
+            let path = manifest.or(path).unwrap_or_else(|| "spin.toml".into());
+            let missing = tokio::task::block_in_place(|| check(&path, &state_dir))?;
+            if missing > 0 {
+                std::process::exit(1);
+            }
             Ok(())
         }
     }
+}
+
+/// `tessera check`: returns how many imports are not provided, over every component.
+fn check(path: &std::path::Path, state_dir: &std::path::Path) -> Result<usize> {
+    use anyhow::Context;
+    use tessera_host::engine;
+    let is_manifest = path.extension().is_some_and(|e| e == "toml");
+    let sources: Vec<(String, PathBuf)> = if is_manifest {
+        let manifest = tessera_manifest::load(path)?;
+        println!(
+            "ok: {} components, {} http routes, {} cron triggers",
+            manifest.components.len(),
+            manifest.http_triggers.len(),
+            manifest.cron_triggers.len()
+        );
+        manifest
+            .components
+            .iter()
+            .map(|(id, c)| {
+                (
+                    format!("component {id} ({})", c.source.display()),
+                    c.source.clone(),
+                )
+            })
+            .collect()
+    } else {
+        vec![(format!("component {}", path.display()), path.to_path_buf())]
+    };
+    let engine = engine::build_engine(engine::EngineLimits::default())?;
+    let linker = tessera_host::app::build_linker(&engine)?;
+    let cache_dir = state_dir.join("cache").join("components");
+    let mut missing = 0;
+    for (label, source) in sources {
+        if !source.is_file() {
+            println!("{label}\n  not built: {} does not exist", source.display());
+            missing += 1;
+            continue;
+        }
+        let digest = engine::file_digest(&source)
+            .with_context(|| format!("reading {}", source.display()))?;
+        let component = engine::load_component(&engine, &source, &digest, &cache_dir)?;
+        let report = tessera_host::check::imports(&engine, &linker, &component)
+            .with_context(|| format!("checking {}", source.display()))?;
+        missing += tessera_host::check::print(&label, &report);
+    }
+    Ok(missing)
 }
 
 fn init_logging(format: LogFormat) {

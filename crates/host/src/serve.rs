@@ -3,7 +3,7 @@
 use crate::app::{App, RuntimeConfig};
 use crate::migrate::{self, Migration};
 use crate::triggers::http::{HttpSettings, HttpTrigger, Probes};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,12 +19,11 @@ pub struct UpOptions {
 
 /// Opens a small pool for the host's own queries (migrations, key-value, readiness).
 pub fn host_pool(database_url: &str) -> Result<Pool> {
-    let config: tokio_postgres::Config = database_url
-        .parse()
-        .context("--database-url is not a valid Postgres connection string")?;
+    // sslmode/sslrootcert as libpq reads them (crates/pg-tls).
+    let target = tessera_pg_tls::parse(database_url).map_err(anyhow::Error::msg)?;
     let manager = Manager::from_config(
-        config,
-        tokio_postgres::NoTls,
+        target.config,
+        target.tls,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
@@ -44,7 +43,10 @@ pub fn host_pool(database_url: &str) -> Result<Pool> {
 /// Applies the migrations in `dir` and reports the database and pgvector versions.
 pub async fn migrate_database(pool: &Pool, dir: &std::path::Path) -> Result<Vec<Migration>> {
     let migrations = migrate::read_dir(dir)?;
-    let mut client = pool.get().await.context("connecting to the database")?;
+    let mut client = pool
+        .get()
+        .await
+        .map_err(|e| anyhow::anyhow!(tessera_pg_tls::explain_pool(&e)))?;
     let applied = migrate::apply(&mut client, &migrations).await?;
     let row = client
         .query_one(

@@ -1,6 +1,6 @@
 //! What one component instance carries in its `Store`.
 
-use crate::factors::{key_value, llm, outbound_http, postgres, variables};
+use crate::factors::{key_value, llm, outbound_http, postgres, sqlite, unconfigured, variables};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -19,6 +19,8 @@ pub struct HostState {
     pub key_value: key_value::KeyValueState,
     pub postgres: postgres::PostgresState,
     pub llm: llm::LlmState,
+    pub sqlite: sqlite::SqliteState,
+    pub unconfigured: unconfigured::UnconfiguredState,
     pub limits: StoreLimits,
     pub deadlines: Arc<Deadlines>,
 }

@@ -108,6 +108,8 @@ pub struct Component {
     pub allowed_outbound_hosts: Vec<String>,
     /// Key-value store labels the component may open.
     pub key_value_stores: Vec<String>,
+    /// SQLite database labels the component may open (`sqlite_databases`).
+    pub sqlite_databases: Vec<String>,
     /// AI model names the component may use (`ai_models`).
     pub ai_models: Vec<String>,
     /// `files` mounts, as written (relative to `base_dir`).

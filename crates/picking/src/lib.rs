@@ -42,6 +42,10 @@
 //! - [`ensemble`]: [`ensemble::EnsembleCombiner::combine`] — weighted merge with
 //!   renormalisation over missing pickers, dedupe, deterministic ranking, and
 //!   [`ensemble::Divergence`] records.
+//! - [`discovery`]: [`discovery::DiscoverySettings`] (per tenant, checked field by field),
+//!   [`discovery::select_suggestions`] (the ensemble's and each picker's top symbols, with
+//!   their sources), candidate/trade descriptions for embeddings, and
+//!   [`discovery::equal_weight_index`].
 //! - [`watchlist`]: [`watchlist::Watchlist`] (`add_manual`, `remove`, `merge_discovered`),
 //!   eviction by ensemble score, manual entries never evicted, every change a
 //!   [`watchlist::Change`].
@@ -50,6 +54,8 @@
 //!   and [`forward::universe_forward_return`] (the equal-weight benchmark).
 //! - [`scorecard`]: [`scorecard::scorecard`] per source (count, win rate, mean/median return,
 //!   mean excess over the universe, bootstrap intervals) and [`scorecard::bootstrap_mean_ci`].
+//! - [`schedule`]: [`schedule::due_jobs`], which of the picker's jobs (snapshot,
+//!   discovery every four session hours, nightly forward returns) an hourly cron tick runs.
 //! - [`synth`]: [`synth::generate`] a seeded universe from [`synth::SynthParams`]
 //!   (calibration documented there); generated symbols are marked `generated`.
 //! - [`rng`]: [`rng::SeededRng`], the ChaCha8 stream used by `synth` and the bootstrap.
@@ -57,6 +63,7 @@
 pub mod calendar;
 pub mod conditions;
 pub mod date;
+pub mod discovery;
 pub mod ensemble;
 pub mod forward;
 pub mod fuzzy;
@@ -66,6 +73,7 @@ pub mod market;
 pub mod metric;
 pub mod pick;
 pub mod rng;
+pub mod schedule;
 pub mod scorecard;
 pub mod synth;
 pub mod watchlist;

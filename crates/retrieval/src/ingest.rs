@@ -5,7 +5,8 @@
 //!  "metadata": {"sector": "energy"}, "format": "markdown"}
 //! ```
 //!
-//! `title` and `content` are required; `scope` defaults to `global`, `format` to
+//! `content` is required. Without `title` one is derived ([`crate::title::derive_title`]:
+//! front matter, first heading, first line); `scope` defaults to `global`, `format` to
 //! `markdown`, `metadata` to `{}`. Unknown fields are refused, as for searches.
 
 use crate::query::{QueryError, Scope};
@@ -66,29 +67,40 @@ impl NewDocument {
             });
         }
         let given = |name: &str| body.get(name).filter(|v| !v.is_null());
+        let content = parse_content(given("content"))?;
+        let format = match given("format") {
+            None => DocumentFormat::default(),
+            Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+                "markdown" | "md" => DocumentFormat::Markdown,
+                "text" | "plain" => DocumentFormat::Text,
+                _ => {
+                    return Err(QueryError::InvalidValue {
+                        field: "format",
+                        reason: format!("unknown format {s:?}; expected markdown or text"),
+                    });
+                }
+            },
+            Some(_) => return Err(wrong_type("format", "\"markdown\" or \"text\"")),
+        };
+        let title = match given("title") {
+            Some(title) => parse_title(title)?,
+            None => {
+                crate::title::derive_title(&content, format).ok_or(QueryError::InvalidValue {
+                    field: "content",
+                    reason: "is empty or only whitespace".into(),
+                })?
+            }
+        };
         Ok(NewDocument {
-            title: parse_title(given("title"))?,
-            content: parse_content(given("content"))?,
+            title,
+            content,
             scope: match given("scope") {
                 None => Scope::Global,
                 Some(Value::String(s)) => Scope::parse(s.trim())?,
                 Some(_) => return Err(wrong_type("scope", "a string such as \"global\"")),
             },
             metadata: parse_metadata(given("metadata"))?,
-            format: match given("format") {
-                None => DocumentFormat::default(),
-                Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
-                    "markdown" | "md" => DocumentFormat::Markdown,
-                    "text" | "plain" => DocumentFormat::Text,
-                    _ => {
-                        return Err(QueryError::InvalidValue {
-                            field: "format",
-                            reason: format!("unknown format {s:?}; expected markdown or text"),
-                        });
-                    }
-                },
-                Some(_) => return Err(wrong_type("format", "\"markdown\" or \"text\"")),
-            },
+            format,
         })
     }
 }
@@ -100,8 +112,7 @@ fn wrong_type(field: &str, expected: &'static str) -> QueryError {
     }
 }
 
-fn parse_title(value: Option<&Value>) -> Result<String, QueryError> {
-    let value = value.ok_or(QueryError::Missing { field: "title" })?;
+fn parse_title(value: &Value) -> Result<String, QueryError> {
     let title = value
         .as_str()
         .ok_or_else(|| wrong_type("title", "a string"))?
@@ -210,7 +221,7 @@ mod tests {
     #[test]
     fn each_bad_field_is_named() {
         let cases = [
-            (json!({"content": "x"}), "title", "missing_field"),
+            (json!({}), "content", "missing_field"),
             (json!({"title": "t"}), "content", "missing_field"),
             (
                 json!({"title": "t", "content": " \n\t "}),
@@ -255,6 +266,23 @@ mod tests {
             assert_eq!(e.code(), code, "{body}: {e}");
             assert_eq!(e.http_status(), 400, "{body}");
         }
+    }
+
+    #[test]
+    fn a_missing_title_is_derived_from_the_content() {
+        let d = NewDocument::from_json(&json!({"content": "Intro\n\n# Sortino ratio\n\nBody"}))
+            .unwrap();
+        assert_eq!(d.title, "Sortino ratio");
+        let d = NewDocument::from_json(
+            &json!({"content": "Intro\n# Not a heading", "format": "text", "title": null}),
+        )
+        .unwrap();
+        assert_eq!(d.title, "Intro");
+        // A given title is still validated.
+        assert_eq!(
+            err(json!({"title": "", "content": "x"})).field(),
+            Some("title")
+        );
     }
 
     #[test]

@@ -69,6 +69,29 @@ pub fn reciprocal_rank<A: PartialEq<B>, B>(ranking: &[A], relevant: &[B]) -> f64
     first_relevant_rank(ranking, relevant).map_or(0.0, |rank| 1.0 / rank as f64)
 }
 
+/// Normalised discounted cumulative gain at `k` with binary relevance: each distinct
+/// relevant id in the top `k` gains `1 / log2(rank + 1)`, divided by the gain of the ideal
+/// ranking (every relevant id first). 0 with no relevant ids.
+pub fn ndcg_at_k<A: PartialEq<B>, B: PartialEq>(ranking: &[A], relevant: &[B], k: usize) -> f64 {
+    let relevant = distinct_refs(relevant);
+    if relevant.is_empty() {
+        return 0.0;
+    }
+    let gain = |position: usize| 1.0 / ((position + 2) as f64).log2();
+    let mut seen: Vec<&B> = Vec::new();
+    let mut dcg = 0.0;
+    for (position, id) in ranking.iter().take(k).enumerate() {
+        if let Some(r) = relevant.iter().find(|r| id == **r)
+            && !seen.contains(r)
+        {
+            seen.push(r);
+            dcg += gain(position);
+        }
+    }
+    let ideal: f64 = (0..relevant.len().min(k)).map(gain).sum();
+    if ideal == 0.0 { 0.0 } else { dcg / ideal }
+}
+
 /// One question's scores.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct QueryScore {
@@ -161,6 +184,23 @@ mod tests {
         assert_eq!(reciprocal_rank(&ranking, &["a"]), 1.0);
         assert_eq!(reciprocal_rank(&ranking, &["z"]), 0.0);
         assert_eq!(first_relevant_rank(&ranking, &["z"]), None);
+    }
+
+    #[test]
+    fn ndcg_discounts_by_rank_and_normalises_by_the_ideal() {
+        assert_eq!(ndcg_at_k(&["a", "b"], &["a"], 10), 1.0);
+        let second = ndcg_at_k(&["x", "a"], &["a"], 10);
+        assert!((second - 1.0 / 3f64.log2()).abs() < 1e-12);
+        // Two relevant, one found at rank 1: 1 / (1 + 1/log2(3)).
+        let half = ndcg_at_k(&["a", "x"], &["a", "b"], 10);
+        assert!((half - 1.0 / (1.0 + 1.0 / 3f64.log2())).abs() < 1e-12);
+        assert_eq!(ndcg_at_k(&["x", "a"], &["a"], 1), 0.0);
+        assert_eq!(
+            ndcg_at_k(&["a", "a"], &["a"], 10),
+            1.0,
+            "a repeated id gains once"
+        );
+        assert_eq!(ndcg_at_k::<&str, &str>(&["a"], &[], 10), 0.0);
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! Who is asking: the tenant and user from the identity headers a trusted gateway sets
-//! (`x-tenant-id`, `x-user-id`), checked the same way in every component.
+//! Who is asking: the tenant and user from the identity headers (`x-tenant-id`,
+//! `x-user-id`), checked the same way in every component. In `keys` mode
+//! [`crate::auth::identify`] has replaced whatever a client sent with the key's own before
+//! these are read; in `trusted-headers` mode a gateway in front sets them.
 
 use crate::ApiError;
 use spin_sdk::http::Request;

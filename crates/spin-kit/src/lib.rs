@@ -3,14 +3,16 @@
 //! below a component's route, and the database connection from the component variable
 //! `db_url`. Domain logic does not live here.
 
+pub mod alert_inbox;
+pub mod auth;
 pub mod identity;
 pub mod outbound;
 pub mod pg;
 mod request;
 
 pub use request::{
-    error_response, error_response_for, json_response, read_body, read_json, read_json_body,
-    request_id, sub_path,
+    error_response, error_response_for, error_response_with, json_response, read_body, read_json,
+    read_json_body, request_id, sub_path,
 };
 pub use tessera_api::ApiError;
 

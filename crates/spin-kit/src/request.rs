@@ -77,6 +77,15 @@ pub fn error_response_for(
     err: ApiError,
     request_id: Option<&str>,
 ) -> Result<spin_sdk::wasip3::http::types::Response, spin_sdk::wasip3::http::types::ErrorCode> {
+    error_response_with(err, request_id, &[])
+}
+
+/// As [`error_response_for`], with more headers (a 429's `ratelimit-*`).
+pub fn error_response_with(
+    err: ApiError,
+    request_id: Option<&str>,
+    extra: &[(&'static str, String)],
+) -> Result<spin_sdk::wasip3::http::types::Response, spin_sdk::wasip3::http::types::ErrorCode> {
     if let Some(line) = err.log_line(request_id) {
         eprintln!("{line}");
     }
@@ -89,6 +98,9 @@ pub fn error_response_for(
     }
     if let Some(seconds) = err.retry_after {
         builder = builder.header("retry-after", seconds.to_string());
+    }
+    for (name, value) in extra {
+        builder = builder.header(*name, value.as_str());
     }
     builder
         .body(err.to_json().to_string())

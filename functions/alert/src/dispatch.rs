@@ -35,7 +35,10 @@ const LEASE_SECS: f64 = 60.0;
 const SEND_TIMEOUT: Duration = Duration::from_secs(15);
 /// Deliveries claimed at once, and claims per dispatcher run.
 const BATCH: i64 = 50;
-const BATCHES_PER_RUN: usize = 10;
+/// How long one tick keeps claiming batches while due work remains: a backlog drains at the
+/// receivers' pace instead of `BATCH` per tick, and a tick still ends well inside the host's
+/// request deadline (a batch in flight may add up to SEND_TIMEOUT).
+const RUN_BUDGET: Duration = Duration::from_secs(5);
 /// Groups flushed per dispatcher run.
 const GROUPS_PER_RUN: i64 = 200;
 
@@ -143,14 +146,30 @@ pub async fn save_group(
     Ok(())
 }
 
-/// `POST /internal/dispatch` (the cron tick): flush due groups, then send due deliveries.
+/// `POST /internal/dispatch` (the cron tick): route the alerts other components queued, run
+/// the price-move monitor when its interval is due, the daily P&L summary after the close,
+/// then flush due groups and send due
+/// deliveries.
 pub async fn run() -> Handled {
     let db = tessera_spin_kit::connect().await?;
-    let flushed = flush_due_groups(&db).await?;
+    // Before the flush, so their notifications go out on this same tick.
+    let routed = crate::inbox::route_pending(&db).await?;
+    let monitor = crate::monitor::run_if_due(&db).await?;
+    let daily = crate::daily::run_if_due(&db).await?;
+    let mut flushed = 0;
+    let started = std::time::Instant::now();
+    loop {
+        let n = flush_due_groups(&db).await?;
+        flushed += n;
+        if n < GROUPS_PER_RUN as usize || started.elapsed() >= RUN_BUDGET {
+            break;
+        }
+    }
     let attempted = attempt(&db, None).await;
     Ok((
         StatusCode::OK,
-        json!({ "flushed_groups": flushed, "attempted": attempted }),
+        json!({ "routed": routed, "flushed_groups": flushed, "attempted": attempted,
+                "monitor": monitor, "daily_summary": daily }),
     ))
 }
 
@@ -230,7 +249,8 @@ pub async fn attempt(db: &Connection, only: Option<&[String]>) -> usize {
     }
     let policy = policy().await;
     let mut attempted = 0;
-    for _ in 0..BATCHES_PER_RUN {
+    let started = std::time::Instant::now();
+    while started.elapsed() < RUN_BUDGET {
         let claimed = match claim(db, only).await {
             Ok(c) => c,
             Err(e) => {

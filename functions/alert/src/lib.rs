@@ -11,20 +11,25 @@
 //!   public route reaches it: this component's own cron export calls it by service
 //!   chaining every tick (see `tick`)
 //!
-//! Tenant from `x-tenant-id` (set by a trusted gateway, as in the other components).
+//! The caller is authenticated by tessera_spin_kit::auth (API keys; channels, rules, silences
+//! and replays need the operator role, raising events the service role); every write is audited.
 
 mod channels;
 mod clock;
+mod daily;
 mod db;
 mod dispatch;
 mod events;
 mod identity;
+mod inbox;
+mod monitor;
 mod rules;
 mod silences;
 mod tick;
 
 use spin_sdk::http::{IntoResponse, Method, Request};
 use spin_sdk::http_service;
+use tessera_spin_kit::auth;
 use tessera_spin_kit::{ApiError, StatusCode, error_response_for, json_response, request_id};
 
 /// A JSON answer.
@@ -34,9 +39,27 @@ pub type Handled = Result<(StatusCode, serde_json::Value), ApiError>;
 pub const BODY_LIMIT: usize = 256 * 1024;
 
 #[http_service]
-async fn handle(req: Request) -> impl IntoResponse {
+async fn handle(mut req: Request) -> impl IntoResponse {
     let id = request_id(&req);
-    match route(req).await {
+    // The dispatcher is reached only by this component's own cron export through service
+    // chaining (no route of the application leads to it) and acts for no tenant.
+    if req.uri().path() == "/internal/dispatch" {
+        return match dispatch::run().await {
+            Ok((status, body)) => json_response(status, &body),
+            Err(err) => error_response_for(err, id.as_deref()),
+        };
+    }
+    let caller = match auth::identify(&mut req).await {
+        Ok(c) => c,
+        Err(refusal) => return refusal.response(id.as_deref()),
+    };
+    let audit = auth::Audit::start(&caller, &req);
+    let result = match auth::authorize(&caller, &req) {
+        Ok(()) => route(req).await,
+        Err(e) => Err(e),
+    };
+    auth::record(audit, &result).await;
+    match result {
         Ok((status, body)) => json_response(status, &body),
         Err(err) => error_response_for(err, id.as_deref()),
     }
@@ -47,9 +70,6 @@ async fn route(req: Request) -> Handled {
     let query = tessera_api::Query::parse(req.uri().query().unwrap_or(""))?;
     let method = req.method().clone();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    if let ["internal", "dispatch"] = segments.as_slice() {
-        return dispatch::run().await;
-    }
     let tenant = identity::tenant(&req)?;
     match (segments.as_slice(), method) {
         (["v1", "alerts"], Method::GET) => events::list(&tenant, &query).await,

@@ -73,7 +73,7 @@ pub async fn get(caller: &Caller, id: &str) -> Handled {
     let db = connect().await?;
     Ok((
         StatusCode::OK,
-        store::conversation_view(&db, &caller.tenant, id).await?,
+        store::conversation_view(&db, &caller.tenant, caller.owner_filter(), id).await?,
     ))
 }
 
@@ -165,7 +165,7 @@ pub async fn post_message(req: Request, caller: Caller, id: &str) -> Result<Answ
     }
     let settings = Settings::load().await?;
     let db = connect().await?;
-    let conv = store::conversation(&db, &caller.tenant, id).await?;
+    let conv = store::conversation(&db, &caller.tenant, caller.owner_filter(), id).await?;
     close_stale(&db, &conv.id, settings.stale_after_s).await?;
     ensure_idle(&db, &conv.id).await?;
     // Both messages exist before the stream opens: `start` names them.
@@ -182,6 +182,7 @@ pub async fn post_message(req: Request, caller: Caller, id: &str) -> Result<Answ
     let (sink, resp) = Sink::open(settings.heartbeat);
     let turn = Turn {
         tenant: caller.tenant.clone(),
+        forward: caller.forward.clone(),
         request_id: caller.request.clone(),
         conversation_id: conv.id.clone(),
         message_id: message,
@@ -344,7 +345,7 @@ async fn prepare(
     if (2..=tessera_progressive::plan::MAX_LOCAL_PARTS).contains(&parts.len()) {
         texts.extend(parts.iter().cloned());
     }
-    let mut vectors = kb::embed(&turn.tenant, &texts).await?.into_iter();
+    let mut vectors = kb::embed(&turn.forward, &texts).await?.into_iter();
     let embedding = vectors.next();
     turn.part_embeddings = texts.into_iter().skip(1).zip(vectors).collect();
     if let Some(e) = &embedding {

@@ -142,7 +142,8 @@ pub async fn edit(
     })?;
     let settings = Settings::load().await?;
     let db = connect().await?;
-    let conv = store::conversation(&db, &caller.tenant, conversation).await?;
+    let conv =
+        store::conversation(&db, &caller.tenant, caller.owner_filter(), conversation).await?;
     // A turn cut off mid-way would otherwise leave its steps `running` (409) for ever.
     close_stale(&db, &conv.id, settings.stale_after_s).await?;
     let loaded = load(&db, &conv.id, n).await?;
@@ -518,6 +519,7 @@ async fn rebuild(
         .any(|s| s.kind == StepKind::Planning && s.model.as_deref() == Some("local-planner"));
     Ok(Turn {
         tenant: caller.tenant.clone(),
+        forward: caller.forward.clone(),
         request_id: caller.request.clone(),
         history: history(db, &conversation_id, &loaded.message).await?,
         conversation_id,

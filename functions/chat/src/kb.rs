@@ -8,15 +8,21 @@ use spin_sdk::http::body::IncomingBodyExt;
 use tessera_feedback::curated;
 use tessera_progressive::Source;
 use tessera_spin_kit::ApiError;
+use tessera_spin_kit::auth::Forward;
 use tessera_spin_kit::outbound::send;
 
 /// Chunks retrieved per turn.
 pub const K: usize = 6;
 
-async fn post(path: &str, tenant: &str, body: &Value) -> Result<Value, ApiError> {
-    let req = http::Request::post(format!("http://self{path}"))
-        .header("content-type", "application/json")
-        .header("x-tenant-id", tenant)
+async fn post(path: &str, who: &Forward, body: &Value) -> Result<Value, ApiError> {
+    let mut req = http::Request::post(format!("http://self{path}"))
+        .header("content-type", "application/json");
+    // The caller's own key (or trusted headers): the kb authenticates it again, so a self
+    // request is exactly as strong as the caller's.
+    for (name, value) in who.headers() {
+        req = req.header(name, value);
+    }
+    let req = req
         .body(FullBody::new(Bytes::from(body.to_string())))
         .map_err(|e| ApiError::dependency("kb_unavailable", e.to_string()))?;
     let resp = send(req)
@@ -42,7 +48,7 @@ async fn post(path: &str, tenant: &str, body: &Value) -> Result<Value, ApiError>
 }
 
 /// all-MiniLM-L6-v2 embeddings of `texts` (384-d, normalised).
-pub async fn embed(tenant: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, ApiError> {
+pub async fn embed(who: &Forward, texts: &[String]) -> Result<Vec<Vec<f32>>, ApiError> {
     if texts.is_empty() {
         return Ok(Vec::new());
     }
@@ -51,7 +57,7 @@ pub async fn embed(tenant: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, ApiE
         .iter()
         .map(|t| t.chars().take(2_000).collect())
         .collect();
-    let v = post("/v1/embeddings", tenant, &json!({ "input": inputs })).await?;
+    let v = post("/v1/embeddings", who, &json!({ "input": inputs })).await?;
     let data = v["data"].as_array().cloned().unwrap_or_default();
     let vectors: Vec<Vec<f32>> = data
         .iter()
@@ -84,7 +90,7 @@ pub async fn embed(tenant: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, ApiE
 /// `embedding`, the question's embedding when the turn has it, spares the kb embedding the
 /// query a second time (~20 ms of a local-mode turn).
 pub async fn search(
-    tenant: &str,
+    who: &Forward,
     query: &str,
     scopes: &[String],
     embedding: Option<&[f32]>,
@@ -101,7 +107,7 @@ pub async fn search(
         }
         body["scope"] = json!(scopes);
     }
-    let v = post("/v1/kb/search", tenant, &body).await?;
+    let v = post("/v1/kb/search", who, &body).await?;
     let results = v["results"].as_array().cloned().unwrap_or_default();
     let approved: Vec<(Value, Option<f32>)> = results
         .iter()
@@ -135,13 +141,13 @@ pub async fn search(
 /// to the same k as one search. One search for the whole question lets the part with the
 /// most matching text crowd out the others.
 pub async fn search_parts(
-    tenant: &str,
+    who: &Forward,
     parts: &[(String, Vec<f32>)],
     scopes: &[String],
 ) -> Result<Vec<Source>, ApiError> {
     let mut per_part = Vec::with_capacity(parts.len());
     for (text, embedding) in parts {
-        per_part.push(search(tenant, text, scopes, Some(embedding)).await?);
+        per_part.push(search(who, text, scopes, Some(embedding)).await?);
     }
     Ok(tessera_progressive::sources::interleave(per_part, K))
 }

@@ -8,7 +8,8 @@
 //! - `GET|PUT /v1/chat/profile`                        skill level, plan tier, monthly budget, own provider keys
 //! - `GET  /v1/usage`                                  tokens and cost by user, provider, model and day
 //!
-//! Tenant and user come from the `x-tenant-id` and `x-user-id` headers. Completed answers
+//! The caller is authenticated by tessera_spin_kit::auth (an API key; members see only their
+//! own conversations and usage, plan tier and budget need an operator). Completed answers
 //! carry a presigned feedback token (see `feedback_token`) for the feedback component. The knowledge base
 //! is reached with self requests (`http://self/v1/kb/search`, `/v1/embeddings`).
 
@@ -32,6 +33,7 @@ mod usage;
 
 use spin_sdk::http::{IntoResponse, Method, Request};
 use spin_sdk::http_service;
+use tessera_spin_kit::auth;
 use tessera_spin_kit::{
     ApiError, StatusCode, error_response_for, json_response, read_json_body, request_id,
 };
@@ -43,9 +45,34 @@ pub type Answer =
 pub type Handled = Result<(StatusCode, serde_json::Value), ApiError>;
 
 #[http_service]
-async fn handle(req: Request) -> impl IntoResponse {
+async fn handle(mut req: Request) -> impl IntoResponse {
     let id = request_id(&req);
-    match route(req).await {
+    let caller = match auth::identify(&mut req).await {
+        Ok(c) => c,
+        Err(refusal) => return refusal.response(id.as_deref()),
+    };
+    let audit = auth::Audit::start(&caller, &req);
+    // The conversation a write is about (a stream's outcome is known only at its end; the
+    // audit row records how it started).
+    let target = req
+        .uri()
+        .path()
+        .strip_prefix("/v1/chat/conversations/")
+        .and_then(|rest| rest.split('/').next())
+        .map(|s| s.chars().take(64).collect::<String>());
+    let answer = match auth::authorize(&caller, &req) {
+        Ok(()) => route(req).await,
+        Err(e) => Err(e),
+    };
+    if let Some(audit) = audit {
+        let status = match &answer {
+            Ok(Ok(resp)) => resp.get_status_code(),
+            Ok(Err(_)) => 500,
+            Err(e) => e.status,
+        };
+        audit.finish(status, target).await;
+    }
+    match answer {
         Ok(answer) => answer,
         Err(err) => error_response_for(err, id.as_deref()),
     }
@@ -59,7 +86,25 @@ async fn route(req: Request) -> Result<Answer, ApiError> {
     let path = req.uri().path().trim_end_matches('/').to_string();
     let query = tessera_api::Query::parse(req.uri().query().unwrap_or(""))?;
     let method = req.method().clone();
-    let caller = identity::caller(&req)?;
+    let mut caller = identity::caller(&req)?;
+    // An operator may read or set another user's profile (plan tier, budget).
+    if let (["v1", "chat", "profile"], Some(user)) = (
+        path.trim_start_matches('/')
+            .split('/')
+            .collect::<Vec<_>>()
+            .as_slice(),
+        query.get("user"),
+    ) && user != caller.user
+    {
+        auth::require_role(&caller.auth(), auth::Role::Operator)?;
+        if !tessera_spin_kit::identity::valid_identity(user) {
+            return Err(ApiError::invalid(
+                "user",
+                "user is 1-64 letters, digits, '-', '_', '.' or '@'",
+            ));
+        }
+        caller.user = user.to_string();
+    }
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (segments.as_slice(), method) {
         (["v1", "chat", "conversations"], Method::POST) => {

@@ -139,6 +139,13 @@ pub async fn put(body: &[u8], caller: &Caller, settings: &Settings) -> crate::Ha
             ApiError::invalid("skill_level", "expected beginner, intermediate or expert")
         })?;
     }
+    // What a user may spend is the operator's decision, not the user's.
+    if u.tier.is_some() || u.monthly_budget_usd.is_some() {
+        tessera_spin_kit::auth::require_role(
+            &caller.auth(),
+            tessera_spin_kit::auth::Role::Operator,
+        )?;
+    }
     if let Some(t) = &u.tier {
         p.tier = parse_tier(t)
             .ok_or_else(|| ApiError::invalid("tier", "expected free, premium or enterprise"))?;

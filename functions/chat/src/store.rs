@@ -13,18 +13,25 @@ pub struct Conversation {
     pub context: Value,
 }
 
-/// The conversation if it exists and belongs to the caller's tenant.
+/// The conversation if it exists, belongs to the caller's tenant and, with `owner`, to that
+/// user (members see only their own; another user's answers 404 like a missing one).
 pub async fn conversation(
     db: &Connection,
     tenant: &str,
+    owner: Option<&str>,
     id: &str,
 ) -> Result<Conversation, ApiError> {
     let id = db::parse_uuid(id, "conversation_id")?;
     let row = db::one(
         db,
         "read conversation",
-        "SELECT id::text, context::text FROM conversations WHERE id = $1::uuid AND tenant_id = $2",
-        vec![P::Str(id.clone()), P::Str(tenant.into())],
+        "SELECT id::text, context::text FROM conversations
+         WHERE id = $1::uuid AND tenant_id = $2 AND ($3::text IS NULL OR user_id = $3)",
+        vec![
+            P::Str(id.clone()),
+            P::Str(tenant.into()),
+            db::opt_str(owner),
+        ],
     )
     .await?;
     let row = row.ok_or_else(|| {
@@ -202,8 +209,13 @@ pub async fn finish_message(
 
 /// `GET /v1/chat/conversations/{id}`: messages and current steps (older versions listed
 /// under each step).
-pub async fn conversation_view(db: &Connection, tenant: &str, id: &str) -> Result<Value, ApiError> {
-    let c = conversation(db, tenant, id).await?;
+pub async fn conversation_view(
+    db: &Connection,
+    tenant: &str,
+    owner: Option<&str>,
+    id: &str,
+) -> Result<Value, ApiError> {
+    let c = conversation(db, tenant, owner, id).await?;
     let head = db::one(
         db,
         "read conversation",

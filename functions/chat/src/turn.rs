@@ -83,6 +83,8 @@ impl Done {
 
 pub struct Turn {
     pub tenant: String,
+    /// The caller's identity for the kb's self requests.
+    pub forward: tessera_spin_kit::auth::Forward,
     /// The request that runs the turn: an internal error's message names it.
     pub request_id: Option<String>,
     pub conversation_id: String,
@@ -385,10 +387,10 @@ impl Turn {
         })
         .await;
         self.sources = if self.part_embeddings.len() > 1 {
-            kb::search_parts(&self.tenant, &self.part_embeddings, &self.scopes).await?
+            kb::search_parts(&self.forward, &self.part_embeddings, &self.scopes).await?
         } else {
             kb::search(
-                &self.tenant,
+                &self.forward,
                 &self.question,
                 &self.scopes,
                 self.question_embedding.as_deref(),

@@ -121,7 +121,19 @@ pub async fn get(caller: &Caller, query: &Query) -> crate::Handled {
         )
     };
     let mut filter = format!("tenant_id = $1 AND {range}");
-    if let Some(user) = query.get("user") {
+    // Members and services see their own usage; the tenant's (or another user's) needs an
+    // operator.
+    let user = match (query.get("user"), caller.owner_filter()) {
+        (Some(u), Some(own)) if u != own => {
+            tessera_spin_kit::auth::require_role(
+                &caller.auth(),
+                tessera_spin_kit::auth::Role::Operator,
+            )?;
+            Some(u)
+        }
+        (asked, own) => asked.or(own),
+    };
+    if let Some(user) = user {
         params.push(P::Str(user.to_string()));
         filter.push_str(&format!(" AND user_id = ${}", params.len()));
     }

@@ -5,8 +5,9 @@
 //! - `GET  /v1/feedback/report`         questions clustered by embedding, worst feedback first
 //! - `POST /v1/feedback/{id}/promote`   an operator approves a correction: it becomes a `curated` kb document
 //!
-//! Tenant and user come from `x-tenant-id` / `x-user-id` (set by a trusted gateway, as for
-//! chat), or, for posting feedback from a browser, from a presigned feedback token.
+//! The caller is authenticated by tessera_spin_kit::auth (an API key; the report and promotion
+//! need an operator, members rate and read only answers given to them), or, for posting
+//! feedback from a browser, by a presigned feedback token. Every write is audited.
 
 mod db;
 mod identity;
@@ -19,15 +20,42 @@ mod view;
 
 use spin_sdk::http::{IntoResponse, Method, Request};
 use spin_sdk::http_service;
+use tessera_spin_kit::auth;
 use tessera_spin_kit::{ApiError, StatusCode, error_response_for, json_response, request_id};
 
 /// A JSON answer.
 pub type Handled = Result<(StatusCode, serde_json::Value), ApiError>;
 
 #[http_service]
-async fn handle(req: Request) -> impl IntoResponse {
+async fn handle(mut req: Request) -> impl IntoResponse {
     let id = request_id(&req);
-    match route(req).await {
+    // Rating (and reading back) an answer also takes the presigned token handed out with
+    // it, so there an API key is optional; the handlers require one or the other.
+    let by_token = matches!(
+        req.uri()
+            .path()
+            .trim_matches('/')
+            .split('/')
+            .collect::<Vec<_>>()
+            .as_slice(),
+        ["v1", "messages", _, "feedback"]
+    );
+    let caller = if by_token {
+        auth::identify_optional(&mut req).await
+    } else {
+        auth::identify(&mut req).await.map(Some)
+    };
+    let caller = match caller {
+        Ok(c) => c,
+        Err(refusal) => return refusal.response(id.as_deref()),
+    };
+    let audit = caller.as_ref().and_then(|c| auth::Audit::start(c, &req));
+    let result = match caller.as_ref().map(|c| auth::authorize(c, &req)) {
+        Some(Err(e)) => Err(e),
+        _ => route(req).await,
+    };
+    auth::record(audit, &result).await;
+    match result {
         Ok((status, body)) => json_response(status, &body),
         Err(err) => error_response_for(err, id.as_deref()),
     }

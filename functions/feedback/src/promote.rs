@@ -14,6 +14,7 @@ use tessera_spin_kit::{ApiError, StatusCode, connect, read_json_body};
 
 use crate::db::{self, P};
 use crate::identity::Caller;
+use tessera_spin_kit::auth::Forward;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -78,7 +79,7 @@ pub async fn post(req: Request, caller: &Caller, id: &str) -> crate::Handled {
         "content": format!("# {}\n\n{}", question.lines().next().unwrap_or_default(), edited),
         "metadata": { "source": "feedback", "feedback_id": id, "message_id": message_id },
     });
-    let created = kb_ingest(&caller.tenant, &document).await?;
+    let created = kb_ingest(&caller.forward, &document).await?;
     let doc = created["id"].as_str().unwrap_or_default().to_string();
     db::execute(
         &db,
@@ -93,11 +94,15 @@ pub async fn post(req: Request, caller: &Caller, id: &str) -> crate::Handled {
     ))
 }
 
-async fn kb_ingest(tenant: &str, document: &Value) -> Result<Value, ApiError> {
+async fn kb_ingest(who: &Forward, document: &Value) -> Result<Value, ApiError> {
     let unavailable = |e: String| ApiError::dependency("kb_unavailable", e);
-    let req = http::Request::post("http://self/v1/kb/documents")
-        .header("content-type", "application/json")
-        .header("x-tenant-id", tenant)
+    let mut req = http::Request::post("http://self/v1/kb/documents")
+        .header("content-type", "application/json");
+    // The operator's own key: the kb checks it again (ingest into `curated` needs an operator).
+    for (name, value) in who.headers() {
+        req = req.header(name, value);
+    }
+    let req = req
         .body(FullBody::new(Bytes::from(document.to_string())))
         .map_err(|e| unavailable(e.to_string()))?;
     let resp = send(req)

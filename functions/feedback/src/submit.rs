@@ -107,6 +107,12 @@ fn validate(f: NewFeedback) -> Result<Valid, ApiError> {
     })
 }
 
+/// The answer for a message that is missing or not the caller's to see.
+pub fn not_found(id: &str) -> ApiError {
+    ApiError::not_found("message_not_found", format!("no message with id {id:?}"))
+        .with_field("message_id")
+}
+
 /// The rated message, as the rater may see it.
 pub struct Target {
     pub id: String,
@@ -128,10 +134,7 @@ pub async fn target(db: &Connection, id: &str, tenant: Option<&str>) -> Result<T
         vec![P::Str(id.clone()), db::opt_str(tenant)],
     )
     .await?
-    .ok_or_else(|| {
-        ApiError::not_found("message_not_found", format!("no message with id {id:?}"))
-            .with_field("message_id")
-    })?;
+    .ok_or_else(|| not_found(&id))?;
     if db::text(&row, 4) != "assistant" {
         return Err(ApiError::bad_request(
             "not_an_answer",
@@ -160,7 +163,7 @@ pub async fn post(req: Request, id: &str) -> crate::Handled {
             .get("authorization")
             .and_then(|v| v.to_str().ok()),
     )?;
-    let caller = identity::caller(&req)?;
+    let caller = identity::caller(&req);
     let body = read_json_body(req, BODY_LIMIT).await?;
     let mut f: NewFeedback = tessera_api::parse_json(&body)?;
     let presented = match (header_token, f.token.take()) {
@@ -179,11 +182,15 @@ pub async fn post(req: Request, id: &str) -> crate::Handled {
             let owner = target.owner.clone();
             (target, owner, "token")
         }
-        None => (
-            target(&db, id, Some(&caller.tenant)).await?,
-            caller.user.clone(),
-            "api",
-        ),
+        None => {
+            let caller = caller?;
+            let target = target(&db, id, Some(&caller.tenant)).await?;
+            // Members rate the answers they were given, like a token's holder.
+            if !caller.may_act_for(&target.owner) {
+                return Err(not_found(id));
+            }
+            (target, caller.user.clone(), "api")
+        }
     };
     db::begin(&db).await?;
     let stored = store(&db, &target, &user, via, &valid).await;

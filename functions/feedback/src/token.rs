@@ -43,6 +43,8 @@ pub fn bearer(value: Option<&str>) -> Result<Option<String>, ApiError> {
         .strip_prefix("Bearer ")
         .or_else(|| v.trim().strip_prefix("bearer "))
     {
+        // An API key in the same header is the caller's identity (tessera_spin_kit::auth).
+        Some(t) if tessera_spin_kit::auth::key::is_key_shaped(t.trim()) => Ok(None),
         Some(t) if !t.trim().is_empty() => Ok(Some(t.trim().to_string())),
         _ => Err(ApiError::new(
             401,

@@ -46,7 +46,14 @@ pub async fn get(req: &Request, id: &str) -> crate::Handled {
             token::check(&t, Carrier::Header, id).await?;
             submit::target(&db, id, None).await?
         }
-        None => submit::target(&db, id, Some(&identity::caller(req)?.tenant)).await?,
+        None => {
+            let caller = identity::caller(req)?;
+            let target = submit::target(&db, id, Some(&caller.tenant)).await?;
+            if !caller.may_act_for(&target.owner) {
+                return Err(submit::not_found(id));
+            }
+            target
+        }
     };
     let rows = db::rows(
         &db,

@@ -1,12 +1,14 @@
 //! Documents: ingest (validate → chunk → embed when small → store in one transaction),
-//! read and delete.
+//! read, delete one, delete by filter.
 
 use crate::sql::{self, begin, commit, rollback};
 use crate::{Answer, model, refused};
 use serde_json::{Value, json};
 use spin_sdk::http::Request;
 use spin_sdk::pg::{Connection, ParameterValue as P};
-use tessera_retrieval::{ChunkConfig, NewDocument, chunk_document, content_hash, passage_text};
+use tessera_retrieval::{
+    ChunkConfig, DeleteFilter, NewDocument, Scope, chunk_document, content_hash, passage_text,
+};
 use tessera_spin_kit::{ApiError, StatusCode, connect, read_json_body};
 
 /// Request bodies above this are refused before parsing; `content` itself is limited to
@@ -18,13 +20,37 @@ const BODY_LIMIT: usize = 8 << 20;
 pub const INLINE_MAX_CHUNKS: usize = 8;
 
 pub async fn create(req: Request, tenant: &str) -> Answer {
+    let may_curate = crate::access::may_curate(&req);
     let body = read_json_body(req, BODY_LIMIT).await?;
     let doc = NewDocument::from_json_bytes(&body).map_err(refused)?;
+    crate::access::check_scope(&doc.scope, may_curate)?;
+    let db = connect().await?;
+    store(&db, tenant, &doc, Embedding::InlineWhenSmall).await
+}
+
+/// When a new document's chunks are embedded.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Embedding {
+    /// During the request for at most [`INLINE_MAX_CHUNKS`] chunks, else by the worker.
+    InlineWhenSmall,
+    /// Always by the worker (bulk ingest: the request stays short whatever its size).
+    Queued,
+}
+
+/// Validates the scope against the caller, chunks, embeds (when inline) and stores one
+/// document in its own transaction; idempotent by content hash. 201 for a new document,
+/// 200 with `duplicate: true` for content already there.
+pub async fn store(
+    db: &Connection,
+    tenant: &str,
+    doc: &NewDocument,
+    embedding: Embedding,
+) -> Answer {
+    doc.scope.check_for(tenant).map_err(refused)?;
     let hash = content_hash(&doc.content).to_hex();
     let scope = doc.scope.to_string();
 
-    let db = connect().await?;
-    if let Some(existing) = find_by_hash(&db, tenant, &scope, &hash).await? {
+    if let Some(existing) = find_by_hash(db, tenant, &scope, &hash).await? {
         return Ok((StatusCode::OK, with_duplicate(existing, true)));
     }
 
@@ -41,7 +67,7 @@ pub async fn create(req: Request, tenant: &str) -> Answer {
         .iter()
         .map(|c| c.context_prefix(Some(&doc.title)))
         .collect();
-    let inline = chunks.len() <= INLINE_MAX_CHUNKS;
+    let inline = embedding == Embedding::InlineWhenSmall && chunks.len() <= INLINE_MAX_CHUNKS;
     // Embedded before the transaction opens, so no lock is held while the model runs.
     let vectors: Vec<Option<String>> = if inline {
         let passages: Vec<String> = chunks
@@ -58,14 +84,14 @@ pub async fn create(req: Request, tenant: &str) -> Answer {
     };
 
     let metadata = doc.metadata.to_string().into_bytes();
-    begin(&db).await?;
+    begin(db).await?;
     let inserted = sql::rows(
-        &db,
+        db,
         "insert document",
         "INSERT INTO kb_documents (tenant_id, title, scope, format, metadata, content, content_hash, status, chunk_count)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (tenant_id, scope, content_hash) DO NOTHING
-         RETURNING id::text",
+         RETURNING id::text, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
         vec![
             P::Str(tenant.into()),
             P::Str(doc.title.clone()),
@@ -79,12 +105,12 @@ pub async fn create(req: Request, tenant: &str) -> Answer {
         ],
     )
     .await;
-    let id = match inserted {
-        Ok(rows) if !rows.is_empty() => sql::text(&rows[0], 0),
+    let (id, created_at) = match inserted {
+        Ok(rows) if !rows.is_empty() => (sql::text(&rows[0], 0), sql::text(&rows[0], 1)),
         Ok(_) => {
             // A concurrent request stored the same content first: answer with that one.
-            rollback(&db).await;
-            let existing = find_by_hash(&db, tenant, &scope, &hash)
+            rollback(db).await;
+            let existing = find_by_hash(db, tenant, &scope, &hash)
                 .await?
                 .ok_or_else(|| {
                     ApiError::conflict(
@@ -95,19 +121,19 @@ pub async fn create(req: Request, tenant: &str) -> Answer {
             return Ok((StatusCode::OK, with_duplicate(existing, true)));
         }
         Err(e) => {
-            rollback(&db).await;
+            rollback(db).await;
             return Err(e);
         }
     };
     let stored = store_chunks(
-        &db, &id, tenant, &scope, &metadata, &chunks, &headings, vectors, inline,
+        db, &id, tenant, &scope, &metadata, &chunks, &headings, vectors, inline,
     )
     .await;
     if let Err(e) = stored {
-        rollback(&db).await;
+        rollback(db).await;
         return Err(e);
     }
-    commit(&db).await?;
+    commit(db).await?;
 
     Ok((
         StatusCode::CREATED,
@@ -115,10 +141,13 @@ pub async fn create(req: Request, tenant: &str) -> Answer {
             "id": id,
             "title": doc.title,
             "scope": scope,
+            "format": doc.format.as_str(),
+            "metadata": doc.metadata,
             "status": if inline { "ready" } else { "pending" },
             "chunks": chunks.len(),
             "embedded": if inline { "inline" } else { "queued" },
             "content_hash": hash,
+            "created_at": created_at,
             "duplicate": false,
         }),
     ))
@@ -192,13 +221,21 @@ async fn find_by_hash(
     Ok(rows.first().map(document_json))
 }
 
-const SELECT_DOCUMENT: &str =
-    "SELECT id::text, title, scope, format, metadata, status, chunk_count,
+/// The columns [`document_json`] reads, in its order.
+macro_rules! document_columns {
+    () => {
+        "id::text, title, scope, format, metadata, status, chunk_count,
     content_hash, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
-    (SELECT count(*) FROM kb_chunks c WHERE c.document_id = d.id AND c.embedding IS NOT NULL)
-    FROM kb_documents d";
+    (SELECT count(*) FROM kb_chunks c WHERE c.document_id = d.id AND c.embedding IS NOT NULL)"
+    };
+}
 
-fn document_json(row: &spin_sdk::pg::Row) -> Value {
+/// [`document_columns`] as a constant, for statements that add columns after them.
+pub const DOCUMENT_COLUMNS: &str = document_columns!();
+
+const SELECT_DOCUMENT: &str = concat!("SELECT ", document_columns!(), " FROM kb_documents d");
+
+pub fn document_json(row: &spin_sdk::pg::Row) -> Value {
     json!({
         "id": sql::text(row, 0),
         "title": sql::text(row, 1),
@@ -262,21 +299,71 @@ pub async fn get(id: &str, tenant: &str, with_chunks: bool) -> Answer {
     Ok((StatusCode::OK, doc))
 }
 
-pub async fn delete(id: &str, tenant: &str) -> Answer {
+pub async fn delete(id: &str, tenant: &str, may_curate: bool) -> Answer {
     let id = parse_id(id)?;
     let db = connect().await?;
-    // Chunks and queued jobs go with it (ON DELETE CASCADE), in the same statement.
+    // Chunks and queued jobs go with it (ON DELETE CASCADE), in the same statement. A curated
+    // document is left alone (404) unless the caller may curate.
     let deleted = sql::execute(
         &db,
         "delete document",
-        "DELETE FROM kb_documents WHERE id = $1::uuid AND tenant_id = $2",
-        vec![P::Str(id.clone()), P::Str(tenant.into())],
+        "DELETE FROM kb_documents WHERE id = $1::uuid AND tenant_id = $2 \
+         AND (scope <> 'curated' OR $3)",
+        vec![
+            P::Str(id.clone()),
+            P::Str(tenant.into()),
+            P::Boolean(may_curate),
+        ],
     )
     .await?;
     if deleted == 0 {
         return Err(not_found(&id));
     }
     Ok((StatusCode::OK, json!({ "id": id, "deleted": true })))
+}
+
+/// `POST /v1/kb/documents/delete`: every document of the caller matching the filter, with
+/// its chunks and queued jobs (ON DELETE CASCADE), in one statement and so one transaction.
+pub async fn delete_by_filter(req: Request, tenant: &str) -> Answer {
+    let may_curate = crate::access::may_curate(&req);
+    let body = read_json_body(req, BODY_LIMIT).await?;
+    let filter = DeleteFilter::from_json_bytes(&body).map_err(refused)?;
+    Scope::check_all_for(&filter.scopes, tenant).map_err(refused)?;
+    for scope in &filter.scopes {
+        crate::access::check_scope(scope, may_curate)?;
+    }
+    let mut conditions = vec!["tenant_id = $1".to_string()];
+    if !may_curate {
+        // "all" or a metadata filter never reaches curated documents for such a caller.
+        conditions.push("scope <> 'curated'".to_string());
+    }
+    let mut params = vec![P::Str(tenant.into())];
+    if !filter.scopes.is_empty() {
+        params.push(P::ArrayStr(
+            filter.scopes.iter().map(|s| Some(s.to_string())).collect(),
+        ));
+        conditions.push(format!("scope = ANY(${}::text[])", params.len()));
+    }
+    if !filter.filter.is_empty() {
+        params.push(sql::jsonb(&filter.filter.to_json()));
+        conditions.push(format!("metadata @> ${}::jsonb", params.len()));
+    }
+    if let Some(status) = filter.status {
+        params.push(P::Str(status.as_str().into()));
+        conditions.push(format!("status = ${}", params.len()));
+    }
+    let db = connect().await?;
+    let deleted = sql::execute(
+        &db,
+        "delete documents",
+        &format!(
+            "DELETE FROM kb_documents WHERE {}",
+            conditions.join(" AND ")
+        ),
+        params,
+    )
+    .await?;
+    Ok((StatusCode::OK, json!({ "deleted": deleted })))
 }
 
 fn not_found(id: &str) -> ApiError {

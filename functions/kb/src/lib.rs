@@ -2,6 +2,9 @@
 //!
 //! - `POST   /v1/kb/documents`       ingest a document (chunked, embedded inline when small,
 //!   queued for the embedding worker when large); idempotent by content hash
+//! - `GET    /v1/kb/documents`       list documents: filters, cursor pagination
+//! - `POST   /v1/kb/documents/bulk`  NDJSON bulk ingest, per-line results
+//! - `POST   /v1/kb/documents/delete` delete every document matching a filter
 //! - `GET    /v1/kb/documents/{id}`  a document, its status and (`?chunks=true`) chunks
 //! - `DELETE /v1/kb/documents/{id}`  a document and its chunks
 //! - `POST   /v1/kb/search`          hybrid | vector | text search with scopes and filters
@@ -11,8 +14,12 @@
 //! (validation, chunking, fusion) live in `tessera-retrieval`; this crate is the adapter
 //! from HTTP to them, to the model and to Postgres.
 
+mod access;
+mod bulk;
 mod documents;
 mod embeddings;
+mod grouping;
+mod listing;
 mod model;
 mod search;
 mod sql;
@@ -59,12 +66,25 @@ export!(Preinit);
 use spin_sdk::http::{IntoResponse, Method, Request};
 use spin_sdk::http_service;
 use tessera_retrieval::QueryError;
+use tessera_spin_kit::auth;
 use tessera_spin_kit::{ApiError, StatusCode, error_response_for, json_response, request_id};
 
 #[http_service]
-async fn handle(req: Request) -> impl IntoResponse {
+async fn handle(mut req: Request) -> impl IntoResponse {
     let id = request_id(&req);
-    match route(req).await {
+    // Who is asking (an API key, or the trusted headers in `trusted-headers` mode); the
+    // identity headers `tenant` reads are the key's from here on.
+    let caller = match auth::identify(&mut req).await {
+        Ok(c) => c,
+        Err(refusal) => return refusal.response(id.as_deref()),
+    };
+    let audit = auth::Audit::start(&caller, &req);
+    let result = match auth::authorize(&caller, &req) {
+        Ok(()) => route(req).await,
+        Err(e) => Err(e),
+    };
+    auth::record(audit, &result).await;
+    match result {
         Ok((status, body)) => json_response(status, &body),
         Err(err) => error_response_for(err, id.as_deref()),
     }
@@ -79,15 +99,28 @@ async fn route(req: Request) -> Answer {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (segments.as_slice(), method) {
         (["v1", "kb", "documents"], Method::POST) => documents::create(req, &tenant).await,
+        (["v1", "kb", "documents"], Method::GET) => {
+            listing::list(req.uri().query().unwrap_or(""), &tenant).await
+        }
+        (["v1", "kb", "documents", "bulk"], Method::POST) => bulk::ingest(req, &tenant).await,
+        (["v1", "kb", "documents", "delete"], Method::POST) => {
+            documents::delete_by_filter(req, &tenant).await
+        }
+        (["v1", "kb", "documents", "bulk" | "delete"], _) => {
+            Err(ApiError::method_not_allowed("POST"))
+        }
         (["v1", "kb", "documents", id], Method::GET) => {
             let query = tessera_api::Query::parse(req.uri().query().unwrap_or(""))?;
             let chunks = query.get("chunks") == Some("true");
             documents::get(id, &tenant, chunks).await
         }
-        (["v1", "kb", "documents", id], Method::DELETE) => documents::delete(id, &tenant).await,
+        (["v1", "kb", "documents", id], Method::DELETE) => {
+            documents::delete(id, &tenant, access::may_curate(&req)).await
+        }
         (["v1", "kb", "search"], Method::POST) => search::search(req, &tenant).await,
         (["v1", "embeddings"], Method::POST) => embeddings::create(req).await,
-        (["v1", "kb", "documents"] | ["v1", "kb", "search"] | ["v1", "embeddings"], _) => {
+        (["v1", "kb", "documents"], _) => Err(ApiError::method_not_allowed("GET, POST")),
+        (["v1", "kb", "search"] | ["v1", "embeddings"], _) => {
             Err(ApiError::method_not_allowed("POST"))
         }
         (["v1", "kb", "documents", _], _) => Err(ApiError::method_not_allowed("GET, DELETE")),

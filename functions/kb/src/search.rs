@@ -1,15 +1,18 @@
 //! `POST /v1/kb/search`: the vector side (pgvector HNSW, cosine) and the text side
-//! (Postgres full text, `ts_rank_cd`), each filtered by tenant, scope and metadata inside
-//! its index scan, fused by reciprocal rank fusion (k = 60) in `tessera-retrieval`.
+//! (Postgres full text ranked by Okapi BM25), each filtered by tenant, scope and metadata
+//! inside its index scan, fused by reciprocal rank fusion (k = 60) in `tessera-retrieval`.
+//! Options: `group_by: "document"` (see `grouping`); a query of stop words only is
+//! answered with a `notice`.
 
 use crate::sql::{self, begin, commit};
-use crate::{Answer, model, refused};
+use crate::{Answer, grouping, model, refused};
 use serde_json::{Value, json};
 use spin_sdk::http::Request;
 use spin_sdk::pg::{Connection, ParameterValue as P};
 use std::time::Instant;
 use tessera_retrieval::{
-    DEFAULT_RRF_K, RankedList, SearchMode, SearchRequest, reciprocal_rank_fusion, tsquery_terms,
+    DEFAULT_RRF_K, FusedHit, GroupBy, RankedList, SearchMode, SearchRequest, bm25, only_stop_words,
+    reciprocal_rank_fusion, tsquery_terms,
 };
 use tessera_spin_kit::{ApiError, StatusCode, connect, read_json_body};
 
@@ -17,9 +20,11 @@ const BODY_LIMIT: usize = 64 * 1024;
 
 /// How many candidates each side contributes before fusion: deep enough that a chunk ranked
 /// moderately by both sides can win, bounded so the index scans stay short.
-fn candidates(k: usize, mode: SearchMode) -> usize {
-    match mode {
-        SearchMode::Hybrid => (k * 4).clamp(20, 200),
+/// Grouped by document, several chunks of one document compete for a place: deeper still.
+fn candidates(k: usize, mode: SearchMode, grouped: bool) -> usize {
+    match (mode, grouped) {
+        (_, true) => (k * 8).clamp(40, 400),
+        (SearchMode::Hybrid, false) => (k * 4).clamp(20, 200),
         _ => k,
     }
 }
@@ -58,7 +63,11 @@ impl Filters {
 pub async fn search(req: Request, tenant: &str) -> Answer {
     let body = read_json_body(req, BODY_LIMIT).await?;
     let q = SearchRequest::from_json_bytes(&body).map_err(refused)?;
-    let depth = candidates(q.k, q.mode);
+    q.check_tenant(tenant).map_err(refused)?;
+    let grouped = q.group_by == Some(GroupBy::Document);
+    let depth = candidates(q.k, q.mode, grouped);
+    // Postgres drops English stop words: such a query has no text side at all.
+    let stop_words_only = q.mode.uses_text() && only_stop_words(&q.query);
     let db = connect().await?;
     let mut timing = serde_json::Map::new();
 
@@ -78,43 +87,58 @@ pub async fn search(req: Request, tenant: &str) -> Answer {
         lists.push(vector_side(&db, tenant, &q, &query_vector, depth).await?);
         timing.insert("vector_ms".into(), ms(t));
     }
-    if q.mode.uses_text() {
+    if q.mode.uses_text() && !stop_words_only {
         let t = Instant::now();
         lists.push(text_side(&db, tenant, &q, depth).await?);
         timing.insert("text_ms".into(), ms(t));
     }
 
     let fused = reciprocal_rank_fusion(&lists, DEFAULT_RRF_K);
-    let top: Vec<_> = fused.into_iter().take(q.k).collect();
-    let ids: Vec<Option<i64>> = top.iter().map(|h| Some(h.id)).collect();
-    let details = chunk_details(&db, ids).await?;
+    let results = if grouped {
+        grouping::by_document(&db, &fused, q.k).await?
+    } else {
+        let top: Vec<_> = fused.into_iter().take(q.k).collect();
+        let ids: Vec<Option<i64>> = top.iter().map(|h| Some(h.id)).collect();
+        let details = chunk_details(&db, ids).await?;
+        top.iter()
+            .filter_map(|hit| {
+                let chunk = details.iter().find(|(id, _)| *id == hit.id)?.1.clone();
+                Some(with_match(chunk, hit))
+            })
+            .collect()
+    };
+    let mut answer = json!({
+        "query": q.query,
+        "mode": q.mode.as_str(),
+        "k": q.k,
+        "results": results,
+        "timing": timing,
+    });
+    if grouped {
+        answer["group_by"] = json!("document");
+    }
+    if stop_words_only {
+        answer["notice"] = json!("query_has_only_stop_words");
+        answer["notice_message"] = json!(
+            "every word of the query is an English stop word, which full-text search ignores: \
+             the text side found nothing; add a content word, or use mode \"vector\""
+        );
+    }
+    Ok((StatusCode::OK, answer))
+}
 
-    let results: Vec<Value> = top
-        .iter()
-        .filter_map(|hit| {
-            let mut chunk = details.iter().find(|(id, _)| *id == hit.id)?.1.clone();
-            chunk["score"] = json!(hit.score);
-            let mut why = serde_json::Map::new();
-            for s in &hit.sources {
-                why.insert(
-                    s.source.clone(),
-                    json!({ "rank": s.rank, "score": s.score }),
-                );
-            }
-            chunk["matched"] = Value::Object(why);
-            Some(chunk)
-        })
-        .collect();
-    Ok((
-        StatusCode::OK,
-        json!({
-            "query": q.query,
-            "mode": q.mode.as_str(),
-            "k": q.k,
-            "results": results,
-            "timing": timing,
-        }),
-    ))
+/// A chunk as a result: its fused score and where each side ranked it.
+pub fn with_match(mut chunk: Value, hit: &FusedHit<i64>) -> Value {
+    chunk["score"] = json!(hit.score);
+    let mut why = serde_json::Map::new();
+    for s in &hit.sources {
+        why.insert(
+            s.source.clone(),
+            json!({ "rank": s.rank, "score": s.score }),
+        );
+    }
+    chunk["matched"] = Value::Object(why);
+    chunk
 }
 
 fn ms(t: Instant) -> Value {
@@ -168,9 +192,15 @@ async fn vector_side(
     Ok(RankedList::new("vector", hits))
 }
 
-/// Full text, in two passes: chunks containing every word of the query first (few rows, so
-/// ranking them is cheap even over a large corpus), then — only when those are fewer than
-/// `depth` — chunks containing any word, to fill the list.
+/// At most this many chunks matching any query word are scored: enough to hold every match
+/// of a specific query in a large corpus, a bound on the work for very common words.
+const MAX_TEXT_CANDIDATES: usize = 5000;
+
+/// Full text ranked by Okapi BM25 ([`tessera_retrieval::bm25`]): candidates are chunks the
+/// GIN index finds containing any query word (stemmed, stop words dropped, as the stored
+/// tsvector), within the filters; each is scored with the tenant's document frequencies and
+/// average chunk length (kb_text_stats, kb_term_stats), which triggers keep in step with the
+/// chunks.
 async fn text_side(
     db: &Connection,
     tenant: &str,
@@ -180,42 +210,53 @@ async fn text_side(
     let Some(any_word) = tsquery_terms(&q.query) else {
         return Ok(RankedList::new("text", Vec::new()));
     };
-    let all_words = any_word.replace(" | ", " & ");
-    let mut hits = ranked_text(db, tenant, q, &all_words, depth, &[]).await?;
-    if hits.len() < depth && all_words != any_word {
-        let seen: Vec<Option<i64>> = hits.iter().map(|(id, _)| Some(*id)).collect();
-        let more = ranked_text(db, tenant, q, &any_word, depth - hits.len(), &seen).await?;
-        hits.extend(more);
-    }
-    Ok(RankedList::new("text", hits))
-}
-
-async fn ranked_text(
-    db: &Connection,
-    tenant: &str,
-    q: &SearchRequest,
-    tsquery: &str,
-    limit: usize,
-    exclude: &[Option<i64>],
-) -> Result<Vec<(i64, f64)>, ApiError> {
+    // $1 the query, $2 its tsquery, $3 the tenant (first of the filters).
     let filters = Filters::new(tenant, q, 3);
     let sql = format!(
-        "SELECT id, ts_rank_cd(tsv, query) AS rank
-         FROM kb_chunks, to_tsquery('english', $1) AS query
-         WHERE tsv @@ query AND NOT (id = ANY($2::int8[])) AND {}
-         ORDER BY rank DESC, id LIMIT {limit}",
-        filters.sql
+        "WITH q AS (
+            SELECT array_agg(DISTINCT lexeme) AS lexemes
+            FROM unnest(to_tsvector('english', $1))),
+         cand AS MATERIALIZED (
+            -- Each candidate's tsvector cut down to the query's lexemes (marked with weight
+            -- A, then filtered), so scoring reads a few entries, not the whole chunk.
+            SELECT c.id, c.text_length::float8 AS length,
+                   ts_filter(setweight(setweight(c.tsv, 'D'), 'A', q.lexemes), '{{a}}') AS matched
+            FROM kb_chunks c, to_tsquery('english', $2) AS query, q
+            WHERE c.tsv @@ query AND {filters}
+            LIMIT {MAX_TEXT_CANDIDATES}),
+         stats AS (
+            SELECT chunks::float8 AS n,
+                   greatest(total_length::float8 / greatest(chunks, 1), 1.0) AS avg_length
+            FROM kb_text_stats WHERE tenant_id = $3),
+         terms AS (
+            SELECT t.lexeme,
+                   ln(1.0 + (s.n - t.chunks + 0.5) / (t.chunks + 0.5)) AS weight
+            FROM q, stats s, kb_term_stats t
+            WHERE t.tenant_id = $3 AND t.lexeme = ANY(q.lexemes))
+         SELECT c.id, sum({score}) AS score
+         FROM cand c CROSS JOIN stats s
+         CROSS JOIN LATERAL (
+            SELECT x.lexeme, coalesce(array_length(x.positions, 1), 1)::float8 AS freq
+            FROM unnest(c.matched) AS x) AS u
+         JOIN terms ON terms.lexeme = u.lexeme
+         CROSS JOIN LATERAL (SELECT terms.weight, u.freq, c.length, s.avg_length)
+            AS v(idf, tf, len, avgdl)
+         GROUP BY c.id ORDER BY score DESC, c.id LIMIT {depth}",
+        filters = filters.sql,
+        score = bm25::sql_term_score(),
     );
-    let mut params = vec![P::Str(tsquery.to_string()), P::ArrayInt64(exclude.to_vec())];
+    let mut params = vec![P::Str(q.query.clone()), P::Str(any_word)];
     params.extend(filters.params);
     let rows = sql::rows(db, "text search", &sql, params).await?;
-    Ok(rows
-        .iter()
-        .map(|r| (sql::int(r, 0), sql::float(r, 1)))
-        .collect())
+    Ok(RankedList::new(
+        "text",
+        rows.iter()
+            .map(|r| (sql::int(r, 0), sql::float(r, 1)))
+            .collect(),
+    ))
 }
 
-async fn chunk_details(
+pub async fn chunk_details(
     db: &Connection,
     ids: Vec<Option<i64>>,
 ) -> Result<Vec<(i64, Value)>, ApiError> {

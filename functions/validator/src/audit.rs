@@ -12,7 +12,9 @@ use crate::identity::Caller;
 const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 500;
 
-/// Stores one validation; returns its id and time.
+/// Stores one validation; returns its id and time. A rejection also raises a
+/// `validation.rejected` alert (tessera_spin_kit::alert_inbox) in the same statement, so the
+/// alert exists exactly when the validation does.
 pub async fn record(
     db: &Connection,
     tenant: &str,
@@ -26,9 +28,17 @@ pub async fn record(
         db,
         "store validation",
         &format!(
-            "INSERT INTO validations (tenant_id, kind, verdict, symbol, input, result)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             RETURNING id::text, to_char(created_at AT TIME ZONE 'UTC', {})",
+            "WITH v AS (
+                 INSERT INTO validations (tenant_id, kind, verdict, symbol, input, result)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 RETURNING id, created_at),
+             alert AS (
+                 INSERT INTO alert_inbox (tenant_id, type, severity, labels, summary, payload)
+                 SELECT $1, 'validation.rejected', 'warning',
+                        jsonb_strip_nulls(jsonb_build_object('kind', $2::text, 'symbol', $4::text)),
+                        $7, jsonb_build_object('validation_id', v.id::text)
+                 FROM v WHERE $3 = 'reject')
+             SELECT id::text, to_char(created_at AT TIME ZONE 'UTC', {}) FROM v",
             db::ISO
         ),
         vec![
@@ -38,11 +48,24 @@ pub async fn record(
             db::opt_str(symbol),
             db::jsonb(input),
             db::jsonb(result),
+            P::Str(rejection_summary(kind, symbol, result)),
         ],
     )
     .await?
     .ok_or_else(|| ApiError::internal("store validation: no row returned"))?;
     Ok((db::text(&row, 0), db::text(&row, 1)))
+}
+
+/// One line for the alert: what was rejected and the first reason.
+fn rejection_summary(kind: &str, symbol: Option<&str>, result: &Value) -> String {
+    let what = match symbol {
+        Some(s) => format!("{kind} {s} rejected"),
+        None => format!("{kind} rejected"),
+    };
+    match result["reasons"][0]["message"].as_str() {
+        Some(reason) => format!("{what}: {reason}"),
+        None => what,
+    }
 }
 
 pub async fn list(caller: &Caller, query: &Query) -> crate::Handled {

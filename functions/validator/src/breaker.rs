@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use spin_sdk::http::Request;
 use spin_sdk::pg::Connection;
+use tessera_spin_kit::alert_inbox::{self, Alert, Severity};
 use tessera_spin_kit::{ApiError, StatusCode, connect, read_json};
 use tessera_validation::breaker::{
     self, BreakerRules, BreakerState, Metrics, Transition, auto_resume, resume_check, trips,
@@ -121,7 +122,31 @@ pub async fn apply(
         ],
     )
     .await?;
-    Ok(())
+    alert_inbox::raise(db, tenant, &transition_alert(t, actor)).await
+}
+
+/// `circuit_breaker.<state>` for the operators: critical when trading halts, info when it
+/// resumes or awaits approval.
+fn transition_alert(t: &Transition, actor: Option<&str>) -> Alert {
+    let to = t.to.as_str();
+    let mut labels = serde_json::Map::new();
+    labels.insert("state".into(), json!(to));
+    labels.insert("trigger".into(), json!(t.trigger));
+    Alert {
+        event_type: format!("circuit_breaker.{to}"),
+        severity: match t.to {
+            BreakerState::Open => Severity::Critical,
+            _ => Severity::Info,
+        },
+        labels,
+        summary: Some(format!(
+            "circuit breaker {} → {to}: {}",
+            t.from.as_str(),
+            t.reason
+        )),
+        payload: json!({ "from": t.from.as_str(), "to": to, "trigger": t.trigger,
+                         "reason": t.reason, "actor": actor }),
+    }
 }
 
 async fn events(db: &Connection, tenant: &str) -> Result<Vec<Value>, ApiError> {

@@ -1,4 +1,5 @@
-//! Who is asking: tenant and user from headers a trusted gateway sets (as in chat and feedback).
+//! Who is asking: tenant and user from the identity headers, which tessera_spin_kit::auth
+//! has set from the caller's API key (or a trusted gateway set, in trusted-headers mode).
 
 use spin_sdk::http::Request;
 use tessera_spin_kit::ApiError;

@@ -9,7 +9,8 @@
 //! - `POST /v1/validate/formula`                a sheet of formulas evaluated and checked
 //! - `POST /v1/validate/model`                  DCF / LBO model checks
 //!
-//! The tenant comes from `x-tenant-id` (set by a trusted gateway, as for the other components).
+//! The caller is authenticated by tessera_spin_kit::auth (API keys; limits and the breaker's
+//! resume need the operator role), and every write is audited.
 
 mod audit;
 mod breaker;
@@ -23,6 +24,7 @@ mod trade;
 
 use spin_sdk::http::{IntoResponse, Method, Request};
 use spin_sdk::http_service;
+use tessera_spin_kit::auth;
 use tessera_spin_kit::{ApiError, StatusCode, error_response_for, json_response, request_id};
 
 /// A JSON answer.
@@ -32,9 +34,19 @@ pub type Handled = Result<(StatusCode, serde_json::Value), ApiError>;
 pub const BODY_LIMIT: usize = 4 * 1024 * 1024;
 
 #[http_service]
-async fn handle(req: Request) -> impl IntoResponse {
+async fn handle(mut req: Request) -> impl IntoResponse {
     let id = request_id(&req);
-    match route(req).await {
+    let caller = match auth::identify(&mut req).await {
+        Ok(c) => c,
+        Err(refusal) => return refusal.response(id.as_deref()),
+    };
+    let audit = auth::Audit::start(&caller, &req);
+    let result = match auth::authorize(&caller, &req) {
+        Ok(()) => route(req).await,
+        Err(e) => Err(e),
+    };
+    auth::record(audit, &result).await;
+    match result {
         Ok((status, body)) => json_response(status, &body),
         Err(err) => error_response_for(err, id.as_deref()),
     }

@@ -158,6 +158,7 @@ pub async fn post(req: Request, caller: &Caller) -> crate::Handled {
     db::begin(&db).await?;
     let stored = async {
         let now = breaker::current(&db, &caller.tenant, true).await?;
+        let previous = previous_positions(&db, &caller.tenant).await?;
         let id = store(
             &db,
             &caller.tenant,
@@ -167,6 +168,9 @@ pub async fn post(req: Request, caller: &Caller) -> crate::Handled {
             &closed,
         )
         .await?;
+        if let Some(previous) = &previous {
+            raise_position_changes(&db, &caller.tenant, previous, &account, &id).await?;
+        }
         let m = breaker::metrics(&db, &caller.tenant).await?;
         let t = observe(now.state, &m, &rules);
         if let Some(t) = &t {
@@ -243,4 +247,60 @@ async fn store(
         .map_err(|e| if e.status == 400 { e.with_field(&format!("closed_trades[{i}].closed_at")) } else { e })?;
     }
     Ok(id)
+}
+
+/// The positions of the tenant's latest snapshot; `None` before the first.
+async fn previous_positions(
+    db: &Connection,
+    tenant: &str,
+) -> Result<Option<Vec<tessera_validation::trade::Position>>, ApiError> {
+    let row = db::one(
+        db,
+        "previous snapshot",
+        "SELECT positions::text FROM portfolio_snapshots WHERE tenant_id = $1 \
+         ORDER BY taken_at DESC, created_at DESC LIMIT 1",
+        vec![P::Str(tenant.into())],
+    )
+    .await?;
+    // Stored positions were validated on the way in; an unreadable row is treated as empty.
+    Ok(row.map(|r| serde_json::from_str(&db::text(&r, 0)).unwrap_or_default()))
+}
+
+/// `position.large_change` alerts (tessera_spin_kit::alert_inbox) for what was traded since
+/// the previous snapshot, in the snapshot's transaction.
+async fn raise_position_changes(
+    db: &Connection,
+    tenant: &str,
+    previous: &[tessera_validation::trade::Position],
+    account: &Account,
+    snapshot_id: &str,
+) -> Result<(), ApiError> {
+    use tessera_spin_kit::alert_inbox::{self, Alert, Severity};
+    let changes = tessera_validation::trade::large_position_changes(
+        previous,
+        &account.positions,
+        account.equity,
+        tessera_validation::trade::DEFAULT_THRESHOLD_PCT,
+    );
+    for c in changes {
+        let mut labels = serde_json::Map::new();
+        labels.insert("symbol".into(), json!(c.symbol));
+        labels.insert("change".into(), json!(c.kind()));
+        let alert = Alert {
+            event_type: "position.large_change".into(),
+            severity: Severity::Warning,
+            labels,
+            summary: Some(format!(
+                "{} {}: {} → {} ({:.2} % of equity)",
+                c.symbol,
+                c.kind(),
+                c.from_quantity,
+                c.to_quantity,
+                c.pct_of_equity
+            )),
+            payload: json!({ "change": c, "snapshot_id": snapshot_id }),
+        };
+        alert_inbox::raise(db, tenant, &alert).await?;
+    }
+    Ok(())
 }

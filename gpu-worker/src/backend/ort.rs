@@ -1,10 +1,10 @@
 //! onnxruntime through the `ort` crate, with the library loaded at run time from
 //! `--ort-dylib` (`load-dynamic`): the build links nothing, and the library comes from the
-//! PyPI wheel `onnxruntime` (CPU) or `onnxruntime-gpu` (CUDA). It runs the same converted
+//! PyPI wheel `onnxruntime` (CPU; `cargo xtask setup` fetches it) or `onnxruntime-gpu` (CUDA). It runs the same converted
 //! graph as tract and pools the same way.
 
 use super::{Backend, BackendConfig, BackendKind};
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::Tensor;
@@ -24,10 +24,7 @@ pub struct OrtBackend {
 
 impl OrtBackend {
     pub fn new(onnx: &[u8], config: &BackendConfig) -> Result<Self> {
-        let dylib = config.ort_dylib.as_ref().context(
-            "the ort and cuda backends need --ort-dylib (libonnxruntime.so from the PyPI wheel \
-             `onnxruntime`, or `onnxruntime-gpu` for cuda)",
-        )?;
+        let dylib = &config.ort_dylib;
         let env = match ENVIRONMENT.get() {
             Some(env) => env,
             None => {

@@ -7,17 +7,19 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio_postgres::AsyncMessage;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 pub const CHANNEL: &str = "embedding_jobs";
 
 pub async fn run(
     config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
     wake: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut backoff = Duration::from_millis(200);
     while !*stop.borrow() {
-        match listen(&config, &wake).await {
+        match listen(&config, &tls, &wake).await {
             Ok(()) => backoff = Duration::from_millis(200),
             Err(e) => {
                 tracing::debug!(error = %e, "LISTEN connection failed; polling covers the gap")
@@ -34,9 +36,10 @@ pub async fn run(
 /// Listens until the connection ends.
 async fn listen(
     config: &tokio_postgres::Config,
+    tls: &MakeRustlsConnect,
     wake: &Notify,
 ) -> Result<(), tokio_postgres::Error> {
-    let (client, mut connection) = config.connect(tokio_postgres::NoTls).await?;
+    let (client, mut connection) = config.connect(tls.clone()).await?;
     let (messages_tx, mut messages) = tokio::sync::mpsc::unbounded_channel();
     // The connection must be polled for the LISTEN below to complete and for
     // notifications to arrive.

@@ -35,13 +35,12 @@ pub async fn run(
     service: Arc<EmbedService>,
     stop: watch::Receiver<bool>,
 ) -> Result<()> {
-    let pg: tokio_postgres::Config = config
-        .database_url
-        .parse()
-        .context("parsing --database-url")?;
+    // sslmode/sslrootcert as libpq reads them, so a managed Postgres is reached over TLS.
+    let target = tessera_pg_tls::parse(&config.database_url)
+        .map_err(|e| anyhow::anyhow!("--database-url: {e}"))?;
     let manager = Manager::from_config(
-        pg.clone(),
-        tokio_postgres::NoTls,
+        target.config.clone(),
+        target.tls.clone(),
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
@@ -51,8 +50,18 @@ pub async fn run(
         .build()
         .context("creating the Postgres pool")?;
     let wake = Arc::new(Notify::new());
-    let listener = tokio::spawn(listen::run(pg, wake.clone(), stop.clone()));
-    tracing::info!(worker = %config.worker_id, tasks = config.tasks, "draining embedding_jobs");
+    let listener = tokio::spawn(listen::run(
+        target.config,
+        target.tls,
+        wake.clone(),
+        stop.clone(),
+    ));
+    tracing::info!(
+        worker = %config.worker_id,
+        tasks = config.tasks,
+        sslmode = target.mode.as_str(),
+        "draining embedding_jobs"
+    );
     let tasks: Vec<_> = (0..config.tasks)
         .map(|_| {
             let (config, service, pool, wake, stop) = (

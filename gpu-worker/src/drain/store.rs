@@ -4,7 +4,7 @@
 //! touches both, so two workers finishing chunks of one document serialise on the document
 //! row instead of deadlocking, and the one that commits last sees every chunk embedded.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
 use deadpool_postgres::Pool;
 use std::time::Duration;
 
@@ -29,7 +29,10 @@ pub async fn claim(
     lease: Duration,
     max_attempts: i32,
 ) -> Result<Vec<ClaimedJob>> {
-    let db = pool.get().await.context("connecting to Postgres")?;
+    let db = pool
+        .get()
+        .await
+        .map_err(|e| anyhow!(tessera_pg_tls::explain_pool(&e)))?;
     let rows = db
         .query(
             "WITH claimable AS (
@@ -74,7 +77,10 @@ pub async fn complete(
     worker: &str,
     done: &[(&ClaimedJob, String)],
 ) -> Result<(usize, Vec<String>)> {
-    let mut db = pool.get().await.context("connecting to Postgres")?;
+    let mut db = pool
+        .get()
+        .await
+        .map_err(|e| anyhow!(tessera_pg_tls::explain_pool(&e)))?;
     let tx = db.transaction().await?;
     let documents = distinct_documents(done.iter().map(|(j, _)| *j));
     lock_documents(&tx, &documents).await?;
@@ -125,7 +131,10 @@ pub async fn release_failed(
     error: &str,
     max_attempts: i32,
 ) -> Result<(usize, usize)> {
-    let mut db = pool.get().await.context("connecting to Postgres")?;
+    let mut db = pool
+        .get()
+        .await
+        .map_err(|e| anyhow!(tessera_pg_tls::explain_pool(&e)))?;
     let tx = db.transaction().await?;
     lock_documents(&tx, &distinct_documents(jobs.iter().copied())).await?;
     let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
@@ -153,7 +162,10 @@ pub async fn release_failed(
 /// Jobs whose lease ran out on their last attempt (each claim killed its worker, say): marks
 /// them and their documents failed, so a poison chunk cannot keep taking workers down.
 pub async fn fail_exhausted(pool: &Pool, max_attempts: i32) -> Result<usize> {
-    let mut db = pool.get().await.context("connecting to Postgres")?;
+    let mut db = pool
+        .get()
+        .await
+        .map_err(|e| anyhow!(tessera_pg_tls::explain_pool(&e)))?;
     let tx = db.transaction().await?;
     let candidates = tx
         .query(

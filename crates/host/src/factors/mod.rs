@@ -10,6 +10,9 @@ pub mod key_value;
 pub mod llm;
 pub mod outbound_http;
 pub mod postgres;
+pub mod runtime_config;
+pub mod sqlite;
+pub mod unconfigured;
 pub mod variables;
 
 use crate::app::ComponentConfig;
@@ -43,6 +46,8 @@ pub struct Factors {
     pub postgres: Arc<postgres::PostgresFactor>,
     pub llm: Arc<llm::LlmFactor>,
     pub outbound_http: Arc<outbound_http::OutboundHttpFactor>,
+    pub sqlite: sqlite::SqliteFactor,
+    pub unconfigured: unconfigured::UnconfiguredFactor,
 }
 
 impl Factors {
@@ -52,6 +57,8 @@ impl Factors {
         <Arc<postgres::PostgresFactor>>::add_to_linker(linker)?;
         <Arc<llm::LlmFactor>>::add_to_linker(linker)?;
         <Arc<outbound_http::OutboundHttpFactor>>::add_to_linker(linker)?;
+        sqlite::SqliteFactor::add_to_linker(linker)?;
+        unconfigured::UnconfiguredFactor::add_to_linker(linker)?;
         Ok(())
     }
 
@@ -61,6 +68,7 @@ impl Factors {
         self.postgres.validate(component)?;
         self.llm.validate(component)?;
         self.outbound_http.validate(component)?;
+        self.sqlite.validate(component)?;
         Ok(())
     }
 }

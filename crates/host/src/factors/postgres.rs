@@ -5,6 +5,7 @@
 //! is rolled back before it returns to the pool. Addresses are checked against the
 //! component's `allowed_outbound_hosts` (`postgres://host:port`), as Spin does.
 
+mod compat;
 mod values;
 
 use super::Factor;
@@ -20,7 +21,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tessera_manifest::AllowedHosts;
-use tokio_postgres::{NoTls, Statement};
+use tessera_pg_tls as tls;
+use tokio_postgres::Statement;
 use wasmtime::component::{
     Accessor, FutureReader, HasData, Linker, Resource, ResourceTable, StreamReader,
 };
@@ -82,23 +84,13 @@ impl PostgresFactor {
     }
 
     fn build_pool(&self, address: &str) -> Result<Pool, Error> {
-        let mut config: tokio_postgres::Config = address
-            .parse()
-            .map_err(|e| Error::ConnectionFailed(format!("invalid connection string: {e}")))?;
+        let tls::Target {
+            mut config, tls, ..
+        } = tls::parse(address).map_err(Error::ConnectionFailed)?;
         plan_each_run(&mut config);
-        if matches!(
-            config.get_ssl_mode(),
-            tokio_postgres::config::SslMode::Require
-        ) {
-            return Err(Error::ConnectionFailed(
-                "sslmode=require: TLS to Postgres is not supported by the local host; \
-                 use a local address or deploy on Spin"
-                    .into(),
-            ));
-        }
         let manager = Manager::from_config(
             config,
-            NoTls,
+            tls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -129,6 +121,8 @@ impl Factor for Arc<PostgresFactor> {
             state: &mut s.postgres,
             table: &mut s.table,
         })?;
+        // fermyon:spin/postgres@2.0.0 and spin:postgres@3.0.0 on the same pools.
+        compat::add_to_linker(linker)?;
         Ok(())
     }
 
@@ -273,7 +267,7 @@ fn pool_error(err: deadpool_postgres::PoolError) -> Error {
                 .to_string()
         }
         PoolError::Timeout(_) => "timed out connecting to the database".to_string(),
-        PoolError::Backend(e) => format!("cannot connect to the database: {e}"),
+        PoolError::Backend(e) => tls::explain(e),
         other => format!("cannot connect to the database: {other}"),
     };
     Error::ConnectionFailed(message)
@@ -406,8 +400,11 @@ impl pg::HostConnectionBuilder for PostgresView<'_> {
         _builder: Resource<ConnectionBuilder>,
         _certificate: String,
     ) -> wasmtime::Result<Result<(), Error>> {
+        // The connection string carries the CA instead (crates/pg-tls).
         Ok(Err(Error::Other(
-            "custom CA roots need TLS to Postgres, which the local host does not support".into(),
+            "set-ca-root is not supported by this host; name the CA file in the connection \
+             string instead: ?sslmode=verify-full&sslrootcert=<file>"
+                .into(),
         )))
     }
 

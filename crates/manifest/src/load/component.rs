@@ -1,7 +1,7 @@
 //! `[component.<id>]` tables. Keys Spin knows but Tessera does not implement are either
 //! ignored (when they change nothing for a local host: `tool`,
 //! `dependencies_inherit_configuration`) or rejected by name when they would silently
-//! change behaviour (`sqlite_databases`, `dependencies`, remote sources, ...).
+//! change behaviour (`dependencies`, remote sources, ...).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -72,9 +72,7 @@ fn read(id: &str, mut c: TableReader<'_>, base_dir: &Path) -> Result<Component, 
 
     let key_value_stores = labels(&mut c, "key_value_stores", check_label)?;
     let ai_models = labels(&mut c, "ai_models", check_component_id)?;
-    if !c.string_list("sqlite_databases")?.is_empty() {
-        return Err(unsupported(&c, "sqlite_databases", id, "SQLite databases"));
-    }
+    let sqlite_databases = labels(&mut c, "sqlite_databases", check_label)?;
     match c.get("dependencies") {
         None => {}
         Some(Value::Table(deps)) if deps.is_empty() => {}
@@ -108,6 +106,7 @@ fn read(id: &str, mut c: TableReader<'_>, base_dir: &Path) -> Result<Component, 
         environment,
         allowed_outbound_hosts,
         key_value_stores,
+        sqlite_databases,
         ai_models,
         files,
         exclude_files,

@@ -430,8 +430,8 @@ fn component_field_errors() {
             "component.a.ai_models[1]: invalid name \"Bad_Model\": words must be separated with '-', not '_'",
         ),
         (
-            "sqlite_databases = [\"default\"]",
-            "component.a.sqlite_databases: not supported by Tessera: SQLite databases (component \"a\"); remove `sqlite_databases`",
+            "sqlite_databases = [\"b@d\"]",
+            "component.a.sqlite_databases[0]: invalid name \"b@d\": expected kebab-case or snake_case",
         ),
         (
             "dependencies = { \"x:y\" = \"1.0\" }",

@@ -36,6 +36,11 @@ pub enum QueryError {
     },
     #[error("invalid scope `{}`: {reason}", clip(given))]
     InvalidScope { given: String, reason: &'static str },
+    #[error(
+        "scope `{}` names another tenant; a request may only name its own (x-tenant-id)",
+        clip(given)
+    )]
+    ForeignTenant { given: String },
     #[error("{count} scopes given; at most {max} are allowed")]
     TooManyScopes { count: usize, max: usize },
     #[error("invalid filter `{field}`: {reason}")]
@@ -73,7 +78,9 @@ impl QueryError {
             QueryError::EmptyQuery | QueryError::QueryTooLong { .. } => Some("query"),
             QueryError::UnknownMode { .. } => Some("mode"),
             QueryError::KOutOfRange { .. } => Some("k"),
-            QueryError::InvalidScope { .. } | QueryError::TooManyScopes { .. } => Some("scope"),
+            QueryError::InvalidScope { .. }
+            | QueryError::TooManyScopes { .. }
+            | QueryError::ForeignTenant { .. } => Some("scope"),
         }
     }
 
@@ -94,6 +101,7 @@ impl QueryError {
             | QueryError::InvalidFilter { .. }
             | QueryError::InvalidValue { .. } => "invalid_value",
             QueryError::TooLarge { .. } => "too_large",
+            QueryError::ForeignTenant { .. } => "foreign_tenant",
         }
     }
 

@@ -97,12 +97,30 @@ pub struct SearchRequest {
     /// second embedding). It must be the MiniLM embedding of `query`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub embedding: Option<Vec<f32>>,
+    /// `"document"`: one result per document (its best chunk, with neighbours as context).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_by: Option<GroupBy>,
+}
+
+/// How results are grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupBy {
+    Document,
 }
 
 /// Dimensions of a query embedding (all-MiniLM-L6-v2).
 pub const EMBEDDING_DIMENSIONS: usize = 384;
 
-const FIELDS: [&str; 6] = ["query", "k", "mode", "scope", "filter", "embedding"];
+const FIELDS: [&str; 7] = [
+    "query",
+    "k",
+    "mode",
+    "scope",
+    "filter",
+    "embedding",
+    "group_by",
+];
 
 impl SearchRequest {
     /// Validates a raw request body.
@@ -133,7 +151,25 @@ impl SearchRequest {
             filter: given("filter")
                 .map_or(Ok(MetadataFilter::default()), MetadataFilter::from_json)?,
             embedding: given("embedding").map(parse_embedding).transpose()?,
+            group_by: given("group_by").map(parse_group_by).transpose()?,
         })
+    }
+
+    /// Refuses a `tenant:<id>` scope naming a tenant other than the caller's: it could
+    /// only ever match nothing, and a silent empty answer hides the client's bug.
+    pub fn check_tenant(&self, caller: &str) -> Result<(), QueryError> {
+        Scope::check_all_for(&self.scopes, caller)
+    }
+}
+
+fn parse_group_by(value: &Value) -> Result<GroupBy, QueryError> {
+    match value.as_str() {
+        Some("document") => Ok(GroupBy::Document),
+        Some(other) => Err(QueryError::InvalidValue {
+            field: "group_by",
+            reason: format!("unknown grouping {other:?}; expected \"document\""),
+        }),
+        None => Err(wrong_type("group_by", "the string \"document\"")),
     }
 }
 
@@ -221,7 +257,7 @@ fn parse_mode(value: &Value) -> Result<SearchMode, QueryError> {
 }
 
 /// One scope string or a list of them.
-fn parse_scopes(value: &Value) -> Result<Vec<Scope>, QueryError> {
+pub(crate) fn parse_scopes(value: &Value) -> Result<Vec<Scope>, QueryError> {
     const EXPECTED: &str = "a scope string or a list of scope strings";
     let texts: Vec<&str> = match value {
         Value::String(s) => vec![s.as_str()],

@@ -65,6 +65,23 @@ impl Scope {
     }
 }
 
+impl Scope {
+    /// `Ok` unless this is `tenant:<id>` for a tenant other than `caller`.
+    pub fn check_for(&self, caller: &str) -> Result<(), QueryError> {
+        match self {
+            Scope::Tenant(id) if id != caller => Err(QueryError::ForeignTenant {
+                given: self.to_string(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// [`Scope::check_for`] over a list.
+    pub fn check_all_for(scopes: &[Scope], caller: &str) -> Result<(), QueryError> {
+        scopes.iter().try_for_each(|s| s.check_for(caller))
+    }
+}
+
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -146,6 +163,27 @@ mod tests {
             Scope::parse(&format!("page:{}", "é".repeat(128))).is_ok(),
             "limit counts characters"
         );
+    }
+
+    #[test]
+    fn a_tenant_scope_must_name_the_caller() {
+        assert!(
+            Scope::parse("tenant:acme")
+                .unwrap()
+                .check_for("acme")
+                .is_ok()
+        );
+        assert!(Scope::Global.check_for("acme").is_ok());
+        assert!(Scope::Page("x".into()).check_for("acme").is_ok());
+        let err = Scope::parse("tenant:other")
+            .unwrap()
+            .check_for("acme")
+            .unwrap_err();
+        assert_eq!(
+            (err.field(), err.code(), err.http_status()),
+            (Some("scope"), "foreign_tenant", 400)
+        );
+        assert!(err.to_string().contains("tenant:other"), "{err}");
     }
 
     #[test]

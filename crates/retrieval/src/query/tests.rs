@@ -23,6 +23,7 @@ fn minimal_request_takes_the_defaults() {
             scopes: vec![],
             filter: MetadataFilter::default(),
             embedding: None,
+            group_by: None,
         }
     );
     let nulls =
@@ -252,4 +253,26 @@ fn huge_values_are_not_echoed_whole() {
         assert!(message.len() < 200, "{field}: {} bytes", message.len());
         assert!(message.contains('…'), "{message}");
     }
+}
+
+#[test]
+fn group_by_document_only() {
+    let req = parse(json!({"query": "x", "group_by": "document"})).unwrap();
+    assert_eq!(req.group_by, Some(GroupBy::Document));
+    assert_eq!(
+        field_of(json!({"query": "x", "group_by": "page"})),
+        (Some("group_by".into()), "invalid_value")
+    );
+    assert_eq!(
+        field_of(json!({"query": "x", "group_by": 1})),
+        (Some("group_by".into()), "invalid_type")
+    );
+}
+
+#[test]
+fn a_scope_naming_another_tenant_is_refused() {
+    let req = parse(json!({"query": "x", "scope": ["global", "tenant:acme"]})).unwrap();
+    assert!(req.check_tenant("acme").is_ok());
+    let err = req.check_tenant("other").unwrap_err();
+    assert_eq!((err.field(), err.code()), (Some("scope"), "foreign_tenant"));
 }

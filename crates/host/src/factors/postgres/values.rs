@@ -6,12 +6,13 @@
 //! column. A NULL has no type of its own; the server infers it.
 
 use crate::bindings::spin::postgres::postgres::{
-    Column, DbDataType, DbError, DbValue, Error, Interval, ParameterValue, QueryError, Row,
+    Column, DbDataType, DbError, DbValue, Error, Interval, ParameterValue, QueryError,
+    RangeBoundKind, Row,
 };
 use bytes::BytesMut;
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use deadpool_postgres::ClientWrapper;
-use postgres_types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
+use postgres_types::{FromSql, IsNull, Kind, ToSql, Type, to_sql_checked};
 use rust_decimal::Decimal;
 use std::error::Error as StdError;
 use tokio_postgres::Statement;
@@ -111,8 +112,33 @@ fn to_arg(p: &ParameterValue) -> Result<(Arg, Option<Type>), String> {
             (Box::new(v), Some(Type::NUMERIC_ARRAY))
         }
         P::Interval(i) => (Box::new(PgInterval(*i)), Some(Type::INTERVAL)),
-        P::RangeInt32(_) | P::RangeInt64(_) | P::RangeDecimal(_) => {
-            return Err("range parameters are not supported by this host".into());
+        P::RangeInt32((lower, upper)) => (
+            Box::new(PgRange {
+                lower: *lower,
+                upper: *upper,
+            }),
+            Some(Type::INT4_RANGE),
+        ),
+        P::RangeInt64((lower, upper)) => (
+            Box::new(PgRange {
+                lower: *lower,
+                upper: *upper,
+            }),
+            Some(Type::INT8_RANGE),
+        ),
+        P::RangeDecimal((lower, upper)) => {
+            let bound = |b: &Option<(String, RangeBoundKind)>| {
+                b.as_ref()
+                    .map(|(v, kind)| decimal(v).map(|d| (d, *kind)))
+                    .transpose()
+            };
+            (
+                Box::new(PgRange {
+                    lower: bound(lower)?,
+                    upper: bound(upper)?,
+                }),
+                Some(Type::NUM_RANGE),
+            )
         }
         P::DbNull => (Box::new(Null), None),
     })
@@ -164,6 +190,9 @@ fn data_type(t: &Type) -> DbDataType {
         Type::TEXT_ARRAY | Type::VARCHAR_ARRAY => DbDataType::ArrayStr,
         Type::NUMERIC_ARRAY => DbDataType::ArrayDecimal,
         Type::INTERVAL => DbDataType::Interval,
+        Type::INT4_RANGE => DbDataType::RangeInt32,
+        Type::INT8_RANGE => DbDataType::RangeInt64,
+        Type::NUM_RANGE => DbDataType::RangeDecimal,
         _ => DbDataType::Other(t.name().to_string()),
     }
 }
@@ -212,6 +241,16 @@ fn value(row: &tokio_postgres::Row, i: usize) -> Result<DbValue, Error> {
             DbValue::ArrayDecimal(v.into_iter().map(|d| d.map(|d| d.to_string())).collect())
         }),
         Type::INTERVAL => get::<PgInterval>(row, i)?.map(|v| DbValue::Interval(v.0)),
+        Type::INT4_RANGE => {
+            get::<PgRange<i32>>(row, i)?.map(|r| DbValue::RangeInt32((r.lower, r.upper)))
+        }
+        Type::INT8_RANGE => {
+            get::<PgRange<i64>>(row, i)?.map(|r| DbValue::RangeInt64((r.lower, r.upper)))
+        }
+        Type::NUM_RANGE => get::<PgRange<Decimal>>(row, i)?.map(|r| {
+            let text = |b: Option<(Decimal, RangeBoundKind)>| b.map(|(d, k)| (d.to_string(), k));
+            DbValue::RangeDecimal((text(r.lower), text(r.upper)))
+        }),
         // Anything else (vector, inet, …) arrives in its binary form; cast to ::text in SQL
         // to read it as a string.
         _ => get::<Raw>(row, i)?.map(|r| DbValue::Unsupported(r.0)),
@@ -357,5 +396,205 @@ impl<'a> FromSql<'a> for PgInterval {
     }
     fn accepts(t: &Type) -> bool {
         *t == Type::INTERVAL
+    }
+}
+
+/// A range (`int4range`, `int8range`, `numrange`) in Spin's shape: each bound absent
+/// (unbounded) or a value with its kind. Postgres's empty range reads as both bounds absent,
+/// as Spin reads it.
+#[derive(Debug)]
+struct PgRange<T> {
+    lower: Option<(T, RangeBoundKind)>,
+    upper: Option<(T, RangeBoundKind)>,
+}
+
+// The binary range format (src/include/utils/rangetypes.h): a flags byte, then each present
+// bound as a length-prefixed value of the element type.
+const RANGE_EMPTY: u8 = 0x01;
+const RANGE_LB_INC: u8 = 0x02;
+const RANGE_UB_INC: u8 = 0x04;
+const RANGE_LB_INF: u8 = 0x08;
+const RANGE_UB_INF: u8 = 0x10;
+
+fn range_element(t: &Type) -> Option<&Type> {
+    match t.kind() {
+        Kind::Range(element) => Some(element),
+        _ => None,
+    }
+}
+
+impl<T: ToSql> ToSql for PgRange<T> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
+        let element = range_element(ty).ok_or("not a range type")?;
+        let mut flags = 0;
+        match &self.lower {
+            None => flags |= RANGE_LB_INF,
+            Some((_, RangeBoundKind::Inclusive)) => flags |= RANGE_LB_INC,
+            Some((_, RangeBoundKind::Exclusive)) => {}
+        }
+        match &self.upper {
+            None => flags |= RANGE_UB_INF,
+            Some((_, RangeBoundKind::Inclusive)) => flags |= RANGE_UB_INC,
+            Some((_, RangeBoundKind::Exclusive)) => {}
+        }
+        out.extend_from_slice(&[flags]);
+        for (value, _) in [&self.lower, &self.upper].into_iter().flatten() {
+            let start = out.len();
+            out.extend_from_slice(&[0; 4]);
+            if let IsNull::Yes = value.to_sql(element, out)? {
+                return Err("a range bound cannot be NULL".into());
+            }
+            let len = i32::try_from(out.len() - start - 4)?;
+            out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+        }
+        Ok(IsNull::No)
+    }
+    fn accepts(t: &Type) -> bool {
+        range_element(t).is_some()
+    }
+    to_sql_checked!();
+}
+
+impl<'a, T: FromSql<'a>> FromSql<'a> for PgRange<T> {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn StdError + Sync + Send>> {
+        let element = range_element(ty).ok_or("not a range type")?;
+        let (&flags, mut rest) = raw.split_first().ok_or("empty range value")?;
+        if flags & RANGE_EMPTY != 0 {
+            return Ok(PgRange {
+                lower: None,
+                upper: None,
+            });
+        }
+        let lower = range_bound(
+            &mut rest,
+            element,
+            flags & RANGE_LB_INF == 0,
+            flags & RANGE_LB_INC != 0,
+        )?;
+        let upper = range_bound(
+            &mut rest,
+            element,
+            flags & RANGE_UB_INF == 0,
+            flags & RANGE_UB_INC != 0,
+        )?;
+        Ok(PgRange { lower, upper })
+    }
+    fn accepts(t: &Type) -> bool {
+        range_element(t).is_some()
+    }
+}
+
+type Bound<T> = Option<(T, RangeBoundKind)>;
+
+fn range_bound<'a, T: FromSql<'a>>(
+    rest: &mut &'a [u8],
+    element: &Type,
+    present: bool,
+    inclusive: bool,
+) -> Result<Bound<T>, Box<dyn StdError + Sync + Send>> {
+    if !present {
+        return Ok(None);
+    }
+    let len_bytes = rest.get(..4).ok_or("truncated range bound")?;
+    let len = usize::try_from(i32::from_be_bytes(len_bytes.try_into()?))?;
+    let data = rest.get(4..4 + len).ok_or("truncated range bound")?;
+    *rest = &rest[4 + len..];
+    let kind = if inclusive {
+        RangeBoundKind::Inclusive
+    } else {
+        RangeBoundKind::Exclusive
+    };
+    Ok(Some((T::from_sql(element, data)?, kind)))
+}
+
+#[cfg(test)]
+mod range_tests {
+    use super::*;
+
+    #[test]
+    fn a_range_round_trips_through_its_binary_form() {
+        let range = PgRange {
+            lower: Some((1i32, RangeBoundKind::Inclusive)),
+            upper: Some((10i32, RangeBoundKind::Exclusive)),
+        };
+        let mut buf = BytesMut::new();
+        range.to_sql(&Type::INT4_RANGE, &mut buf).expect("encodes");
+        assert_eq!(
+            &buf[..],
+            &[
+                RANGE_LB_INC,
+                0,
+                0,
+                0,
+                4,
+                0,
+                0,
+                0,
+                1,
+                0,
+                0,
+                0,
+                4,
+                0,
+                0,
+                0,
+                10
+            ]
+        );
+        let back = PgRange::<i32>::from_sql(&Type::INT4_RANGE, &buf).expect("decodes");
+        assert_eq!(back.lower, Some((1, RangeBoundKind::Inclusive)));
+        assert_eq!(back.upper, Some((10, RangeBoundKind::Exclusive)));
+    }
+
+    #[test]
+    fn unbounded_and_empty_ranges_have_no_bounds() {
+        let open = PgRange::<i64> {
+            lower: None,
+            upper: Some((5, RangeBoundKind::Inclusive)),
+        };
+        let mut buf = BytesMut::new();
+        open.to_sql(&Type::INT8_RANGE, &mut buf).expect("encodes");
+        assert_eq!(buf[0], RANGE_LB_INF | RANGE_UB_INC);
+        let back = PgRange::<i64>::from_sql(&Type::INT8_RANGE, &buf).expect("decodes");
+        assert_eq!(back.lower, None);
+        assert_eq!(back.upper, Some((5, RangeBoundKind::Inclusive)));
+
+        let empty = PgRange::<i32>::from_sql(&Type::INT4_RANGE, &[RANGE_EMPTY]).expect("decodes");
+        assert_eq!((empty.lower, empty.upper), (None, None));
+    }
+
+    #[test]
+    fn a_truncated_range_is_an_error_not_a_panic() {
+        assert!(PgRange::<i32>::from_sql(&Type::INT4_RANGE, &[]).is_err());
+        assert!(
+            PgRange::<i32>::from_sql(&Type::INT4_RANGE, &[RANGE_UB_INF, 0, 0, 0, 4, 1]).is_err()
+        );
+        assert!(PgRange::<i32>::from_sql(&Type::INT4_RANGE, &[RANGE_UB_INF, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn range_parameters_are_sent_as_their_range_types() {
+        use ParameterValue as P;
+        let (_, ty) =
+            to_arg(&P::RangeInt32((Some((1, RangeBoundKind::Inclusive)), None))).expect("ok");
+        assert_eq!(ty, Some(Type::INT4_RANGE));
+        let (_, ty) = to_arg(&P::RangeInt64((None, None))).expect("ok");
+        assert_eq!(ty, Some(Type::INT8_RANGE));
+        let (_, ty) = to_arg(&P::RangeDecimal((
+            Some(("1.5".into(), RangeBoundKind::Exclusive)),
+            None,
+        )))
+        .expect("ok");
+        assert_eq!(ty, Some(Type::NUM_RANGE));
+        let err = to_arg(&P::RangeDecimal((
+            Some(("x".into(), RangeBoundKind::Exclusive)),
+            None,
+        )))
+        .err();
+        assert!(err.is_some_and(|e| e.starts_with("invalid decimal \"x\"")));
     }
 }

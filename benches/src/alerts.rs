@@ -1,0 +1,356 @@
+//! Alert delivery and inbound webhooks (issue 15), on the real host with the repository's
+//! spin.toml, a fresh database and a local Standard Webhooks receiver (a thread per
+//! connection that records when each notification arrived):
+//!
+//! 1. event → first attempt: `--events` events posted by `--clients` clients to a rule with
+//!    `group_wait_ms: 0`, so each is attempted right after its commit; the time from the
+//!    post's start to the receiver's arrival, per event, and the deliveries per second;
+//! 2. dispatcher drain: `--backlog` events posted to a rule whose groups wait 1 s, so the
+//!    cron-driven dispatcher flushes and sends them all; deliveries per second from the
+//!    first to the last arrival;
+//! 3. inbound: `--inbound` signed Standard Webhooks posts to `/v1/webhooks/market_data`,
+//!    one at a time, each verified and stored: latency p50/p95.
+
+use crate::kb::percentile;
+use crate::stats::median;
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tessera_alerting::standard_webhooks::{Secret, outgoing_headers};
+use tessera_e2e::http::Request;
+use tessera_e2e::{HostCommand, TestDb, TestHost, wait_for};
+
+const TENANT: &str = "bench";
+// Test secrets (base64 of 24 fixed bytes), for this benchmark's host only.
+const DELIVERY_SECRET: &str = "whsec_dGVzc2VyYS1iZW5jaC1kZWxpdmVyaWVzLTAx";
+const INBOUND_SECRET: &str = "whsec_dGVzc2VyYS1iZW5jaC1pbmJvdW5kLXNlY3JldA==";
+
+#[derive(clap::Args)]
+pub struct AlertsArgs {
+    /// Events for the event → first attempt measurement.
+    #[arg(long, default_value_t = 1000)]
+    events: usize,
+    /// Events for the dispatcher drain measurement.
+    #[arg(long, default_value_t = 3000)]
+    backlog: usize,
+    /// Clients posting events at once.
+    #[arg(long, default_value_t = 8)]
+    clients: usize,
+    /// Inbound webhooks, posted one at a time.
+    #[arg(long, default_value_t = 500)]
+    inbound: usize,
+}
+
+/// When each notification (by its `n` label) first arrived.
+#[derive(Clone, Default)]
+struct Arrivals(Arc<Mutex<HashMap<String, Instant>>>);
+
+impl Arrivals {
+    fn count(&self, prefix: &str) -> usize {
+        let map = self.0.lock().expect("arrivals");
+        map.keys().filter(|k| k.starts_with(prefix)).count()
+    }
+
+    fn get(&self, key: &str) -> Option<Instant> {
+        self.0.lock().expect("arrivals").get(key).copied()
+    }
+}
+
+fn start_receiver(arrivals: Arrivals) -> Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let arrivals = arrivals.clone();
+            std::thread::spawn(move || {
+                let _ = serve(stream, &arrivals);
+            });
+        }
+    });
+    Ok(addr)
+}
+
+/// HTTP/1.1 with keep-alive: each request's body is searched for its `"n":"…"` label.
+fn serve(stream: TcpStream, arrivals: &Arrivals) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = stream;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let (mut length, mut chunked) = (0usize, false);
+        loop {
+            let mut header = String::new();
+            reader.read_line(&mut header)?;
+            let header = header.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().unwrap_or(0);
+                } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                    chunked = value.to_ascii_lowercase().contains("chunked");
+                }
+            }
+        }
+        let body = if chunked {
+            read_chunked(&mut reader)?
+        } else {
+            let mut body = vec![0u8; length];
+            reader.read_exact(&mut body)?;
+            body
+        };
+        let at = Instant::now();
+        let text = String::from_utf8_lossy(&body);
+        if let Some(start) = text.find("\"n\":\"") {
+            let rest = &text[start + 5..];
+            if let Some(end) = rest.find('"') {
+                arrivals
+                    .0
+                    .lock()
+                    .expect("arrivals")
+                    .entry(rest[..end].to_string())
+                    .or_insert(at);
+            }
+        }
+        writer.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")?;
+    }
+}
+
+/// A chunked body (the host's client streams bodies it did not measure).
+fn read_chunked(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let mut size = String::new();
+        reader.read_line(&mut size)?;
+        let size = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        let mut chunk = vec![0u8; size + 2];
+        reader.read_exact(&mut chunk)?;
+        if size == 0 {
+            return Ok(body);
+        }
+        body.extend_from_slice(&chunk[..size]);
+    }
+}
+
+fn post(host: &TestHost, path: &str, body: &Value) -> Result<Value> {
+    let r = Request::new("POST", path)
+        .header("x-tenant-id", TENANT)
+        .json(body)
+        .send(host.addr())
+        .with_context(|| format!("POST {path}"))?;
+    if !(200..300).contains(&r.status) {
+        bail!("POST {path}: {}", r.describe());
+    }
+    Ok(r.json())
+}
+
+/// Posts `count` events of `event_type` labelled `n = <prefix><i>` from `clients` threads;
+/// returns when each post started.
+fn post_events(
+    host: &TestHost,
+    event_type: &str,
+    prefix: &str,
+    count: usize,
+    clients: usize,
+) -> Result<HashMap<String, Instant>> {
+    let started = Mutex::new(HashMap::with_capacity(count));
+    let errors = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for c in 0..clients {
+            let (started, errors) = (&started, &errors);
+            s.spawn(move || {
+                for i in (c..count).step_by(clients) {
+                    let n = format!("{prefix}{i}");
+                    let at = Instant::now();
+                    let body = json!({"type": event_type, "severity": "info",
+                                      "labels": {"n": n}, "summary": "bench"});
+                    match post(host, "/v1/alerts/events", &body) {
+                        Ok(_) => {
+                            started.lock().expect("started").insert(n, at);
+                        }
+                        Err(e) => errors.lock().expect("errors").push(e.to_string()),
+                    }
+                }
+            });
+        }
+    });
+    let errors = errors.into_inner().expect("errors");
+    if let Some(first) = errors.first() {
+        bail!("{} event posts failed, the first: {first}", errors.len());
+    }
+    Ok(started.into_inner().expect("started"))
+}
+
+/// `status: count, …` of the outbox, with the last error seen, for a failure's message.
+fn delivery_states(db: &TestDb) -> String {
+    match db.query(
+        "SELECT status || ': ' || count(*) || coalesce(' (' || max(last_error) || ')', '') \
+         FROM alert_deliveries GROUP BY status",
+    ) {
+        Ok(rows) => rows
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Err(e) => e,
+    }
+}
+
+pub fn run(args: AlertsArgs) -> Result<()> {
+    let arrivals = Arrivals::default();
+    let receiver = start_receiver(arrivals.clone())?;
+    let db = TestDb::new();
+    let host = HostCommand::with_manifest_file(&db, tessera_e2e::root().join("spin.toml"))
+        .env("SPIN_VARIABLE_ALERT_WEBHOOK_SECRET", DELIVERY_SECRET)
+        .env("SPIN_VARIABLE_MARKET_DATA_WEBHOOK_SECRET", INBOUND_SECRET)
+        .start();
+    println!(
+        "alerts benchmark: {} immediate events ({} clients), a backlog of {}, {} inbound webhooks",
+        args.events, args.clients, args.backlog, args.inbound
+    );
+
+    let channel = post(
+        &host,
+        "/v1/alerts/channels",
+        &json!({"name": "bench", "kind": "webhook", "url": format!("http://{receiver}/hook"),
+                "secret_variable": "webhook_secret"}),
+    )?;
+    let channel = channel["id"].as_str().context("channel id")?.to_string();
+    for (name, event_type, wait_ms) in [
+        ("immediate", "bench.immediate", 0),
+        ("backlog", "bench.backlog", 1000),
+    ] {
+        post(
+            &host,
+            "/v1/alerts/rules",
+            &json!({"name": name, "event_types": [event_type], "channels": [channel],
+                    "group_by": ["n"],
+                    "timing": {"group_wait_ms": wait_ms, "group_interval_ms": 300000}}),
+        )?;
+    }
+
+    // 1. Event → first attempt.
+    let t0 = Instant::now();
+    let started = post_events(&host, "bench.immediate", "i", args.events, args.clients)?;
+    if wait_for(Duration::from_secs(600), || {
+        (arrivals.count("i") >= args.events).then_some(())
+    })
+    .is_none()
+    {
+        bail!(
+            "{} of {} immediate events arrived within 10 minutes; deliveries by status: {}",
+            arrivals.count("i"),
+            args.events,
+            delivery_states(&db)
+        );
+    }
+    let mut latencies: Vec<f64> = started
+        .iter()
+        .filter_map(|(n, at)| {
+            arrivals
+                .get(n)
+                .map(|a| a.duration_since(*at).as_secs_f64() * 1e3)
+        })
+        .collect();
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    let last = started
+        .keys()
+        .filter_map(|n| arrivals.get(n))
+        .max()
+        .context("no arrivals")?;
+    let immediate_rate = args.events as f64 / last.duration_since(t0).as_secs_f64();
+
+    // 2. The dispatcher's drain of a backlog.
+    let posted = Instant::now();
+    let backlog = post_events(&host, "bench.backlog", "b", args.backlog, args.clients)?;
+    let posting_s = posted.elapsed().as_secs_f64();
+    if wait_for(Duration::from_secs(600), || {
+        (arrivals.count("b") >= args.backlog).then_some(())
+    })
+    .is_none()
+    {
+        bail!(
+            "{} of {} backlog events arrived within 10 minutes; deliveries by status: {}",
+            arrivals.count("b"),
+            args.backlog,
+            delivery_states(&db)
+        );
+    }
+    let times: Vec<Instant> = backlog.keys().filter_map(|n| arrivals.get(n)).collect();
+    let (first, last) = (
+        *times.iter().min().context("no arrivals")?,
+        *times.iter().max().context("no arrivals")?,
+    );
+    let drain_s = last.duration_since(first).as_secs_f64();
+
+    // 3. Inbound webhooks.
+    let secret = Secret::parse(INBOUND_SECRET).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let mut inbound = Vec::with_capacity(args.inbound);
+    for i in 0..args.inbound {
+        let body = json!({"type": "bars.update", "data": {"symbol": "AAA", "i": i}}).to_string();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs() as i64;
+        let headers = outgoing_headers(
+            &[secret.clone()],
+            &format!("msg_bench_{i}"),
+            now,
+            body.as_bytes(),
+        );
+        let mut request = Request::new("POST", "/v1/webhooks/market_data")
+            .header("content-type", "application/json");
+        for (name, value) in &headers {
+            request = request.header(name, value.clone());
+        }
+        let t = Instant::now();
+        let r = request.body(body.as_bytes()).send(host.addr())?;
+        inbound.push(t.elapsed().as_secs_f64() * 1e3);
+        if r.status != 200 && r.status != 201 {
+            bail!("inbound webhook {i}: {}", r.describe());
+        }
+    }
+    inbound.sort_by(|a, b| a.total_cmp(b));
+    let stored = db
+        .query("SELECT count(*) FROM webhook_events")
+        .map_err(|e| anyhow::anyhow!(e))?[0]
+        .get::<_, i64>(0);
+
+    println!();
+    println!("| measurement | result |");
+    println!("|---|---:|");
+    println!(
+        "| event → first attempt, p50 / p95 ({} events, {} clients) | {:.1} / {:.1} ms |",
+        args.events,
+        args.clients,
+        median(&latencies),
+        percentile(&latencies, 0.95)
+    );
+    println!("| immediate deliveries (posted and delivered) | {immediate_rate:.0} /s |");
+    println!(
+        "| dispatcher drain ({} grouped events, first to last arrival) | {:.0} deliveries/s |",
+        args.backlog,
+        args.backlog as f64 / drain_s.max(1e-9)
+    );
+    println!(
+        "| posting the backlog ({} events, {} clients) | {:.0} events/s |",
+        args.backlog,
+        args.clients,
+        args.backlog as f64 / posting_s
+    );
+    println!(
+        "| inbound webhook verified and stored, p50 / p95 ({} sequential) | {:.2} / {:.2} ms |",
+        args.inbound,
+        median(&inbound),
+        percentile(&inbound, 0.95)
+    );
+    println!("  inbound events stored: {stored}");
+    Ok(())
+}

@@ -1,0 +1,322 @@
+//! Picker benchmarks (issue 13), on the real host serving the picker block of the
+//! repository's spin.toml with a fresh database, then a walk-forward backtest in process:
+//!
+//! 1. bulk ingest: the generated universe (`--symbols`, default 500, over `--days` trading
+//!    days, default 756) posted as NDJSON in 40,000-bar requests; bars per second of wall time;
+//! 2. a discovery run over the whole universe (`--runs` times; the component's own
+//!    `duration_ms` and the request's wall time), without and with a closed trade (with one,
+//!    the FuzzyPicker embeds its 20 best candidates' setups to find similar trades);
+//! 3. `GET /v1/discovery/suggestions` latency over `--requests` requests;
+//! 4. the backtest: one discovery per trading day over the last `--backtest-days` days that
+//!    have five days after them, each with only the bars known that day (tessera-picking's
+//!    `Candidate::as_of`), the metric and fuzzy pickers and the ensemble as the component runs
+//!    them, 5-day forward returns from the close of the next trading day, and per source the
+//!    win rate and mean excess return over the universe's equal-weight return with 95 %
+//!    bootstrap intervals. The LLMPicker is not part of it (not wired).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use tessera_e2e::http::Request;
+use tessera_e2e::{HostCommand, TempDir, TestDb, TestHost};
+use tessera_picking::calendar::Nyse;
+use tessera_picking::discovery::{DiscoverySettings, select_suggestions};
+use tessera_picking::ensemble::EnsembleCombiner;
+use tessera_picking::forward::{forward_return, universe_forward_return};
+use tessera_picking::fuzzy::FuzzyPicker;
+use tessera_picking::market::Bar;
+use tessera_picking::metric::MetricPicker;
+use tessera_picking::pick::{Candidate, Portfolio};
+use tessera_picking::scorecard::{Bootstrap, Outcome, scorecard};
+use tessera_picking::synth::{INDEX_TICKER, SynthParams, SyntheticUniverse, generate};
+
+use crate::kb::percentile;
+use crate::stats::median;
+
+const TENANT: &str = "bench";
+
+#[derive(clap::Args)]
+pub struct PickerArgs {
+    #[arg(long, default_value_t = 500)]
+    symbols: usize,
+    #[arg(long, default_value_t = 756)]
+    days: usize,
+    /// Timed discovery runs per variant.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Timed suggestion reads.
+    #[arg(long, default_value_t = 200)]
+    requests: usize,
+    /// Trading days the walk-forward backtest runs discovery on.
+    #[arg(long, default_value_t = 252)]
+    backtest_days: usize,
+}
+
+/// The manifest's head and its picker block (cron trigger left out), paths made absolute.
+fn manifest() -> Result<String> {
+    let root = tessera_e2e::root();
+    let full = std::fs::read_to_string(root.join("spin.toml"))?;
+    let head = &full[..full.find("[[trigger.").context("spin.toml has triggers")?];
+    let start = full
+        .find("# picker:")
+        .context("spin.toml has the picker block")?;
+    let rest = &full[start..];
+    let end = rest.find("\n\n#").map_or(rest.len(), |i| i + 1);
+    let block = rest[..end]
+        .replace(
+            "source = \"target/wasm32-wasip2/release/picker.wasm\"",
+            &format!(
+                "source = {}",
+                tessera_e2e::toml_string(&tessera_e2e::wasm("picker").to_string_lossy())
+            ),
+        )
+        .replace(
+            "source = \".tessera/models/",
+            &format!("source = \"{}/.tessera/models/", root.display()),
+        );
+    let block = &block[..block.find("[[trigger.cron]]").unwrap_or(block.len())];
+    Ok(format!("{head}\n{block}"))
+}
+
+fn send(
+    host: &TestHost,
+    method: &str,
+    path: &str,
+    ctype: &str,
+    body: &[u8],
+) -> Result<(f64, Value)> {
+    let t = Instant::now();
+    let r = Request::new(method, path)
+        .header("x-tenant-id", TENANT)
+        .header("content-type", ctype)
+        .body(body)
+        .send(host.addr())
+        .with_context(|| format!("{method} {path}"))?;
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    if !(200..300).contains(&r.status) {
+        bail!("{method} {path}: {}", r.describe());
+    }
+    Ok((ms, r.json()))
+}
+
+fn bar_line(b: &Bar) -> String {
+    json!({"symbol": b.symbol, "interval": "1d", "time": b.time, "open": b.open,
+           "high": b.high, "low": b.low, "close": b.close, "volume": b.volume})
+    .to_string()
+}
+
+fn timed_runs(host: &TestHost, runs: usize) -> Result<(f64, f64)> {
+    let (mut wall, mut own) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let (ms, j) = send(host, "POST", "/v1/discovery/run", "application/json", b"")?;
+        let id = j["run_id"].as_str().context("run id")?.to_string();
+        if j["status"] != "succeeded" {
+            bail!("discovery run {id}: {j}");
+        }
+        let (_, run) = send(
+            host,
+            "GET",
+            &format!("/v1/discovery/runs/{id}"),
+            "application/json",
+            b"",
+        )?;
+        wall.push(ms);
+        own.push(run["settings"]["duration_ms"].as_f64().unwrap_or(f64::NAN));
+    }
+    Ok((median(&own), median(&wall)))
+}
+
+pub fn run(args: PickerArgs) -> Result<()> {
+    let u = generate(&SynthParams {
+        symbols: args.symbols,
+        trading_days: args.days,
+        ..SynthParams::default()
+    });
+    let db = TestDb::new();
+    let dir = TempDir::new("tessera-bench-picker");
+    let path = dir.path().join("spin.toml");
+    std::fs::write(&path, manifest()?)?;
+    let host = HostCommand::with_manifest_file(&db, path)
+        .env("SPIN_VARIABLE_DATABASE_HOST", db.host_port())
+        .start();
+
+    let mut symbols: Vec<Value> = u.symbols.iter().map(|s| json!(s)).collect();
+    symbols.push(json!(u.index));
+    send(
+        &host,
+        "POST",
+        "/v1/market/symbols",
+        "application/json",
+        Value::Array(symbols).to_string().as_bytes(),
+    )?;
+    let mut bars: Vec<&Bar> = u.bars.iter().flatten().collect();
+    bars.extend(u.index_bars.iter());
+    let bodies: Vec<String> = bars
+        .chunks(40_000)
+        .map(|c| c.iter().map(|b| bar_line(b) + "\n").collect())
+        .collect();
+    let started = Instant::now();
+    for body in &bodies {
+        send(
+            &host,
+            "POST",
+            "/v1/market/bars",
+            "application/x-ndjson",
+            body.as_bytes(),
+        )?;
+    }
+    let ingest_s = started.elapsed().as_secs_f64();
+    let settings = json!({ "index": INDEX_TICKER }).to_string();
+    send(
+        &host,
+        "PUT",
+        "/v1/discovery/settings",
+        "application/json",
+        settings.as_bytes(),
+    )?;
+
+    let (own, wall) = timed_runs(&host, args.runs)?;
+    let trade = json!({"symbol": u.symbols[0].ticker, "side": "buy", "quantity": 10,
+                       "price": 40.0, "reasoning": "benchmark"});
+    let (_, t) = send(
+        &host,
+        "POST",
+        "/v1/trades",
+        "application/json",
+        trade.to_string().as_bytes(),
+    )?;
+    let exit = json!({"exit_price": 42.0}).to_string();
+    send(
+        &host,
+        "POST",
+        &format!("/v1/trades/{}/exit", t["id"].as_str().unwrap_or("")),
+        "application/json",
+        exit.as_bytes(),
+    )?;
+    let (own_t, wall_t) = timed_runs(&host, args.runs)?;
+
+    let mut reads = Vec::with_capacity(args.requests);
+    for _ in 0..args.requests {
+        let (ms, _) = send(
+            &host,
+            "GET",
+            "/v1/discovery/suggestions",
+            "application/json",
+            b"",
+        )?;
+        reads.push(ms);
+    }
+
+    println!("\n| measurement | result | goal |\n|---|---:|---|");
+    println!(
+        "| bulk ingest, {} bars in {} NDJSON requests | {:.0} bars/s ({ingest_s:.1} s) | ≥ 50,000 bars/s |",
+        bars.len(),
+        bodies.len(),
+        bars.len() as f64 / ingest_s
+    );
+    println!(
+        "| discovery run, {} symbols, no trades (median of {}) | {own:.0} ms in the component, {wall:.0} ms wall | ≤ 1 s |",
+        u.symbols.len(),
+        args.runs
+    );
+    println!(
+        "| discovery run with similar-trade search (median of {}) | {own_t:.0} ms in the component, {wall_t:.0} ms wall | ≤ 1 s |",
+        args.runs
+    );
+    println!(
+        "| GET /v1/discovery/suggestions ({} requests) | p50 {:.1} ms, p99 {:.1} ms | p50 ≤ 10 ms |",
+        args.requests,
+        percentile(&reads, 0.5),
+        percentile(&reads, 0.99)
+    );
+    backtest(&u, args.backtest_days);
+    Ok(())
+}
+
+/// The walk-forward backtest table (see the module doc).
+fn backtest(u: &SyntheticUniverse, days: usize) {
+    const HORIZON: u32 = 5;
+    let settings = DiscoverySettings::default();
+    let windows = settings.windows();
+    let n = u.days.len();
+    let last = n.saturating_sub(HORIZON as usize + 2);
+    let first = last.saturating_sub(days);
+    let started = Instant::now();
+    let mut outcomes = Vec::new();
+    for i in first..last {
+        let day = u.days[i];
+        // Only the bars known at the end of `day` (and a year of them is all features use).
+        let lo = i.saturating_sub(windows.drawdown + 5);
+        let candidates: Vec<Candidate> = u
+            .symbols
+            .iter()
+            .zip(&u.bars)
+            .map(|(s, b)| Candidate::as_of(s, &b[lo..=i], day, &windows))
+            .collect();
+        let outputs = vec![
+            MetricPicker::new(settings.metric.clone()).pick(&candidates),
+            FuzzyPicker::new(settings.fuzzy()).pick(
+                &candidates,
+                &Portfolio::default(),
+                &BTreeMap::new(),
+            ),
+        ];
+        let result = EnsembleCombiner::new(settings.ensemble()).combine(&outputs);
+        let picked = select_suggestions(&result, &outputs, settings.suggestions);
+        // The days after `day` only, as far as the exit.
+        let after = |b: &[Bar]| b[i + 1..(i + 3 + HORIZON as usize).min(b.len())].to_vec();
+        let future: Vec<Vec<Bar>> = u.bars.iter().map(|b| after(b)).collect();
+        let series: Vec<&[Bar]> = future.iter().map(Vec::as_slice).collect();
+        let Some(universe) = universe_forward_return(&Nyse, &series, day, HORIZON) else {
+            continue;
+        };
+        let index: BTreeMap<&str, usize> = u
+            .symbols
+            .iter()
+            .enumerate()
+            .map(|(k, s)| (s.ticker.as_str(), k))
+            .collect();
+        for s in &picked {
+            let k = index[s.ranked.ticker.as_str()];
+            let Some(r) = forward_return(&Nyse, &future[k], day, HORIZON) else {
+                continue;
+            };
+            for source in &s.sources {
+                outcomes.push(Outcome {
+                    source: source.clone(),
+                    ticker: s.ranked.ticker.clone(),
+                    suggested_on: day,
+                    forward_return: r,
+                    universe_return: universe,
+                });
+            }
+        }
+    }
+    let card = scorecard(&outcomes, &Bootstrap::default());
+    println!(
+        "\nWalk-forward backtest: {} discovery days ({} to {}), top {} per source, {HORIZON}-day \
+         forward returns; {:.1} s\n",
+        last - first,
+        u.days[first],
+        u.days[last - 1],
+        settings.suggestions,
+        started.elapsed().as_secs_f64()
+    );
+    println!("| source | suggestions | win rate [95 % CI] | mean excess 5-day return [95 % CI] |");
+    println!("|---|---:|---|---|");
+    for s in card {
+        println!(
+            "| {} | {} | {:.1} % [{:.1}, {:.1}] | {:+.2} % [{:+.2}, {:+.2}] |",
+            s.source,
+            s.count,
+            s.win_rate * 100.0,
+            s.win_rate_ci.low * 100.0,
+            s.win_rate_ci.high * 100.0,
+            s.mean_excess * 100.0,
+            s.excess_ci.low * 100.0,
+            s.excess_ci.high * 100.0
+        );
+    }
+}

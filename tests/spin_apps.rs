@@ -1,0 +1,510 @@
+//! Spin components that are not ours, through the real host: tests/guests/spin2 is built the
+//! way spin-sdk 3.x guests are (plain wit-bindgen against Spin 2's WIT, wasi:http@0.2.0) and
+//! uses variables, `wasi:config`, key-value (`fermyon:spin@2.0.0` and `wasi:keyvalue`),
+//! SQLite (`@2.0.0` and `spin:sqlite@3.0.0`), Postgres (`fermyon:spin/postgres@2.0.0`,
+//! `spin:postgres@3.0.0` and `@4.2.0`'s ranges and other types), Redis/MySQL/MQTT (linked, with
+//! their own errors) and outbound HTTP; its stores and databases come from spin.toml and a
+//! runtime config file in Spin's format. `tessera check` lists what a component imports and
+//! what is missing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+use tessera_e2e::http::encode;
+use tessera_e2e::{Checks, HostCommand, TempDir, TestDb, TestServer, toml_string};
+
+const EXIT_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn manifest(app: &str, db: &TestDb, upstream: &TestServer) -> String {
+    format!(
+        r#"
+spin_manifest_version = 2
+
+[application]
+name = "{app}"
+
+[variables]
+database_url = {{ required = true }}
+greeting = {{ default = "hello from spin2" }}
+
+[[trigger.http]]
+route = "/spin2/..."
+component = "spin2"
+
+[[trigger.http]]
+route = "/other/..."
+component = "other"
+
+[component.spin2]
+source = "WASM:spin2"
+allowed_outbound_hosts = ["{upstream}", "postgres://{db_host}", "redis://127.0.0.1:6379", "mysql://127.0.0.1:3306", "mqtt://127.0.0.1:1883"]
+key_value_stores = ["default", "cache"]
+sqlite_databases = ["default", "reports"]
+[component.spin2.variables]
+greeting = "{{{{ greeting }}}}"
+db_url = "{{{{ database_url }}}}"
+
+[component.other]
+source = "WASM:spin2"
+"#,
+        upstream = upstream.origin(),
+        db_host = db.host_port(),
+    )
+}
+
+/// Where the host keeps the `default` SQLite database of `app` (state dir `.tessera`).
+fn default_sqlite_dir(app: &str) -> PathBuf {
+    tessera_e2e::root()
+        .join(".tessera")
+        .join("sqlite")
+        .join(app)
+}
+
+#[test]
+fn a_spin2_component_runs_with_spins_interfaces() {
+    let upstream = TestServer::start("pong");
+    let db = TestDb::new();
+    let app = format!("e2e-spin2-{}", db.name());
+    let dir = TempDir::new("tessera-e2e-spin2");
+    let reports = dir.path().join("reports.db");
+    let runtime_config = dir.path().join("runtime-config.toml");
+    std::fs::write(
+        &runtime_config,
+        format!(
+            "[sqlite_database.reports]\ntype = \"spin\"\npath = {}\n\n\
+             [key_value_store.cache]\ntype = \"spin\"\n",
+            toml_string(&reports.to_string_lossy())
+        ),
+    )
+    .unwrap();
+    let host = HostCommand::new(&db, &manifest(&app, &db, &upstream))
+        .arg("--runtime-config-file")
+        .arg(runtime_config.to_string_lossy())
+        .start();
+    let mut c = Checks::new("spin_apps");
+    let get = |path: &str| {
+        let r = host.get(path);
+        assert_eq!(r.status, 200, "{path}: {}", r.describe());
+        r.json()
+    };
+
+    c.check("fermyon:spin/variables@2.0.0", || {
+        assert_eq!(
+            get("/spin2/variables?name=greeting")["value"],
+            "hello from spin2"
+        );
+        assert_eq!(
+            get("/spin2/variables?name=nope")["error"],
+            "Error::Undefined(\"no variable for \\\"spin2\\\".\\\"nope\\\"\")"
+        );
+    });
+
+    c.check("wasi:config/store", || {
+        assert_eq!(
+            get("/spin2/config?name=greeting")["value"],
+            "hello from spin2"
+        );
+        assert_eq!(
+            get("/spin2/config?name=nope")["value"],
+            serde_json::Value::Null
+        );
+        let all = get("/spin2/config-all");
+        let values = all["values"].as_array().expect("values");
+        assert!(
+            values.contains(&serde_json::json!(["greeting", "hello from spin2"])),
+            "{all}"
+        );
+    });
+
+    c.check("fermyon:spin/key-value@2.0.0", || {
+        for label in ["default", "cache"] {
+            let j = get(&format!("/spin2/kv?label={label}"));
+            assert_eq!(j["get"], "v2-value", "{label}: {j}");
+            assert_eq!(j["exists"], true, "{label}: {j}");
+            assert_eq!(j["keys"], serde_json::json!(["spin2-key"]), "{label}: {j}");
+            assert_eq!(j["exists_after_delete"], false, "{label}: {j}");
+        }
+        assert_eq!(get("/spin2/kv?label=nope")["error"], "Error::NoSuchStore");
+        assert_eq!(
+            get("/other/kv?label=default")["error"],
+            "Error::AccessDenied"
+        );
+    });
+
+    c.check("wasi:keyvalue@0.2.0-draft2 store, atomics", || {
+        let j = get("/spin2/wasi-kv?label=default");
+        assert_eq!(j["get"], "w-value", "{j}");
+        assert_eq!(j["increments"], serde_json::json!([5, 10]), "{j}");
+        assert_eq!(j["counter"], "10", "{j}");
+        assert_eq!(j["cas_before"], "w-value", "{j}");
+        assert_eq!(j["stale_swap"], "cas-failed at changed", "{j}");
+        assert_eq!(j["after_swap"], "won", "{j}");
+        assert_eq!(j["keys"], serde_json::json!(["w-counter", "w-key"]), "{j}");
+        assert_eq!(
+            get("/other/wasi-kv?label=default")["error"],
+            "Error::AccessDenied"
+        );
+    });
+
+    c.check("wasi:keyvalue@0.2.0-draft2 batch", || {
+        let j = get("/spin2/batch?label=cache");
+        assert_eq!(
+            j,
+            serde_json::json!({
+                "got": [["b2", "two"], ["b1", "one"], ["absent", null]],
+                "b1_after_delete": false,
+                "b2": true,
+            })
+        );
+        assert_eq!(
+            get("/other/batch?label=cache")["error"],
+            "Error::AccessDenied"
+        );
+    });
+
+    c.check("redis, mysql, mqtt link and answer their own errors", || {
+        let not_here = |what: &str| {
+            format!(
+                "{what} is not available on this host (component spin2): it has no {what} \
+                 client; deploy on Spin with a {what} server for this interface"
+            )
+        };
+        assert_eq!(
+            get("/spin2/unconfigured?host=127.0.0.1"),
+            serde_json::json!({
+                "redis": format!("Error::Other({:?})", not_here("Redis")),
+                "mysql": format!("Error::ConnectionFailed({:?})", not_here("MySQL")),
+                "mqtt": format!("Error::ConnectionFailed({:?})", not_here("MQTT")),
+            })
+        );
+        // Not in allowed_outbound_hosts: each interface's own refusal, as Spin answers.
+        assert_eq!(
+            get("/other/unconfigured?host=127.0.0.1"),
+            serde_json::json!({
+                "redis": "Error::InvalidAddress",
+                "mysql": "Error::ConnectionFailed(\"address mysql://127.0.0.1:3306 is not permitted: add it to component.other.allowed_outbound_hosts\")",
+                "mqtt": "Error::InvalidAddress",
+            })
+        );
+    });
+
+    c.check("fermyon:spin/sqlite@2.0.0 on the default database", || {
+        let j = get("/spin2/sqlite?db=default&v=2");
+        assert_eq!(
+            j["columns"],
+            serde_json::json!(["name", "score", "data", "note", "answer"]),
+            "{j}"
+        );
+        assert_eq!(
+            j["rows"][0],
+            serde_json::json!([
+                {"text": "v2"}, {"real": 1.5}, {"blob": [1, 2, 3]}, "null", {"integer": 42}
+            ]),
+            "{j}"
+        );
+        assert!(
+            default_sqlite_dir(&app).join("default.db").is_file(),
+            "the default database is a file in the state directory"
+        );
+    });
+
+    c.check("spin:sqlite@3.0.0 on a runtime-config database", || {
+        let j = get("/spin2/sqlite?db=reports&v=3");
+        assert_eq!(j["changes"], 2, "{j}");
+        assert_eq!(j["last_name"], "v3-b", "{j}");
+        let bad = j["bad_sql"].as_str().unwrap_or_default();
+        assert!(
+            bad.starts_with("Error::Io(") && bad.contains("syntax error"),
+            "{j}"
+        );
+        assert!(
+            reports.is_file(),
+            "the runtime config's path holds the database"
+        );
+    });
+
+    c.check("sqlite: labels not granted are access-denied", || {
+        assert_eq!(
+            get("/other/sqlite?db=default&v=3")["error"],
+            "Error::AccessDenied"
+        );
+        assert_eq!(
+            get("/spin2/sqlite?db=nope&v=2")["error"],
+            "Error::AccessDenied"
+        );
+    });
+
+    c.check("fermyon:spin/postgres@2.0.0", || {
+        let j = get("/spin2/pg");
+        assert_eq!(j["inserted"], 1, "{j}");
+        assert_eq!(
+            j["columns"],
+            serde_json::json!([
+                ["id", "DbDataType::Int32"],
+                ["name", "DbDataType::Str"],
+                ["big", "DbDataType::Int64"],
+                ["flag", "DbDataType::Boolean"],
+                ["at", "DbDataType::Other"]
+            ]),
+            "{j}"
+        );
+        assert_eq!(
+            j["rows"][0],
+            serde_json::json!([
+                "DbValue::Int32(1)",
+                "DbValue::Str(\"pg-v2\")",
+                "DbValue::Int64(4000000000)",
+                "DbValue::Boolean(true)",
+                "DbValue::Unsupported"
+            ]),
+            "{j}"
+        );
+        let too_big = j["too_big"].as_str().unwrap_or_default();
+        assert!(
+            too_big.starts_with("Error::BadParameter(\"$1: 18446744073709551615"),
+            "{j}"
+        );
+        let other = get("/other/pg");
+        let error = other["error"].as_str().unwrap_or_default();
+        assert!(error.starts_with("db_url: Error::Undefined("), "{other}");
+    });
+
+    c.check("spin:postgres@4.2.0: ranges, arrays, interval, decimal, JSON, UUID", || {
+        let j = get("/spin2/pg4");
+        assert_eq!(
+            j["columns"],
+            serde_json::json!([
+                "r32: DbDataType::RangeInt32",
+                "has5: DbDataType::Boolean",
+                "r64: DbDataType::RangeInt64",
+                "rnum: DbDataType::RangeDecimal",
+                "empty: DbDataType::RangeInt32",
+                "arr: DbDataType::ArrayInt32",
+                "iv: DbDataType::Interval",
+                "dec: DbDataType::Decimal",
+                "js: DbDataType::Jsonb",
+                "id: DbDataType::Uuid",
+                "canon: DbDataType::RangeInt32"
+            ]),
+            "{j}"
+        );
+        let json_bytes: Vec<String> = br#"{"a":[1,true]}"#.iter().map(|b| b.to_string()).collect();
+        assert_eq!(
+            j["rows"][0],
+            serde_json::json!([
+                "DbValue::RangeInt32((Some((1, RangeBoundKind::Inclusive)), Some((10, RangeBoundKind::Exclusive))))",
+                // The range parameter works in a predicate, the case issue 19 reported.
+                "DbValue::Boolean(true)",
+                // Postgres stores integer ranges canonically: (,5] is (,6).
+                "DbValue::RangeInt64((None, Some((6, RangeBoundKind::Exclusive))))",
+                "DbValue::RangeDecimal((Some((\"1.5\", RangeBoundKind::Exclusive)), Some((\"2.25\", RangeBoundKind::Inclusive))))",
+                // An empty range has no bounds, as Spin reads it.
+                "DbValue::RangeInt32((None, None))",
+                "DbValue::ArrayInt32([Some(1), None, Some(3)])",
+                "DbValue::Interval(Interval { micros: 1500000, days: 2, months: 1 })",
+                "DbValue::Decimal(\"12.345\")",
+                format!("DbValue::Jsonb([{}])", json_bytes.join(", ")),
+                "DbValue::Uuid(\"6b8b4567-327b-4c4d-9f3a-8f1e2d3c4b5a\")",
+                "DbValue::RangeInt32((Some((1, RangeBoundKind::Inclusive)), Some((11, RangeBoundKind::Exclusive))))"
+            ]),
+            "{j}"
+        );
+        assert_eq!(
+            j["bad_decimal"],
+            "Error::BadParameter(\"$1: invalid decimal \\\"one\\\": Invalid decimal: unknown character\")",
+            "{j}"
+        );
+    });
+
+    c.check("spin:postgres@3.0.0", || {
+        let j = get("/spin2/pg3");
+        assert_eq!(
+            j["columns"],
+            serde_json::json!([
+                "n: DbDataType::Int32",
+                "d: DbDataType::Date",
+                "r: DbDataType::Other"
+            ]),
+            "{j}"
+        );
+        assert_eq!(
+            j["rows"][0],
+            serde_json::json!([
+                "DbValue::Int32(42)",
+                "DbValue::Date((2024, 2, 29))",
+                "DbValue::Unsupported"
+            ]),
+            "{j}"
+        );
+        assert_eq!(
+            j["bad_sql"], "Error::QueryFailed(\"ERROR: syntax error at or near \\\"SELEKT\\\"\")",
+            "{j}"
+        );
+    });
+
+    c.check("wasi:http@0.2.0 outbound, allowed and denied", || {
+        let url = format!("{}/ping", upstream.origin());
+        let j = get(&format!("/spin2/outbound?url={}", encode(&url)));
+        assert_eq!(j, serde_json::json!({"status": 200, "body": "pong"}));
+        let r = host.get(&format!("/other/outbound?url={}", encode(&url)));
+        assert_eq!(r.status, 502, "{}", r.describe());
+        assert_eq!(r.json()["error"], "ErrorCode::HttpRequestDenied");
+    });
+
+    c.finish(Some(&host));
+    drop(host);
+    let _ = std::fs::remove_dir_all(default_sqlite_dir(&app));
+}
+
+fn tessera_check(target: &Path) -> (bool, String) {
+    let out = Command::new(tessera_e2e::tessera_bin())
+        .arg("check")
+        .arg(target)
+        .arg("--state-dir")
+        .arg(tessera_e2e::root().join(".tessera"))
+        .output()
+        .expect("run tessera check");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+#[test]
+fn tessera_check_lists_each_import_and_what_is_missing() {
+    let mut c = Checks::new("tessera_check");
+
+    c.check("a component whose imports are all provided passes", || {
+        let (ok, text) = tessera_check(&tessera_e2e::wasm("spin2"));
+        assert!(ok, "{text}");
+        for import in [
+            "fermyon:spin/variables@2.0.0",
+            "fermyon:spin/key-value@2.0.0",
+            "fermyon:spin/sqlite@2.0.0",
+            "fermyon:spin/postgres@2.0.0",
+            "fermyon:spin/redis@2.0.0",
+            "fermyon:spin/mysql@2.0.0",
+            "fermyon:spin/mqtt@2.0.0",
+            "spin:sqlite/sqlite@3.0.0",
+            "spin:postgres/postgres@3.0.0",
+            "spin:postgres/postgres@4.2.0",
+            "wasi:config/store@0.2.0-draft-2024-09-27",
+            "wasi:keyvalue/store@0.2.0-draft2",
+            "wasi:keyvalue/atomics@0.2.0-draft2",
+            "wasi:keyvalue/batch@0.2.0-draft2",
+            // The `wasi` crate's 0.2.0, unified with std's newer 0.2.x by the component linker.
+            "wasi:http/outgoing-handler@0.2.",
+        ] {
+            assert!(
+                text.lines()
+                    .any(|l| l.trim().starts_with(&format!("provided      {import}"))),
+                "{import} should be listed as provided:\n{text}"
+            );
+        }
+        assert!(text.contains(" 0 not provided"), "{text}");
+    });
+
+    c.check(
+        "a missing import is named and the exit status fails",
+        || {
+            let (ok, text) = tessera_check(&tessera_e2e::wasm("spin1-config"));
+            assert!(!ok, "{text}");
+            let line = text
+                .lines()
+                .find(|l| l.contains("fermyon:spin/config"))
+                .unwrap_or_else(|| panic!("no line for fermyon:spin/config:\n{text}"));
+            assert!(
+                line.trim_start()
+                    .starts_with("not provided  fermyon:spin/config"),
+                "{text}"
+            );
+            assert!(text.contains(" 1 not provided"), "{text}");
+        },
+    );
+
+    c.check("a manifest: every component, and what is not built", || {
+        let dir = TempDir::new("tessera-e2e-check");
+        let path = dir.path().join("spin.toml");
+        std::fs::write(
+            &path,
+            tessera_e2e::resolve_wasm_sources(
+                r#"
+spin_manifest_version = 2
+[application]
+name = "check"
+[[trigger.http]]
+route = "/a"
+component = "a"
+[[trigger.http]]
+route = "/b"
+component = "b"
+[[trigger.http]]
+route = "/c"
+component = "c"
+[component.a]
+source = "WASM:spin2"
+[component.b]
+source = "WASM:spin1-config"
+[component.c]
+source = "missing.wasm"
+"#,
+            ),
+        )
+        .unwrap();
+        let (ok, text) = tessera_check(&path);
+        assert!(!ok, "{text}");
+        assert!(text.contains("ok: 3 components"), "{text}");
+        assert!(text.contains("component a ("), "{text}");
+        assert!(text.contains("not provided  fermyon:spin/config"), "{text}");
+        assert!(text.contains("not built:"), "{text}");
+    });
+
+    c.finish(None);
+}
+
+#[test]
+fn the_runtime_config_file_is_checked_at_start_up() {
+    let db = TestDb::new();
+    let dir = TempDir::new("tessera-e2e-rc");
+    let manifest = r#"
+spin_manifest_version = 2
+[application]
+name = "e2e-rc"
+[[trigger.http]]
+route = "/..."
+component = "spin2"
+[component.spin2]
+source = "WASM:spin2"
+sqlite_databases = ["reports"]
+"#;
+    let mut c = Checks::new("runtime_config");
+
+    c.check("an undeclared sqlite label stops start-up, named", || {
+        let out = HostCommand::new(&db, manifest)
+            .run_to_exit(EXIT_TIMEOUT)
+            .expect_failure();
+        assert!(
+            out.contains("component.spin2.sqlite_databases: no database named \"reports\""),
+            "{out}"
+        );
+    });
+
+    c.check("a backend this host lacks stops start-up, named", || {
+        let path = dir.path().join("redis.toml");
+        std::fs::write(
+            &path,
+            "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:6379\"\n",
+        )
+        .unwrap();
+        let out = HostCommand::new(&db, manifest)
+            .arg("--runtime-config-file")
+            .arg(path.to_string_lossy())
+            .run_to_exit(EXIT_TIMEOUT)
+            .expect_failure();
+        assert!(
+            out.contains("key_value_store.default.type: \"redis\" is not supported by this host"),
+            "{out}"
+        );
+    });
+
+    c.finish(None);
+}
