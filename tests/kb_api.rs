@@ -478,5 +478,46 @@ fn rag_api() {
         assert_eq!(count(&db, "SELECT count(*) FROM kb_documents WHERE tenant_id = 'other-co'"), 1);
     });
 
+    c.check("the curated scope is written by operators and admins only", || {
+        // Trusted-headers mode: the gateway's role header; none means admin.
+        let as_role = |method: &str, path: &str, body: &Value, role: &str| {
+            Request::new(method, path)
+                .header("x-tenant-id", "curators")
+                .header("x-tessera-role", role)
+                .json(body)
+                .send(host.addr())
+                .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+        };
+        let doc = json!({"title": "Approved answer", "content": "WACC is the weighted average cost of capital.",
+                         "scope": "curated"});
+        assert_error(&as_role("POST", "/v1/kb/documents", &doc, "member"), 403, Some("scope"));
+        let line = format!("{}\n", doc);
+        let r = Request::new("POST", "/v1/kb/documents/bulk")
+            .header("x-tenant-id", "curators")
+            .header("x-tessera-role", "member")
+            .header("content-type", "application/x-ndjson")
+            .body(line.as_bytes())
+            .send(host.addr())
+            .unwrap_or_else(|e| panic!("bulk: {e}"));
+        let j = r.json();
+        assert_eq!(j["results"][0]["error"]["code"], "forbidden", "{}", r.describe());
+        let created = as_role("POST", "/v1/kb/documents", &doc, "operator");
+        assert_eq!(created.status, 201, "{}", created.describe());
+        let id = created.json()["id"].as_str().unwrap().to_string();
+        // A member's delete-all and delete by id leave the curated document alone.
+        let j = ok(as_role("POST", "/v1/kb/documents/delete", &json!({"all": true}), "member"));
+        assert_eq!(j["deleted"], 0, "{j}");
+        assert_error(
+            &as_role("POST", "/v1/kb/documents/delete", &json!({"scope": "curated"}), "member"),
+            403,
+            Some("scope"),
+        );
+        let r = as_role("DELETE", &format!("/v1/kb/documents/{id}"), &json!({}), "member");
+        assert_eq!(r.status, 404, "{}", r.describe());
+        let r = as_role("DELETE", &format!("/v1/kb/documents/{id}"), &json!({}), "operator");
+        assert_eq!(r.status, 200, "{}", r.describe());
+        assert_eq!(count(&db, "SELECT count(*) FROM kb_documents WHERE tenant_id = 'curators'"), 0);
+    });
+
     c.finish(Some(&host));
 }

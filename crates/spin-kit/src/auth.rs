@@ -131,6 +131,36 @@ impl From<ApiError> for Refusal {
     }
 }
 
+/// A JSON component's front door: [`identify`] the caller (401, 429), [`authorize`] the
+/// route (403), run `route`, [`record`] a write in the audit log, and answer its JSON or its
+/// error. `route` gets the request with the caller's identity headers set, and the caller.
+pub async fn serve_json<F, Fut>(
+    mut req: Request,
+    route: F,
+) -> Result<spin_sdk::wasip3::http::types::Response, spin_sdk::wasip3::http::types::ErrorCode>
+where
+    F: FnOnce(Request, Caller) -> Fut,
+    Fut: std::future::Future<
+            Output = Result<(spin_sdk::http::StatusCode, serde_json::Value), ApiError>,
+        >,
+{
+    let id = crate::request_id(&req);
+    let caller = match identify(&mut req).await {
+        Ok(c) => c,
+        Err(refusal) => return refusal.response(id.as_deref()),
+    };
+    let audit = Audit::start(&caller, &req);
+    let result = match authorize(&caller, &req) {
+        Ok(()) => route(req, caller).await,
+        Err(e) => Err(e),
+    };
+    record(audit, &result).await;
+    match result {
+        Ok((status, body)) => crate::json_response(status, &body),
+        Err(err) => crate::error_response_for(err, id.as_deref()),
+    }
+}
+
 /// Authenticates `req` and checks its route's role (see the module doc): [`identify`],
 /// then [`authorize`]. (A 429's headers are dropped here; use [`identify`] to keep them.)
 pub async fn authenticate(req: &mut Request) -> Result<Caller, ApiError> {

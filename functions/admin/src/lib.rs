@@ -14,8 +14,8 @@ mod keys;
 
 use spin_sdk::http::{IntoResponse, Method, Request};
 use spin_sdk::http_service;
-use tessera_spin_kit::auth::{self, Audit, Caller};
-use tessera_spin_kit::{ApiError, StatusCode, error_response_for, json_response, request_id};
+use tessera_spin_kit::auth::{self, Caller};
+use tessera_spin_kit::{ApiError, StatusCode};
 
 /// A JSON answer.
 pub type Handled = Result<(StatusCode, serde_json::Value), ApiError>;
@@ -27,22 +27,8 @@ pub const BODY_LIMIT: usize = 16 * 1024;
 pub const ISO: &str = "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'";
 
 #[http_service]
-async fn handle(mut req: Request) -> impl IntoResponse {
-    let id = request_id(&req);
-    let caller = match auth::identify(&mut req).await {
-        Ok(c) => c,
-        Err(refusal) => return refusal.response(id.as_deref()),
-    };
-    let audit = Audit::start(&caller, &req);
-    let result = match auth::authorize(&caller, &req) {
-        Ok(()) => route(req, &caller).await,
-        Err(e) => Err(e),
-    };
-    auth::record(audit, &result).await;
-    match result {
-        Ok((status, body)) => json_response(status, &body),
-        Err(err) => error_response_for(err, id.as_deref()),
-    }
+async fn handle(req: Request) -> impl IntoResponse {
+    auth::serve_json(req, |req, caller| async move { route(req, &caller).await }).await
 }
 
 async fn route(req: Request, caller: &Caller) -> Handled {

@@ -39,30 +39,17 @@ pub type Handled = Result<(StatusCode, serde_json::Value), ApiError>;
 pub const BODY_LIMIT: usize = 256 * 1024;
 
 #[http_service]
-async fn handle(mut req: Request) -> impl IntoResponse {
-    let id = request_id(&req);
+async fn handle(req: Request) -> impl IntoResponse {
     // The dispatcher is reached only by this component's own cron export through service
     // chaining (no route of the application leads to it) and acts for no tenant.
     if req.uri().path() == "/internal/dispatch" {
+        let id = request_id(&req);
         return match dispatch::run().await {
             Ok((status, body)) => json_response(status, &body),
             Err(err) => error_response_for(err, id.as_deref()),
         };
     }
-    let caller = match auth::identify(&mut req).await {
-        Ok(c) => c,
-        Err(refusal) => return refusal.response(id.as_deref()),
-    };
-    let audit = auth::Audit::start(&caller, &req);
-    let result = match auth::authorize(&caller, &req) {
-        Ok(()) => route(req).await,
-        Err(e) => Err(e),
-    };
-    auth::record(audit, &result).await;
-    match result {
-        Ok((status, body)) => json_response(status, &body),
-        Err(err) => error_response_for(err, id.as_deref()),
-    }
+    auth::serve_json(req, |req, _caller| route(req)).await
 }
 
 async fn route(req: Request) -> Handled {

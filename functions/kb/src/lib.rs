@@ -67,27 +67,11 @@ use spin_sdk::http::{IntoResponse, Method, Request};
 use spin_sdk::http_service;
 use tessera_retrieval::QueryError;
 use tessera_spin_kit::auth;
-use tessera_spin_kit::{ApiError, StatusCode, error_response_for, json_response, request_id};
+use tessera_spin_kit::{ApiError, StatusCode};
 
 #[http_service]
-async fn handle(mut req: Request) -> impl IntoResponse {
-    let id = request_id(&req);
-    // Who is asking (an API key, or the trusted headers in `trusted-headers` mode); the
-    // identity headers `tenant` reads are the key's from here on.
-    let caller = match auth::identify(&mut req).await {
-        Ok(c) => c,
-        Err(refusal) => return refusal.response(id.as_deref()),
-    };
-    let audit = auth::Audit::start(&caller, &req);
-    let result = match auth::authorize(&caller, &req) {
-        Ok(()) => route(req).await,
-        Err(e) => Err(e),
-    };
-    auth::record(audit, &result).await;
-    match result {
-        Ok((status, body)) => json_response(status, &body),
-        Err(err) => error_response_for(err, id.as_deref()),
-    }
+async fn handle(req: Request) -> impl IntoResponse {
+    auth::serve_json(req, |req, _caller| route(req)).await
 }
 
 type Answer = Result<(StatusCode, serde_json::Value), ApiError>;
