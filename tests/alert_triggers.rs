@@ -45,6 +45,24 @@ fn count(db: &TestDb, sql: &str) -> i64 {
     rows[0].get::<_, i64>(0)
 }
 
+fn delivery_states(db: &TestDb) -> String {
+    let rows = db
+        .query("SELECT status, attempts, coalesce(last_error, ''), body FROM alert_deliveries")
+        .expect("deliveries");
+    rows.iter()
+        .map(|r| {
+            format!(
+                "{} after {} ({}): {}",
+                r.get::<_, String>(0),
+                r.get::<_, i32>(1),
+                r.get::<_, String>(2),
+                r.get::<_, String>(3)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn scans(db: &TestDb) -> i64 {
     count(db, "SELECT scans FROM alert_monitor_clock WHERE id = 1")
 }
@@ -81,13 +99,30 @@ allowed_outbound_hosts = ["postgres://{db}"]
 [component.validator.variables]
 db_url = "{{{{ database_url }}}}"
 
+[[trigger.http]]
+route = "/v1/discovery/..."
+component = "picker"
+
+[component.picker]
+source = "WASM:picker"
+allowed_outbound_hosts = ["postgres://{db}"]
+[component.picker.variables]
+db_url = "{{{{ database_url }}}}"
+
+[[trigger.http]]
+route = "/faults/..."
+component = "faults"
+
+[component.faults]
+source = "WASM:faults"
+
 [[trigger.cron]]
 component = "alert"
 cron_expression = "*/1 * * * * *"
 
 [component.alert]
 source = "WASM:alert"
-allowed_outbound_hosts = ["postgres://{db}", "http://{receiver}", "http://alert.spin.internal"]
+allowed_outbound_hosts = ["postgres://{db}", "http://{receiver}", "http://alert.spin.internal", "http://picker.spin.internal"]
 [component.alert.variables]
 db_url = "{{{{ database_url }}}}"
 monitor_interval_s = "0.5"
@@ -98,7 +133,15 @@ daily_summary_after_close_s = "-86400"
         db = db.host_port(),
         receiver = receiver.addr()
     );
-    let host = HostCommand::new(&db, &manifest).start();
+    // A component that answers 5xx to three of its last requests (over half) is reported.
+    let host = HostCommand::new(&db, &manifest)
+        .arg("--report-errors-to")
+        .arg("alert")
+        .arg("--error-min-count")
+        .arg("3")
+        .arg("--error-min-rate")
+        .arg("0.5")
+        .start();
     let mut c = Checks::new("price_monitor");
 
     let r = host.post_json(
@@ -121,6 +164,16 @@ daily_summary_after_close_s = "-86400"
     db.execute(&format!(
         "INSERT INTO market_symbols (tenant_id, ticker, asset_class) VALUES ('default', '{OPTION}', 'option');"
     ));
+    // A year of daily bars, so the event discovery run a move asks for has a universe.
+    db.execute(
+        "INSERT INTO market_bars (tenant_id, symbol, interval, time, open, high, low, close, volume) \
+         SELECT 'default', s.sym, '1d', d, p, p * 1.01, p * 0.99, p, 2000000 \
+         FROM unnest(ARRAY['AAA', 'CCC', 'FLAT']) AS s(sym), \
+           generate_series(date_trunc('day', now()) - interval '400 days', \
+                           date_trunc('day', now()) - interval '1 day', interval '1 day') AS d, \
+           LATERAL (SELECT 100 + 10 * sin(extract(epoch FROM d) / 86400 / 20 + length(s.sym)) AS p) AS x \
+         WHERE extract(isodow FROM d) < 6",
+    );
     // AAA +6.5 %, CCC +4 %, FLAT unchanged, the option +20 %: only AAA qualifies.
     db.execute(&bars_sql("AAA", 100.0, 106.5, 2));
     db.execute(&bars_sql("CCC", 100.0, 104.0, 2));
@@ -158,6 +211,57 @@ daily_summary_after_close_s = "-86400"
                 "the Slack receiver got the alert: {:?}",
                 receiver.requests()
             );
+        },
+    );
+
+    c.check(
+        "the move asks the picker for an event discovery run, and gets one",
+        || {
+            let handled = wait_for(Duration::from_secs(90), || {
+                let rows = db
+                    .query(
+                        "SELECT symbol, reason, run_id::text, outcome::text FROM discovery_requests \
+                         WHERE handled_at IS NOT NULL",
+                    )
+                    .expect("requests");
+                (!rows.is_empty()).then(|| {
+                    rows.iter()
+                        .map(|r| {
+                            (
+                                r.get::<_, String>(0),
+                                r.get::<_, String>(1),
+                                r.get::<_, Option<String>>(2),
+                                r.get::<_, Option<String>>(3),
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .unwrap_or_else(|| {
+                panic!(
+                    "the request was not handled: {}",
+                    host.get("/v1/discovery/requests").describe()
+                )
+            });
+            assert_eq!(handled.len(), 1, "one request for the one move: {handled:?}");
+            let (symbol, reason, run_id, outcome) = &handled[0];
+            assert_eq!((symbol.as_str(), reason.as_str()), ("AAA", "price.move"));
+            let run_id = run_id
+                .clone()
+                .unwrap_or_else(|| panic!("the request names no run: {outcome:?}"));
+            let outcome: Value =
+                serde_json::from_str(outcome.as_deref().unwrap_or("null")).expect("outcome");
+            assert_eq!(outcome["status"], "succeeded", "{outcome}");
+            let r = host.get(&format!("/v1/discovery/runs/{run_id}"));
+            assert_eq!(r.status, 200, "{}", r.describe());
+            let run = r.json();
+            assert_eq!(run["trigger"], "event", "{run}");
+            assert_eq!(run["status"], "succeeded", "{run}");
+            assert_eq!(run["settings"]["event"]["reasons"], json!(["price.move"]), "{run}");
+            assert!(run["settings"]["event"]["symbols"]["AAA"].is_object(), "{run}");
+            let r = host.get("/v1/discovery/requests");
+            assert_eq!(r.status, 200, "{}", r.describe());
+            assert_eq!(r.json()["requests"][0]["run_id"], run_id.as_str(), "{}", r.describe());
         },
     );
 
@@ -323,6 +427,62 @@ daily_summary_after_close_s = "-86400"
             [("AAA".to_string(), "opened".to_string()), ("AAA".to_string(), "increased".to_string())]
         );
     });
+
+    c.check(
+        "a component answering 5xx is reported by the host and raises system.error",
+        || {
+            let r = host.post_json(
+                "/v1/alerts/rules",
+                &json!({"name": "system", "event_types": ["system.*"], "channels": [channel.clone()],
+                        "group_by": ["component"], "timing": {"group_wait_ms": 0}}),
+            );
+            assert_eq!(r.status, 201, "{}", r.describe());
+            for _ in 0..2 {
+                assert_eq!(host.get("/faults/ok").status, 200);
+            }
+            for _ in 0..3 {
+                assert_eq!(host.get("/faults/trap").status, 500);
+            }
+            let event = wait_for(Duration::from_secs(60), || {
+                let rows = db
+                    .query(
+                        "SELECT labels::text, severity, payload::text FROM alert_events \
+                         WHERE type = 'system.error'",
+                    )
+                    .expect("events");
+                (!rows.is_empty()).then(|| {
+                    rows.iter()
+                        .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1), r.get::<_, String>(2)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .expect("a system.error event");
+            assert_eq!(event.len(), 1, "{event:?}");
+            let labels: Value = serde_json::from_str(&event[0].0).expect("labels");
+            assert_eq!(labels["component"], "faults", "{labels}");
+            // 3 of 5 answers failed: over half, so critical.
+            assert_eq!(event[0].1, "critical");
+            let payload: Value = serde_json::from_str(&event[0].2).expect("payload");
+            assert_eq!((payload["requests"].as_i64(), payload["errors"].as_i64()), (Some(5), Some(3)), "{payload}");
+            assert_eq!(payload["statuses"]["500"], 3, "{payload}");
+            // Within the cool-down, more failures are not reported again.
+            for _ in 0..3 {
+                assert_eq!(host.get("/faults/trap").status, 500);
+            }
+            let after = scans(&db) + 3;
+            assert!(wait_for(Duration::from_secs(60), || (scans(&db) >= after).then_some(())).is_some());
+            assert_eq!(count(&db, "SELECT count(*) FROM alert_events WHERE type = 'system.error'"), 1);
+            let delivered = wait_for(Duration::from_secs(60), || {
+                (count(
+                    &db,
+                    "SELECT count(*) FROM alert_deliveries \
+                     WHERE status = 'delivered' AND body LIKE '%component faults answered%'",
+                ) == 1)
+                    .then_some(())
+            });
+            assert!(delivered.is_some(), "the alert reached the channel: {}", delivery_states(&db));
+        },
+    );
 
     c.finish(Some(&host));
 }

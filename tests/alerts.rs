@@ -468,6 +468,56 @@ webhook_partner_secret = "{PARTNER_SECRET}"
         },
     );
 
+    c.check(
+        "in order per endpoint: alerts behind a failing one wait, then arrive in order, once each",
+        || {
+            // The next answers: 500, then 429 asking for a second; then 200s.
+            receiver.answer_next(500);
+            receiver.state.lock().unwrap().0.push((429, Some(1)));
+            let mut webhook_ids = Vec::new();
+            for symbol in ["ORD1", "ORD2", "ORD3", "ORD4"] {
+                let r = host.post_json(
+                    "/v1/alerts/events",
+                    &json!({"type": "trade.fill", "labels": {"symbol": symbol}}),
+                );
+                assert_eq!(r.status, 202, "{}", r.describe());
+                let id = r.json()["id"].as_str().unwrap().to_string();
+                let d = deliveries_of(&host, &id);
+                webhook_ids.push(d[0]["webhook_id"].as_str().expect("webhook id").to_string());
+            }
+            let arrived = wait_for(Duration::from_secs(60), || {
+                let ok: Vec<String> = receiver
+                    .received()
+                    .into_iter()
+                    .filter(|r| r.answered == 200 && webhook_ids.contains(&r.webhook_id))
+                    .map(|r| r.webhook_id)
+                    .collect();
+                (ok.len() >= webhook_ids.len()).then_some(ok)
+            })
+            .unwrap_or_else(|| panic!("not all delivered: {:?}", receiver.received()));
+            assert_eq!(
+                arrived, webhook_ids,
+                "accepted in the order raised, each once"
+            );
+            let ours: Vec<(String, u16)> = receiver
+                .received()
+                .into_iter()
+                .filter(|r| webhook_ids.contains(&r.webhook_id))
+                .map(|r| (r.webhook_id, r.answered))
+                .collect();
+            // Only the first was tried while the receiver failed; the rest waited behind it.
+            assert_eq!(
+                ours.iter().map(|(_, status)| *status).collect::<Vec<_>>(),
+                vec![500, 429, 200, 200, 200, 200],
+                "{ours:?}"
+            );
+            assert!(
+                ours[..3].iter().all(|(id, _)| id == &webhook_ids[0]),
+                "{ours:?}"
+            );
+        },
+    );
+
     c.check("an identical firing event is deduplicated", || {
         rule(&host, "dedupe", &["dedupe.test"], &channel, &["symbol"], 0);
         let event = json!({"type": "dedupe.test", "labels": {"symbol": "TSLA"}});

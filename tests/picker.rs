@@ -15,42 +15,12 @@
 use serde_json::{Value, json};
 use tessera_e2e::http::Request;
 use tessera_e2e::{Checks, HostCommand, Response, TempDir, TestDb, TestHost};
-use tessera_picking::synth::{SynthParams, SyntheticUniverse, generate};
+use tessera_picking::synth::SyntheticUniverse;
 
 const TENANT: &str = "pick-e2e";
 
 fn manifest() -> String {
-    let root = tessera_e2e::root();
-    let full = std::fs::read_to_string(root.join("spin.toml")).unwrap();
-    let head = &full[..full.find("[[trigger.").expect("spin.toml has triggers")];
-    let start = full
-        .find("# picker:")
-        .expect("spin.toml has the picker block");
-    let rest = &full[start..];
-    let end = rest.find("\n\n#").map_or(rest.len(), |i| i + 1);
-    let block = rest[..end]
-        .replace(
-            "source = \"target/wasm32-wasip2/release/picker.wasm\"",
-            &format!(
-                "source = {}",
-                tessera_e2e::toml_string(&tessera_e2e::wasm("picker").to_string_lossy())
-            ),
-        )
-        .replace(
-            "source = \".tessera/models/",
-            &format!(
-                "source = {}",
-                tessera_e2e::toml_string(&format!("{}/.tessera/models/", root.display()))
-                    .trim_end_matches('"')
-            ),
-        );
-    let cron = block
-        .find("[[trigger.cron]]")
-        .expect("the picker block has its cron trigger");
-    let block = &block[..cron];
-    format!(
-        "{head}\n{block}\n[[trigger.http]]\nroute = \"/internal/...\"\ncomponent = \"picker\"\n"
-    )
+    tessera_e2e::market::picker_manifest()
 }
 
 fn host(db: &TestDb, dir: &TempDir) -> TestHost {
@@ -99,17 +69,11 @@ fn count(db: &TestDb, sql: &str) -> i64 {
 }
 
 fn universe() -> SyntheticUniverse {
-    generate(&SynthParams {
-        symbols: 40,
-        trading_days: 300,
-        unknown_fundamentals_fraction: 0.1,
-        ..SynthParams::default()
-    })
+    tessera_e2e::market::universe(40, 300)
 }
 
 fn bar_json(b: &tessera_picking::market::Bar) -> Value {
-    json!({"symbol": b.symbol, "interval": "1d", "time": b.time, "open": b.open,
-           "high": b.high, "low": b.low, "close": b.close, "volume": b.volume})
+    tessera_e2e::market::bar_json(b)
 }
 
 #[test]

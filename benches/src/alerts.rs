@@ -217,79 +217,10 @@ pub fn run(args: AlertsArgs) -> Result<()> {
         args.events, args.clients, args.backlog, args.inbound
     );
 
-    let channel = post(
-        &host,
-        "/v1/alerts/channels",
-        &json!({"name": "bench", "kind": "webhook", "url": format!("http://{receiver}/hook"),
-                "secret_variable": "webhook_secret"}),
-    )?;
-    let channel = channel["id"].as_str().context("channel id")?.to_string();
-    for (name, event_type, wait_ms) in [
-        ("immediate", "bench.immediate", 0),
-        ("backlog", "bench.backlog", 1000),
-    ] {
-        post(
-            &host,
-            "/v1/alerts/rules",
-            &json!({"name": name, "event_types": [event_type], "channels": [channel],
-                    "group_by": ["n"],
-                    "timing": {"group_wait_ms": wait_ms, "group_interval_ms": 300000}}),
-        )?;
-    }
-
-    // 1. Event → first attempt.
-    let t0 = Instant::now();
-    let started = post_events(&host, "bench.immediate", "i", args.events, args.clients)?;
-    if wait_for(Duration::from_secs(600), || {
-        (arrivals.count("i") >= args.events).then_some(())
-    })
-    .is_none()
-    {
-        bail!(
-            "{} of {} immediate events arrived within 10 minutes; deliveries by status: {}",
-            arrivals.count("i"),
-            args.events,
-            delivery_states(&db)
-        );
-    }
-    let mut latencies: Vec<f64> = started
-        .iter()
-        .filter_map(|(n, at)| {
-            arrivals
-                .get(n)
-                .map(|a| a.duration_since(*at).as_secs_f64() * 1e3)
-        })
-        .collect();
-    latencies.sort_by(|a, b| a.total_cmp(b));
-    let last = started
-        .keys()
-        .filter_map(|n| arrivals.get(n))
-        .max()
-        .context("no arrivals")?;
-    let immediate_rate = args.events as f64 / last.duration_since(t0).as_secs_f64();
-
-    // 2. The dispatcher's drain of a backlog.
-    let posted = Instant::now();
-    let backlog = post_events(&host, "bench.backlog", "b", args.backlog, args.clients)?;
-    let posting_s = posted.elapsed().as_secs_f64();
-    if wait_for(Duration::from_secs(600), || {
-        (arrivals.count("b") >= args.backlog).then_some(())
-    })
-    .is_none()
-    {
-        bail!(
-            "{} of {} backlog events arrived within 10 minutes; deliveries by status: {}",
-            arrivals.count("b"),
-            args.backlog,
-            delivery_states(&db)
-        );
-    }
-    let times: Vec<Instant> = backlog.keys().filter_map(|n| arrivals.get(n)).collect();
-    let (first, last) = (
-        *times.iter().min().context("no arrivals")?,
-        *times.iter().max().context("no arrivals")?,
-    );
-    let drain_s = last.duration_since(first).as_secs_f64();
+    // Phases 1 and 2 for an ordered endpoint (the default: one delivery at a time, in the
+    // order written) and an unordered one (concurrent sends), side by side.
+    let ordered = measure_delivery(&host, &db, &arrivals, receiver, &args, true)?;
+    let unordered = measure_delivery(&host, &db, &arrivals, receiver, &args, false)?;
 
     // 3. Inbound webhooks.
     let secret = Secret::parse(INBOUND_SECRET).map_err(|e| anyhow::anyhow!("{e:?}"))?;
@@ -326,25 +257,27 @@ pub fn run(args: AlertsArgs) -> Result<()> {
     println!();
     println!("| measurement | result |");
     println!("|---|---:|");
-    println!(
-        "| event → first attempt, p50 / p95 ({} events, {} clients) | {:.1} / {:.1} ms |",
-        args.events,
-        args.clients,
-        median(&latencies),
-        percentile(&latencies, 0.95)
-    );
-    println!("| immediate deliveries (posted and delivered) | {immediate_rate:.0} /s |");
-    println!(
-        "| dispatcher drain ({} grouped events, first to last arrival) | {:.0} deliveries/s |",
-        args.backlog,
-        args.backlog as f64 / drain_s.max(1e-9)
-    );
-    println!(
-        "| posting the backlog ({} events, {} clients) | {:.0} events/s |",
-        args.backlog,
-        args.clients,
-        args.backlog as f64 / posting_s
-    );
+    for (mode, m) in [("ordered", &ordered), ("unordered", &unordered)] {
+        println!(
+            "| {mode} endpoint: event → first attempt, p50 / p95 ({} events, {} clients) | {:.1} / {:.1} ms |",
+            args.events,
+            args.clients,
+            median(&m.latencies),
+            percentile(&m.latencies, 0.95)
+        );
+        println!(
+            "| {mode} endpoint: immediate deliveries (posted and delivered) | {:.0} /s |",
+            m.immediate_rate
+        );
+        println!(
+            "| {mode} endpoint: dispatcher drain ({} grouped events, first to last arrival) | {:.0} deliveries/s |",
+            args.backlog, m.drain_rate
+        );
+        println!(
+            "| {mode} endpoint: posting the backlog ({} events, {} clients) | {:.0} events/s |",
+            args.backlog, args.clients, m.posting_rate
+        );
+    }
     println!(
         "| inbound webhook verified and stored, p50 / p95 ({} sequential) | {:.2} / {:.2} ms |",
         args.inbound,
@@ -353,4 +286,114 @@ pub fn run(args: AlertsArgs) -> Result<()> {
     );
     println!("  inbound events stored: {stored}");
     Ok(())
+}
+
+/// What phases 1 and 2 measured for one endpoint.
+struct Delivery {
+    latencies: Vec<f64>,
+    immediate_rate: f64,
+    drain_rate: f64,
+    posting_rate: f64,
+}
+
+/// Phases 1 and 2 against a channel of its own (`ordered` or not) at the receiver.
+fn measure_delivery(
+    host: &TestHost,
+    db: &TestDb,
+    arrivals: &Arrivals,
+    receiver: SocketAddr,
+    args: &AlertsArgs,
+    ordered: bool,
+) -> Result<Delivery> {
+    let mode = if ordered { "ordered" } else { "unordered" };
+    let channel = post(
+        host,
+        "/v1/alerts/channels",
+        &json!({"name": format!("bench-{mode}"), "kind": "webhook",
+                "url": format!("http://{receiver}/hook"),
+                "secret_variable": "webhook_secret", "ordered": ordered}),
+    )?;
+    let channel = channel["id"].as_str().context("channel id")?.to_string();
+    for (phase, wait_ms) in [("immediate", 0), ("backlog", 1000)] {
+        post(
+            host,
+            "/v1/alerts/rules",
+            &json!({"name": format!("{mode}-{phase}"), "event_types": [format!("bench.{mode}.{phase}")],
+                    "channels": [channel], "group_by": ["n"],
+                    "timing": {"group_wait_ms": wait_ms, "group_interval_ms": 300000}}),
+        )?;
+    }
+    let (i, b) = (format!("{mode}-i"), format!("{mode}-b"));
+
+    // 1. Event → first attempt.
+    let t0 = Instant::now();
+    let started = post_events(
+        host,
+        &format!("bench.{mode}.immediate"),
+        &i,
+        args.events,
+        args.clients,
+    )?;
+    if wait_for(Duration::from_secs(600), || {
+        (arrivals.count(&i) >= args.events).then_some(())
+    })
+    .is_none()
+    {
+        bail!(
+            "{mode}: {} of {} immediate events arrived within 10 minutes; deliveries by status: {}",
+            arrivals.count(&i),
+            args.events,
+            delivery_states(db)
+        );
+    }
+    let mut latencies: Vec<f64> = started
+        .iter()
+        .filter_map(|(n, at)| {
+            arrivals
+                .get(n)
+                .map(|a| a.duration_since(*at).as_secs_f64() * 1e3)
+        })
+        .collect();
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    let last = started
+        .keys()
+        .filter_map(|n| arrivals.get(n))
+        .max()
+        .context("no arrivals")?;
+    let immediate_rate = args.events as f64 / last.duration_since(t0).as_secs_f64();
+
+    // 2. The dispatcher's drain of a backlog.
+    let posted = Instant::now();
+    let backlog = post_events(
+        host,
+        &format!("bench.{mode}.backlog"),
+        &b,
+        args.backlog,
+        args.clients,
+    )?;
+    let posting_s = posted.elapsed().as_secs_f64();
+    if wait_for(Duration::from_secs(600), || {
+        (arrivals.count(&b) >= args.backlog).then_some(())
+    })
+    .is_none()
+    {
+        bail!(
+            "{mode}: {} of {} backlog events arrived within 10 minutes; deliveries by status: {}",
+            arrivals.count(&b),
+            args.backlog,
+            delivery_states(db)
+        );
+    }
+    let times: Vec<Instant> = backlog.keys().filter_map(|n| arrivals.get(n)).collect();
+    let (first, last) = (
+        *times.iter().min().context("no arrivals")?,
+        *times.iter().max().context("no arrivals")?,
+    );
+    let drain_s = last.duration_since(first).as_secs_f64();
+    Ok(Delivery {
+        latencies,
+        immediate_rate,
+        drain_rate: args.backlog as f64 / drain_s.max(1e-9),
+        posting_rate: args.backlog as f64 / posting_s,
+    })
 }

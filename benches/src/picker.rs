@@ -3,6 +3,8 @@
 //!
 //! 1. bulk ingest: the generated universe (`--symbols`, default 500, over `--days` trading
 //!    days, default 756) posted as NDJSON in 40,000-bar requests; bars per second of wall time;
+//!    with `--ingest-wasm OLD.wasm --ingest-wasm NEW.wasm` only this, the builds alternating
+//!    for `--ingest-rounds` rounds, each on a fresh database and host (to compare changes);
 //! 2. a discovery run over the whole universe (`--runs` times; the component's own
 //!    `duration_ms` and the request's wall time), without and with a closed trade (with one,
 //!    the FuzzyPicker embeds its 20 best candidates' setups to find similar trades);
@@ -52,10 +54,18 @@ pub struct PickerArgs {
     /// Trading days the walk-forward backtest runs discovery on.
     #[arg(long, default_value_t = 252)]
     backtest_days: usize,
+    /// Measure only the bulk ingest, once per given picker.wasm per round (the files
+    /// alternating, each on a fresh database and host), e.g. an old build against a new one.
+    #[arg(long = "ingest-wasm", value_name = "PICKER_WASM")]
+    ingest_wasm: Vec<std::path::PathBuf>,
+    /// Rounds of the ingest comparison.
+    #[arg(long, default_value_t = 3)]
+    ingest_rounds: usize,
 }
 
-/// The manifest's head and its picker block (cron trigger left out), paths made absolute.
-fn manifest() -> Result<String> {
+/// The manifest's head and its picker block (cron trigger left out), paths made absolute,
+/// serving `wasm` as the picker.
+fn manifest(wasm: &std::path::Path) -> Result<String> {
     let root = tessera_e2e::root();
     let full = std::fs::read_to_string(root.join("spin.toml"))?;
     let head = &full[..full.find("[[trigger.").context("spin.toml has triggers")?];
@@ -69,7 +79,7 @@ fn manifest() -> Result<String> {
             "source = \"target/wasm32-wasip2/release/picker.wasm\"",
             &format!(
                 "source = {}",
-                tessera_e2e::toml_string(&tessera_e2e::wasm("picker").to_string_lossy())
+                tessera_e2e::toml_string(&wasm.to_string_lossy())
             ),
         )
         .replace(
@@ -128,24 +138,25 @@ fn timed_runs(host: &TestHost, runs: usize) -> Result<(f64, f64)> {
     Ok((median(&own), median(&wall)))
 }
 
-pub fn run(args: PickerArgs) -> Result<()> {
-    let u = generate(&SynthParams {
-        symbols: args.symbols,
-        trading_days: args.days,
-        ..SynthParams::default()
-    });
+/// A fresh database and a host serving `wasm` as the picker.
+fn start(wasm: &std::path::Path) -> Result<(TestDb, TempDir, TestHost)> {
     let db = TestDb::new();
     let dir = TempDir::new("tessera-bench-picker");
     let path = dir.path().join("spin.toml");
-    std::fs::write(&path, manifest()?)?;
+    std::fs::write(&path, manifest(wasm)?)?;
     let host = HostCommand::with_manifest_file(&db, path)
         .env("SPIN_VARIABLE_DATABASE_HOST", db.host_port())
         .start();
+    Ok((db, dir, host))
+}
 
+/// Posts the universe's symbols, then its bars as NDJSON in 40,000-bar requests; returns
+/// the bars, the requests and the seconds the bars took.
+fn ingest(host: &TestHost, u: &SyntheticUniverse) -> Result<(usize, usize, f64)> {
     let mut symbols: Vec<Value> = u.symbols.iter().map(|s| json!(s)).collect();
     symbols.push(json!(u.index));
     send(
-        &host,
+        host,
         "POST",
         "/v1/market/symbols",
         "application/json",
@@ -159,15 +170,69 @@ pub fn run(args: PickerArgs) -> Result<()> {
         .collect();
     let started = Instant::now();
     for body in &bodies {
-        send(
-            &host,
+        let (_, answer) = send(
+            host,
             "POST",
             "/v1/market/bars",
             "application/x-ndjson",
             body.as_bytes(),
         )?;
+        if answer["rejected"] != 0 {
+            bail!("the bench's bars were rejected: {answer}");
+        }
     }
-    let ingest_s = started.elapsed().as_secs_f64();
+    Ok((bars.len(), bodies.len(), started.elapsed().as_secs_f64()))
+}
+
+/// `--ingest-wasm A --ingest-wasm B`: the ingest alone, A and B alternating each round.
+fn compare_ingest(
+    u: &SyntheticUniverse,
+    wasms: &[std::path::PathBuf],
+    rounds: usize,
+) -> Result<()> {
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); wasms.len()];
+    let mut shape = (0, 0);
+    for round in 0..rounds {
+        for (k, wasm) in wasms.iter().enumerate() {
+            let (_db, _dir, host) = start(wasm)?;
+            let (bars, requests, seconds) = ingest(&host, u)?;
+            shape = (bars, requests);
+            let rate = bars as f64 / seconds;
+            println!(
+                "round {}: {}: {rate:.0} bars/s ({seconds:.2} s)",
+                round + 1,
+                wasm.display()
+            );
+            rates[k].push(rate);
+        }
+    }
+    println!(
+        "\n| picker.wasm | bulk ingest, {} bars in {} NDJSON requests (median of {rounds}; each round) |\n|---|---|",
+        shape.0, shape.1
+    );
+    for (wasm, r) in wasms.iter().zip(&rates) {
+        let each: Vec<String> = r.iter().map(|x| format!("{x:.0}")).collect();
+        println!(
+            "| {} | {:.0} bars/s ({}) |",
+            wasm.display(),
+            median(r),
+            each.join(", ")
+        );
+    }
+    Ok(())
+}
+
+pub fn run(args: PickerArgs) -> Result<()> {
+    let u = generate(&SynthParams {
+        symbols: args.symbols,
+        trading_days: args.days,
+        ..SynthParams::default()
+    });
+    if !args.ingest_wasm.is_empty() {
+        return compare_ingest(&u, &args.ingest_wasm, args.ingest_rounds);
+    }
+    let (_db, _dir, host) = start(&tessera_e2e::wasm("picker"))?;
+    let (bar_count, requests, ingest_s) = ingest(&host, &u)?;
     let settings = json!({ "index": INDEX_TICKER }).to_string();
     send(
         &host,
@@ -211,10 +276,8 @@ pub fn run(args: PickerArgs) -> Result<()> {
 
     println!("\n| measurement | result | goal |\n|---|---:|---|");
     println!(
-        "| bulk ingest, {} bars in {} NDJSON requests | {:.0} bars/s ({ingest_s:.1} s) | ≥ 50,000 bars/s |",
-        bars.len(),
-        bodies.len(),
-        bars.len() as f64 / ingest_s
+        "| bulk ingest, {bar_count} bars in {requests} NDJSON requests | {:.0} bars/s ({ingest_s:.1} s) | ≥ 50,000 bars/s |",
+        bar_count as f64 / ingest_s
     );
     println!(
         "| discovery run, {} symbols, no trades (median of {}) | {own:.0} ms in the component, {wall:.0} ms wall | ≤ 1 s |",

@@ -14,6 +14,8 @@ mod checks;
 mod db;
 mod host;
 pub mod http;
+/// The picker's test manifest and generated market data.
+pub mod market;
 pub mod provider_double;
 mod server;
 mod worker;

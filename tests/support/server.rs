@@ -61,6 +61,7 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<String>>, body: &str) -> std::io::R
             return Ok(());
         }
         let mut content_length = 0usize;
+        let mut chunked = false;
         let mut close = false;
         loop {
             let mut line = String::new();
@@ -76,13 +77,22 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<String>>, body: &str) -> std::io::R
                 if name == "content-length" {
                     content_length = value.parse().unwrap_or(0);
                 }
+                if name == "transfer-encoding" && value.eq_ignore_ascii_case("chunked") {
+                    chunked = true;
+                }
                 if name == "connection" && value.eq_ignore_ascii_case("close") {
                     close = true;
                 }
             }
         }
-        let mut discard = vec![0; content_length];
-        reader.read_exact(&mut discard)?;
+        if chunked {
+            // A chunked body (what guests' outbound requests send) is read to its end, or
+            // its bytes would be taken for the next request on the connection.
+            skip_chunked(&mut reader)?;
+        } else {
+            let mut discard = vec![0; content_length];
+            reader.read_exact(&mut discard)?;
+        }
         seen.lock()
             .unwrap()
             .push(request_line.trim_end().to_string());
@@ -96,5 +106,28 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<String>>, body: &str) -> std::io::R
         if close {
             return Ok(());
         }
+    }
+}
+
+/// Reads a chunked body up to and including its last (empty) chunk and trailer.
+fn skip_chunked(reader: &mut impl BufRead) -> std::io::Result<()> {
+    loop {
+        let mut size_line = String::new();
+        if reader.read_line(&mut size_line)? == 0 {
+            return Ok(());
+        }
+        let size = usize::from_str_radix(size_line.trim().split(';').next().unwrap_or("0"), 16)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        if size == 0 {
+            // Trailer lines up to the empty one.
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line)? == 0 || line.trim_end().is_empty() {
+                    return Ok(());
+                }
+            }
+        }
+        let mut chunk = vec![0; size + 2];
+        reader.read_exact(&mut chunk)?;
     }
 }

@@ -12,6 +12,7 @@ use tessera_devdb::{PgServer, ensure_installed};
 mod admin_key;
 mod onnxruntime;
 mod picker;
+mod sampledata;
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 const HOST_BIN: &str = "tessera";
@@ -187,6 +188,11 @@ fn setup(ctx: &Ctx) -> Result<()> {
     step("onnxruntime for the embedding worker", || {
         onnxruntime::ensure(&ctx.state_dir).map(|_| ())
     })?;
+    // The picker's real market history: `up` loads it, tests/picker_data.rs reads it.
+    step(
+        "real market data for the picker (PyPI bokeh_sampledata)",
+        || sampledata::ensure(&ctx.state_dir).map(|_| ()),
+    )?;
     // Compiling the components and pre-initialising the kb (its model loaded into a memory
     // snapshot) takes a minute the first time; doing it here keeps `up` and the tests fast.
     step("compile and pre-initialise components", || {
@@ -236,6 +242,8 @@ fn up(ctx: &Ctx) -> Result<i32> {
         .arg(&ctx.state_dir)
         .arg("--llm-url")
         .arg(format!("http://{}", worker.listen))
+        // A component answering 5xx becomes a `system.error` alert (README: Alerts).
+        .args(["--report-errors-to", "alert"])
         .env("SPIN_VARIABLE_DATABASE_URL", &url)
         // The token travels in the environment, not on the command line `ps` shows.
         .env("TESSERA_LLM_TOKEN", &worker.token);
@@ -263,7 +271,7 @@ fn up(ctx: &Ctx) -> Result<i32> {
         if let Err(err) = load_demo_kb(ctx, LISTEN, &key) {
             eprintln!("xtask: warning: the demo knowledge base was not loaded: {err:#}");
         }
-        if let Err(err) = picker::load_demo(LISTEN, &key) {
+        if let Err(err) = picker::load_demo(LISTEN, &key, &ctx.state_dir) {
             eprintln!("xtask: warning: the picker demo data was not loaded: {err:#}");
         }
         println!("xtask: serving on http://{LISTEN} — press Ctrl-C to stop");

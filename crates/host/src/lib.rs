@@ -12,6 +12,7 @@ pub mod app;
 pub mod bindings;
 pub mod check;
 pub mod engine;
+pub mod error_watch;
 pub mod errors;
 pub mod factors;
 pub mod instances;

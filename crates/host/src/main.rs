@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tessera_host::admission::AdmissionSettings;
 use tessera_host::app::RuntimeConfig;
+use tessera_host::error_watch::ErrorWatchSettings;
 use tessera_host::factors::llm::LlmWorker;
 use tessera_host::factors::postgres::PoolSettings;
 use tessera_host::serve::{self, UpOptions};
@@ -151,6 +152,22 @@ struct ServeLimits {
     /// answers carry only what the component wrote, as on Spin; the id is in the log.
     #[arg(long)]
     request_id_header: Option<http::HeaderName>,
+    /// Tell this component (at `/internal/system-errors`, by service chaining) when another
+    /// component's answers to clients turn 5xx; Tessera's `alert` raises `system.error`.
+    #[arg(long)]
+    report_errors_to: Option<String>,
+    /// The window a component's 5xx answers are counted over.
+    #[arg(long, default_value_t = 300)]
+    error_window_s: u64,
+    /// Fewest 5xx answers in the window that make a report.
+    #[arg(long, default_value_t = 5)]
+    error_min_count: u64,
+    /// Smallest share of 5xx answers in the window that makes a report.
+    #[arg(long, default_value_t = 0.1)]
+    error_min_rate: f64,
+    /// Quiet time before a reported component is reported again.
+    #[arg(long, default_value_t = 900)]
+    error_cooldown_s: u64,
 }
 
 /// Scheduler ticks between polls of the I/O driver. tokio's default (61) assumes short task
@@ -229,6 +246,13 @@ async fn run(command: Command) -> Result<()> {
                     body_timeout: Duration::from_millis(limits.body_timeout_ms),
                     max_connections_per_client: limits.max_connections_per_client.max(1),
                     request_id_header: limits.request_id_header,
+                    report_errors_to: limits.report_errors_to,
+                    error_watch: ErrorWatchSettings {
+                        window: Duration::from_secs(limits.error_window_s.max(1)),
+                        min_errors: limits.error_min_count.max(1),
+                        min_rate: limits.error_min_rate.clamp(0.0, 1.0),
+                        cooldown: Duration::from_secs(limits.error_cooldown_s),
+                    },
                     admission: AdmissionSettings {
                         max_per_component: limits.max_instances_per_component.max(1),
                         max_external: limits.max_client_requests.max(1),

@@ -58,6 +58,8 @@
 //!   discovery every four session hours, nightly forward returns) an hourly cron tick runs.
 //! - [`synth`]: [`synth::generate`] a seeded universe from [`synth::SynthParams`]
 //!   (calibration documented there); generated symbols are marked `generated`.
+//! - [`sampledata`]: [`sampledata::parse_stocks_csv`], the real daily series of the PyPI
+//!   wheel `bokeh_sampledata` (split- and dividend-adjusted), marked real.
 //! - [`rng`]: [`rng::SeededRng`], the ChaCha8 stream used by `synth` and the bootstrap.
 
 pub mod calendar;
@@ -73,6 +75,7 @@ pub mod market;
 pub mod metric;
 pub mod pick;
 pub mod rng;
+pub mod sampledata;
 pub mod schedule;
 pub mod scorecard;
 pub mod synth;

@@ -1,4 +1,6 @@
-//! LLMPicker's pure part: the prompt, and the strict check of the model's answer.
+//! LLMPicker's pure part: the shortlist the model judges ([`shortlist`]), what the index did
+//! after a similar past day ([`what_followed`]), the prompt, and the strict check of the
+//! model's answer.
 //!
 //! The answer must be exactly one JSON object (optionally inside a single ```json fence):
 //!
@@ -19,6 +21,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::conditions::{MarketConditions, pct};
+use crate::date::Date;
+use crate::market::Bar;
 use crate::pick::{Candidate, PickerId, PickerOutput, Portfolio, Reason, SymbolScore};
 
 /// A past day whose conditions resembled today's, and what the index did next.
@@ -114,6 +118,44 @@ pub fn build_prompt(ctx: &LlmContext) -> Prompt {
         system: SYSTEM.to_string(),
         user: u,
     }
+}
+
+/// Trading days ahead over which [`what_followed`] reports the index's return.
+pub const FOLLOW_DAYS: [usize; 2] = [5, 20];
+
+/// What the index did after `day`: its close-to-close return from the last bar on or before
+/// `day` to the 5th and the 20th bar after it (`None` where the bars do not reach that far,
+/// or the base close is not positive). `index_bars` are ascending and hold only what was
+/// known on the decision day, so nothing after it is seen.
+pub fn what_followed(index_bars: &[Bar], day: Date) -> (Option<f64>, Option<f64>) {
+    let base = index_bars.partition_point(|b| b.date() <= day);
+    let Some(entry) = base.checked_sub(1).map(|i| &index_bars[i]) else {
+        return (None, None);
+    };
+    // The entry bar is at `base - 1`; the n-th bar after it at `base - 1 + n`.
+    let ret = |n: usize| {
+        let exit = index_bars.get(base - 1 + n)?;
+        (entry.close > 0.0).then(|| exit.close / entry.close - 1.0)
+    };
+    (ret(FOLLOW_DAYS[0]), ret(FOLLOW_DAYS[1]))
+}
+
+/// The candidates the model is asked about: the `n` best-scored by `ranking` (ties by
+/// ticker), in that order. The prompt and the answer grow with every candidate, so the model
+/// judges a shortlist; the others get no LLM score and the ensemble renormalises over the
+/// pickers that scored them.
+pub fn shortlist(candidates: &[Candidate], ranking: &PickerOutput, n: usize) -> Vec<Candidate> {
+    let mut scored: Vec<(&str, f64)> = ranking
+        .scores
+        .iter()
+        .map(|s| (s.ticker.as_str(), s.score))
+        .collect();
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    scored
+        .iter()
+        .take(n)
+        .filter_map(|(t, _)| candidates.iter().find(|c| c.symbol.ticker == *t).cloned())
+        .collect()
 }
 
 /// Everything wrong with an answer, each problem prefixed by its JSON path.
@@ -262,6 +304,7 @@ pub fn parse_answer(text: &str, candidates: &[&str]) -> Result<PickerOutput, Ans
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::date::Weekday;
     use crate::indicators::SymbolFeatures;
     use crate::market::Symbol;
     use crate::pick::Position;
@@ -318,6 +361,102 @@ mod tests {
         assert_eq!(problems(r#"{"picks": {}}"#), ["$.picks: expected an array"]);
         let err = parse_answer("{}", &KNOWN).unwrap_err();
         assert!(err.repair_message().contains("- $.picks: missing\n"));
+    }
+
+    fn day_bar(day: &str, close: f64) -> Bar {
+        Bar {
+            symbol: "IDX".into(),
+            interval: crate::market::Interval::Day,
+            time: day.parse::<Date>().unwrap().midnight_utc(),
+            open: close,
+            high: close,
+            low: close,
+            close,
+            volume: 0.0,
+        }
+    }
+
+    /// The 30 weekdays from 2024-01-01 (a Monday), closes 100, 101, 102, …
+    fn index_bars() -> Vec<Bar> {
+        let start: Date = "2024-01-01".parse().unwrap();
+        (0..42)
+            .map(|i| start.add_days(i))
+            .filter(|d| !matches!(d.weekday(), Weekday::Saturday | Weekday::Sunday))
+            .enumerate()
+            .map(|(i, d)| day_bar(&d.to_string(), 100.0 + i as f64))
+            .collect()
+    }
+
+    #[test]
+    fn what_followed_is_close_to_close_from_the_day_in_trading_days() {
+        let bars = index_bars();
+        assert_eq!(bars.len(), 30);
+        // 2024-01-02 is bar 1 (close 101): 5 bars later close 106, 20 later 121.
+        let (r5, r20) = what_followed(&bars, "2024-01-02".parse().unwrap());
+        assert!((r5.unwrap() - (106.0 / 101.0 - 1.0)).abs() < 1e-12);
+        assert!((r20.unwrap() - (121.0 / 101.0 - 1.0)).abs() < 1e-12);
+        // A Saturday enters at Friday's close (bar 4, close 104): 5 bars on is 109.
+        let (r5, _) = what_followed(&bars, "2024-01-06".parse().unwrap());
+        assert!((r5.unwrap() - (109.0 / 104.0 - 1.0)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn what_followed_never_reads_past_the_bars_known() {
+        let bars = index_bars();
+        // Bar 24 (close 124): 5 bars later is bar 29, the last; 20 later is unknown.
+        let day = bars[24].date();
+        let (r5, r20) = what_followed(&bars, day);
+        assert!((r5.unwrap() - (129.0 / 124.0 - 1.0)).abs() < 1e-12);
+        assert_eq!(r20, None);
+        assert_eq!(what_followed(&bars, bars[29].date()), (None, None));
+        // Before the first bar there is no entry close.
+        assert_eq!(
+            what_followed(&bars, "2023-12-29".parse().unwrap()),
+            (None, None)
+        );
+        assert_eq!(what_followed(&[], day), (None, None));
+    }
+
+    #[test]
+    fn shortlist_takes_the_best_scored_with_ties_by_ticker() {
+        let cand = |t: &str| Candidate {
+            symbol: Symbol::new(t),
+            features: SymbolFeatures {
+                ticker: t.into(),
+                last_close: None,
+                avg_volume: None,
+                avg_dollar_volume: None,
+                volatility: None,
+                momentum: None,
+                max_drawdown: None,
+            },
+        };
+        let candidates: Vec<Candidate> = ["AAA", "BBB", "CCC", "DDD"].map(cand).to_vec();
+        let score = |t: &str, score: f64| SymbolScore {
+            ticker: t.into(),
+            score,
+            verdict: None,
+            missing: vec![],
+            reasons: vec![],
+        };
+        let ranking = PickerOutput {
+            picker: PickerId::Fuzzy,
+            scores: vec![
+                score("AAA", 0.2),
+                score("BBB", 0.9),
+                score("CCC", 0.5),
+                score("DDD", 0.9),
+            ],
+        };
+        let tickers = |n| -> Vec<String> {
+            shortlist(&candidates, &ranking, n)
+                .into_iter()
+                .map(|c| c.symbol.ticker)
+                .collect()
+        };
+        assert_eq!(tickers(3), ["BBB", "DDD", "CCC"]);
+        assert_eq!(tickers(10).len(), 4);
+        assert!(tickers(0).is_empty());
     }
 
     #[test]

@@ -138,6 +138,22 @@ impl Default for SynthParams {
     }
 }
 
+impl SynthParams {
+    /// The same parameters with `start` moved so that the series ends on `last` (or on the
+    /// last trading day before it): lines a generated universe up with real history.
+    pub fn ending_on(self, last: Date) -> SynthParams {
+        let mut start = if Nyse.is_trading_day(last) {
+            last
+        } else {
+            Nyse.previous_trading_day(last)
+        };
+        for _ in 1..self.trading_days {
+            start = Nyse.previous_trading_day(start);
+        }
+        SynthParams { start, ..self }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Regime {
@@ -462,6 +478,24 @@ mod tests {
         }
     }
 
+    #[test]
+    fn ending_on_lines_the_series_up_with_a_last_day() {
+        let last: Date = "2013-03-01".parse().unwrap();
+        let u = generate(
+            &SynthParams {
+                symbols: 2,
+                ..SynthParams::default()
+            }
+            .ending_on(last),
+        );
+        assert_eq!(u.days.len(), 756);
+        assert_eq!(u.days[755], last);
+        assert_eq!(u.bars[1][755].date(), last);
+        // A Sunday: the Friday before ends it.
+        let p = SynthParams::default().ending_on("2013-03-03".parse().unwrap());
+        assert_eq!(generate(&SynthParams { symbols: 1, ..p }).days[755], last);
+    }
+
     fn corr(x: &[f64], y: &[f64]) -> f64 {
         let (mx, my) = (crate::indicators::mean(x), crate::indicators::mean(y));
         let cov: f64 = x.iter().zip(y).map(|(a, b)| (a - mx) * (b - my)).sum();
@@ -528,5 +562,73 @@ mod tests {
         }
         assert!(corr(&caps, &dollar) > 0.9, "{}", corr(&caps, &dollar));
         assert!(u.regimes.contains(&Regime::Stressed) && u.regimes.contains(&Regime::Calm));
+    }
+    /// The calibration table's per-series targets (module doc), each measured on the
+    /// generated bars the way it was measured on the real ones, as medians over symbols.
+    #[test]
+    fn bar_shape_and_volume_land_near_the_calibration() {
+        let u = generate(&SynthParams {
+            symbols: 120,
+            ..SynthParams::default()
+        });
+        let med = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let sd = |x: &[f64]| {
+            let m = crate::indicators::mean(x);
+            (x.iter().map(|a| (a - m).powi(2)).sum::<f64>() / (x.len() - 1) as f64).sqrt()
+        };
+        let (mut range, mut gap, mut vol_sd, mut vol_corr) = (vec![], vec![], vec![], vec![]);
+        for bars in &u.bars {
+            let closes: Vec<f64> = bars.iter().map(|b| b.close).collect();
+            let r = log_returns(&closes);
+            let daily_sd = sd(&r);
+            let mean_range =
+                bars.iter().map(|b| (b.high - b.low) / b.close).sum::<f64>() / bars.len() as f64;
+            range.push(mean_range / daily_sd);
+            let gaps: Vec<f64> = bars
+                .windows(2)
+                .map(|w| (w[1].open / w[0].close).ln())
+                .collect();
+            gap.push(sd(&gaps) / daily_sd);
+            // Log volume less its linear trend (the real series' volume drifted over years).
+            let lv: Vec<f64> = bars[1..].iter().map(|b| b.volume.ln()).collect();
+            let t: Vec<f64> = (0..lv.len()).map(|i| i as f64).collect();
+            let (mt, mv) = (crate::indicators::mean(&t), crate::indicators::mean(&lv));
+            let slope = t
+                .iter()
+                .zip(&lv)
+                .map(|(a, b)| (a - mt) * (b - mv))
+                .sum::<f64>()
+                / t.iter().map(|a| (a - mt).powi(2)).sum::<f64>();
+            let detrended: Vec<f64> = t
+                .iter()
+                .zip(&lv)
+                .map(|(a, b)| b - slope * (a - mt))
+                .collect();
+            vol_sd.push(sd(&detrended));
+            let abs_r: Vec<f64> = r.iter().map(|x| x.abs()).collect();
+            vol_corr.push(corr(&abs_r, &detrended));
+        }
+        let stressed = u.regimes.iter().filter(|r| **r == Regime::Stressed).count() as f64
+            / u.regimes.len() as f64;
+        let (range, gap, vol_sd, vol_corr) = (med(range), med(gap), med(vol_sd), med(vol_corr));
+        // Targets from the table: range ≈ 1.15 σ, gap ≈ 0.55 σ, log-volume sd 0.40,
+        // corr(|r|, log volume) 0.42, 15.7 % of days stressed (one seeded chain: wider).
+        let checks = [
+            ("mean (high-low)/close in daily sds", range, 1.15, 0.15),
+            ("overnight gap sd in daily sds", gap, 0.55, 0.15),
+            ("sd of detrended log volume", vol_sd, 0.40, 0.15),
+            ("corr(abs return, log volume)", vol_corr, 0.42, 0.25),
+            ("share of stressed days", stressed, 0.157, 0.5),
+        ];
+        for (what, got, target, tolerance) in checks {
+            assert!(
+                (got - target).abs() <= tolerance * target,
+                "{what}: {got:.3}, calibrated to {target} (±{:.0} %)",
+                tolerance * 100.0
+            );
+        }
     }
 }

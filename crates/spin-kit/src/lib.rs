@@ -6,6 +6,7 @@
 pub mod alert_inbox;
 pub mod auth;
 pub mod identity;
+pub mod llm;
 pub mod outbound;
 pub mod pg;
 mod request;

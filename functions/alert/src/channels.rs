@@ -27,6 +27,10 @@ struct ChannelInput {
     /// `false` re-enables an endpoint the dispatcher disabled (its failure count restarts).
     #[serde(default)]
     disabled: Option<bool>,
+    /// Deliver in the order written, one at a time (default `true`); `false` sends
+    /// concurrently, faster, for receivers that do not care about order.
+    #[serde(default)]
+    ordered: Option<bool>,
 }
 
 impl ChannelInput {
@@ -109,7 +113,7 @@ impl ChannelInput {
 }
 
 const COLUMNS: &str = "id::text, name, kind, url, config, secret_variable, disabled, \
-    consecutive_failed_deliveries, to_char(created_at AT TIME ZONE 'UTC', ";
+    consecutive_failed_deliveries, ordered, to_char(created_at AT TIME ZONE 'UTC', ";
 
 fn select(filter: &str) -> String {
     format!(
@@ -128,8 +132,9 @@ fn to_json(r: &spin_sdk::pg::Row) -> Value {
         "secret_variable": db::opt_text(r, 5),
         "disabled": db::boolean(r, 6),
         "consecutive_failed_deliveries": db::int(r, 7),
-        "created_at": db::text(r, 8),
-        "updated_at": db::text(r, 9),
+        "ordered": db::boolean(r, 8),
+        "created_at": db::text(r, 9),
+        "updated_at": db::text(r, 10),
     })
 }
 
@@ -160,8 +165,8 @@ pub async fn create(req: Request, tenant: &str) -> Handled {
         &db,
         "insert channel",
         &format!(
-            "WITH c AS (INSERT INTO alert_channels (tenant_id, name, kind, url, config, secret_variable, disabled) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *) \
+            "WITH c AS (INSERT INTO alert_channels (tenant_id, name, kind, url, config, secret_variable, disabled, ordered) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *) \
              SELECT {COLUMNS}{ISO}), to_char(updated_at AT TIME ZONE 'UTC', {ISO}) FROM c"
         ),
         vec![
@@ -172,6 +177,7 @@ pub async fn create(req: Request, tenant: &str) -> Handled {
             db::jsonb(&input.config.unwrap_or_else(|| json!({}))),
             db::opt_str(input.secret_variable.as_deref()),
             P::Boolean(input.disabled.unwrap_or(false)),
+            P::Boolean(input.ordered.unwrap_or(true)),
         ],
     )
     .await
@@ -225,7 +231,7 @@ pub async fn update(req: Request, tenant: &str, id: &str) -> Handled {
         "update channel",
         &format!(
             "WITH c AS (UPDATE alert_channels SET name = $3, kind = $4, url = $5, config = $6, \
-             secret_variable = $7, disabled = COALESCE($8, disabled), \
+             secret_variable = $7, disabled = COALESCE($8, disabled), ordered = COALESCE($9, ordered), \
              consecutive_failed_deliveries = CASE WHEN $8 = false THEN 0 ELSE consecutive_failed_deliveries END, \
              updated_at = now() WHERE tenant_id = $1 AND id = $2::uuid RETURNING *) \
              SELECT {COLUMNS}{ISO}), to_char(updated_at AT TIME ZONE 'UTC', {ISO}) FROM c"
@@ -239,6 +245,10 @@ pub async fn update(req: Request, tenant: &str, id: &str) -> Handled {
             db::jsonb(&input.config.unwrap_or_else(|| json!({}))),
             db::opt_str(input.secret_variable.as_deref()),
             match input.disabled {
+                Some(b) => P::Boolean(b),
+                None => P::DbNull,
+            },
+            match input.ordered {
                 Some(b) => P::Boolean(b),
                 None => P::DbNull,
             },

@@ -156,6 +156,7 @@ pub async fn run() -> Handled {
     let routed = crate::inbox::route_pending(&db).await?;
     let monitor = crate::monitor::run_if_due(&db).await?;
     let daily = crate::daily::run_if_due(&db).await?;
+    let discovery = crate::monitor::request_discovery_runs(&db).await?;
     let mut flushed = 0;
     let started = std::time::Instant::now();
     loop {
@@ -169,7 +170,7 @@ pub async fn run() -> Handled {
     Ok((
         StatusCode::OK,
         json!({ "routed": routed, "flushed_groups": flushed, "attempted": attempted,
-                "monitor": monitor, "daily_summary": daily }),
+                "monitor": monitor, "daily_summary": daily, "discovery_requests": discovery }),
     ))
 }
 
@@ -239,6 +240,8 @@ struct Claimed {
     kind: String,
     url: String,
     secret_variable: Option<String>,
+    /// The channel sends in order, one at a time.
+    ordered: bool,
 }
 
 /// Claims due deliveries (only those of `only`, when given) and attempts each once; the
@@ -264,10 +267,17 @@ pub async fn attempt(db: &Connection, only: Option<&[String]>) -> usize {
         if claimed.is_empty() {
             break;
         }
-        attempted += claimed.len();
-        // Sends run concurrently; their results are recorded one by one.
-        let outcomes = futures::future::join_all(claimed.iter().map(send)).await;
-        for (c, outcome) in claimed.iter().zip(outcomes) {
+        // Endpoints are sent to concurrently; each endpoint's deliveries one after another
+        // in order, stopping at the first that fails (see `send_in_order`).
+        let outcomes =
+            futures::future::join_all(by_channel(&claimed).into_iter().map(send_in_order)).await;
+        let mut unsent = Vec::new();
+        for (c, outcome) in outcomes.into_iter().flatten() {
+            let Some(outcome) = outcome else {
+                unsent.push(c.id.clone());
+                continue;
+            };
+            attempted += 1;
             if let Err(e) = record(db, &policy, c, outcome).await {
                 eprintln!(
                     "alert: recording delivery {}: {}",
@@ -276,11 +286,77 @@ pub async fn attempt(db: &Connection, only: Option<&[String]>) -> usize {
                 );
             }
         }
+        if let Err(e) = release(db, &unsent).await {
+            eprintln!(
+                "alert: releasing unsent deliveries: {}",
+                e.detail.unwrap_or(e.message)
+            );
+        }
         if only.is_some() {
             break;
         }
     }
     attempted
+}
+
+/// Claimed deliveries grouped by ordered endpoint (channel), each group in the claim's
+/// order; a delivery to an unordered endpoint is a group of its own (sent concurrently).
+fn by_channel(claimed: &[Claimed]) -> Vec<Vec<&Claimed>> {
+    let mut groups: Vec<Vec<&Claimed>> = Vec::new();
+    for c in claimed {
+        let ordered_group = groups
+            .iter_mut()
+            .find(|g| c.ordered && g[0].channel_id == c.channel_id);
+        match ordered_group {
+            Some(group) => group.push(c),
+            None => groups.push(vec![c]),
+        }
+    }
+    groups
+}
+
+/// Sends one endpoint's deliveries in order, each after the previous one was answered, so
+/// the receiver sees them in the order they were written. After the first that is not
+/// accepted the rest are not sent (`None`): they wait behind it, since `claim` takes no
+/// delivery while an older one of its endpoint waits for a retry.
+async fn send_in_order(
+    group: Vec<&Claimed>,
+) -> Vec<(&Claimed, Option<Result<AttemptOutcome, String>>)> {
+    let mut results = Vec::with_capacity(group.len());
+    let mut blocked = false;
+    for c in group {
+        if blocked {
+            results.push((c, None));
+            continue;
+        }
+        let outcome = send(c).await;
+        blocked = !matches!(
+            outcome,
+            Ok(AttemptOutcome::Response {
+                status: 200..=299,
+                ..
+            })
+        );
+        results.push((c, Some(outcome)));
+    }
+    results
+}
+
+/// Gives back claimed deliveries that were not sent (behind a failed one): due again, the
+/// claim's attempt not counted.
+async fn release(db: &Connection, ids: &[String]) -> Result<(), ApiError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    db::execute(
+        db,
+        "release unsent deliveries",
+        "UPDATE alert_deliveries SET attempts = attempts - 1, next_attempt_at = now() \
+         WHERE id::text = ANY($1) AND status = 'pending'",
+        vec![db::str_array_param(ids)],
+    )
+    .await?;
+    Ok(())
 }
 
 /// The retry policy, its schedule scaled by the `retry_scale` variable (tests shrink it).
@@ -311,14 +387,24 @@ async fn claim(db: &Connection, only: Option<&[String]>) -> Result<Vec<Claimed>,
     let rows = db::rows(
         db,
         "claim deliveries",
-        "WITH due AS (SELECT id FROM alert_deliveries WHERE status = 'pending' AND next_attempt_at <= now() \
-           AND ($2::text[] IS NULL OR id::text = ANY($2)) \
-           ORDER BY next_attempt_at, created_at LIMIT $1 FOR UPDATE SKIP LOCKED), \
+        // `$2` (an immediate attempt of new deliveries) takes them, and on an ordered
+        // endpoint whatever older is due before them. In order per endpoint: nothing is taken
+        // while an older delivery of its ordered endpoint is pending and not due (waiting
+        // for a retry, or claimed and in flight).
+        "WITH due AS (SELECT d0.id FROM alert_deliveries d0 \
+           JOIN alert_channels ch0 ON ch0.id = d0.channel_id WHERE d0.status = 'pending' \
+           AND d0.next_attempt_at <= now() \
+           AND ($2::text[] IS NULL OR d0.id::text = ANY($2) OR (ch0.ordered AND d0.channel_id IN \
+             (SELECT n.channel_id FROM alert_deliveries n WHERE n.id::text = ANY($2)))) \
+           AND NOT (ch0.ordered AND EXISTS (SELECT 1 FROM alert_deliveries e \
+             WHERE e.channel_id = d0.channel_id AND e.status = 'pending' \
+               AND (e.created_at, e.id) < (d0.created_at, d0.id) AND e.next_attempt_at > now())) \
+           ORDER BY d0.created_at, d0.id LIMIT $1 FOR UPDATE OF d0 SKIP LOCKED), \
          claimed AS (UPDATE alert_deliveries d SET attempts = d.attempts + 1, last_attempt_at = now(), \
            next_attempt_at = now() + make_interval(secs => $3) FROM due WHERE d.id = due.id \
            RETURNING d.id, d.tenant_id, d.webhook_id, d.body, d.attempts, d.channel_id, d.created_at) \
          SELECT c.id::text, c.tenant_id, c.webhook_id, c.body, c.attempts, c.channel_id::text, \
-           ch.kind, ch.url, ch.secret_variable \
+           ch.kind, ch.url, ch.secret_variable, ch.ordered \
          FROM claimed c JOIN alert_channels ch ON ch.id = c.channel_id ORDER BY c.created_at, c.id",
         vec![P::Int64(BATCH), only, P::Floating64(lease_secs().await)],
     )
@@ -335,6 +421,7 @@ async fn claim(db: &Connection, only: Option<&[String]>) -> Result<Vec<Claimed>,
             kind: db::text(r, 6),
             url: db::text(r, 7),
             secret_variable: db::opt_text(r, 8),
+            ordered: db::boolean(r, 9),
         })
         .collect())
 }

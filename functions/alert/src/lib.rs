@@ -10,6 +10,8 @@
 //! - `POST /internal/dispatch` the dispatcher (flush due groups, send due deliveries); no
 //!   public route reaches it: this component's own cron export calls it by service
 //!   chaining every tick (see `tick`)
+//! - `POST /internal/system-errors` the host's report of a component answering 5xx
+//!   (`--report-errors-to alert`), raised as a `system.error` alert (see `system_errors`)
 //!
 //! The caller is authenticated by tessera_spin_kit::auth (API keys; channels, rules, silences
 //! and replays need the operator role, raising events the service role); every write is audited.
@@ -25,6 +27,7 @@ mod inbox;
 mod monitor;
 mod rules;
 mod silences;
+mod system_errors;
 mod tick;
 
 use spin_sdk::http::{IntoResponse, Method, Request};
@@ -40,11 +43,21 @@ pub const BODY_LIMIT: usize = 256 * 1024;
 
 #[http_service]
 async fn handle(req: Request) -> impl IntoResponse {
-    // The dispatcher is reached only by this component's own cron export through service
-    // chaining (no route of the application leads to it) and acts for no tenant.
-    if req.uri().path() == "/internal/dispatch" {
+    // The dispatcher and the host's error reports are reached only through service chaining
+    // (no route of the application leads to them) and act for no caller's tenant.
+    let internal = match req.uri().path() {
+        "/internal/dispatch" => Some(false),
+        "/internal/system-errors" => Some(true),
+        _ => None,
+    };
+    if let Some(system_errors) = internal {
         let id = request_id(&req);
-        return match dispatch::run().await {
+        let result = if system_errors {
+            system_errors::receive(req).await
+        } else {
+            dispatch::run().await
+        };
+        return match result {
             Ok((status, body)) => json_response(status, &body),
             Err(err) => error_response_for(err, id.as_deref()),
         };

@@ -27,6 +27,44 @@ pub async fn run_if_due(db: &Connection) -> Result<Option<Value>, ApiError> {
     Ok(Some(json!({ "raised": raised })))
 }
 
+/// Asks the picker (`http://picker.spin.internal`) to run the pending event discovery runs,
+/// on every tick while any is pending, so a run the picker could not start yet (another run
+/// held the tenant's slot, the picker was unreachable) is asked for again. What the picker
+/// answered, or `None` when nothing is pending.
+pub async fn request_discovery_runs(db: &Connection) -> Result<Option<Value>, ApiError> {
+    let pending = db::one(
+        db,
+        "pending discovery requests",
+        "SELECT 1 FROM discovery_requests WHERE handled_at IS NULL \
+           AND (claimed_at IS NULL OR claimed_at < now() - interval '300 seconds') LIMIT 1",
+        vec![],
+    )
+    .await?;
+    if pending.is_none() {
+        return Ok(None);
+    }
+    let request = http::Request::post("http://picker.spin.internal/internal/discovery/requests")
+        .header("content-type", "application/json")
+        .body(spin_sdk::http::FullBody::new(bytes::Bytes::new()))
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let answer = async {
+        let resp = tessera_spin_kit::outbound::send(request).await?;
+        let status = resp.status().as_u16();
+        let body = spin_sdk::http::body::IncomingBodyExt::bytes(resp.into_body()).await?;
+        Ok::<_, spin_sdk::wasip3::http::types::ErrorCode>((status, body))
+    };
+    Ok(Some(match answer.await {
+        Ok((status, body)) => json!({
+            "status": status,
+            "answer": serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null),
+        }),
+        Err(e) => {
+            eprintln!("alert: the picker could not be asked for discovery runs: {e:?}");
+            json!({ "error": format!("{e:?}") })
+        }
+    }))
+}
+
 /// Seconds between scans; the `monitor_interval_s` variable (tests shorten it).
 async fn interval_ms() -> i64 {
     spin_sdk::variables::get("monitor_interval_s")
@@ -146,7 +184,24 @@ async fn scan_in(
             change.symbol,
             change.to_at_ms
         );
-        crate::events::raise_in(db, tenant, &event, Some(&key), now).await?;
+        let raised = crate::events::raise_in(db, tenant, &event, Some(&key), now).await?;
+        if matches!(raised, crate::events::Raised::New { .. }) {
+            // The move also asks the picker for an event discovery run, in this same
+            // transaction: no alert without its run, and no run twice for one move.
+            db::execute(
+                db,
+                "request event discovery run",
+                "INSERT INTO discovery_requests (tenant_id, symbol, reason, detail) \
+                 VALUES ($1, $2, $3, $4)",
+                vec![
+                    t.clone(),
+                    P::Str(change.symbol.clone()),
+                    P::Str(monitor::EVENT_TYPE.into()),
+                    db::jsonb(&event.payload),
+                ],
+            )
+            .await?;
+        }
         db::execute(
             db,
             "monitor cooldown",

@@ -24,7 +24,6 @@ use tessera_spin_kit::outbound::send;
 
 use crate::clock::{self, now_ms};
 use crate::config::Settings;
-use crate::db::{self, P};
 use crate::sse::Sink;
 use crate::{breakers, cache};
 
@@ -960,36 +959,13 @@ pub async fn record_call(
     spec: Option<&CallSpec<'_>>,
     call: &LlmCall,
 ) -> Result<(), ApiError> {
-    db::execute(
-        db,
-        "record llm call",
-        "INSERT INTO llm_calls (tenant_id, user_id, conversation_id, message_id, step_id, step_kind, provider, model,
-            input_tokens, output_tokens, usage_estimated, cost_micros, latency_ms, cache_hit, status, attempt, http_status, error, user_key,
-            finish_reason)
-         VALUES ($1, $2, $3::uuid, $4::uuid, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
-        vec![
-            P::Str(account.tenant.clone()),
-            P::Str(account.user.clone()),
-            db::opt_str(spec.map(|s| s.conversation_id)),
-            db::opt_str(spec.map(|s| s.message_id)),
-            spec.map_or(P::DbNull, |s| P::Int64(s.step_id)),
-            db::opt_str(spec.map(|s| s.kind.as_str())),
-            P::Str(call.provider.clone()),
-            P::Str(call.model.clone()),
-            P::Int64(call.input_tokens as i64),
-            P::Int64(call.output_tokens as i64),
-            P::Boolean(call.usage_estimated),
-            P::Int64(call.cost_micros as i64),
-            P::Int32(call.latency_ms.min(i32::MAX as u64) as i32),
-            P::Str(call.cache_hit.as_str().into()),
-            P::Str(call.status.as_str().into()),
-            P::Int32(call.attempt as i32),
-            call.http_status.map_or(P::DbNull, |s| P::Int32(i32::from(s))),
-            db::opt_str(call.error.as_deref()),
-            P::Boolean(call.user_key),
-            db::opt_str(call.finish_reason.as_ref().map(|r| r.as_str())),
-        ],
-    )
-    .await
-    .map(|_| ())
+    let owner = tessera_spin_kit::llm::calls::CallOwner {
+        tenant: &account.tenant,
+        user: &account.user,
+        conversation_id: spec.map(|s| s.conversation_id),
+        message_id: spec.map(|s| s.message_id),
+        step_id: spec.map(|s| s.step_id),
+        step_kind: spec.map(|s| s.kind.as_str()),
+    };
+    tessera_spin_kit::llm::calls::record(db, &owner, call).await
 }

@@ -7,10 +7,13 @@
 //!
 //! A run: candidates as of the day (no bar after it is read), the MetricPicker, the
 //! FuzzyPicker (adjusted by the k most similar closed trades, found by pgvector on the
-//! embedded setups of its best-scored candidates), the LLMPicker's status, the ensemble,
-//! the suggestions with every picker's reasons, and the watchlist merge.
+//! embedded setups of its best-scored candidates), the LLMPicker (`llm`: a model asked about
+//! the fuzzy picker's shortlist; skipped without a provider, an error in `pickers.llm` that
+//! the run goes on without when it fails), the ensemble, the suggestions with every picker's
+//! reasons, and the watchlist merge.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -28,7 +31,7 @@ use tessera_spin_kit::pg::parse_uuid;
 use tessera_spin_kit::{ApiError, StatusCode, read_body};
 
 use crate::db::{self, P};
-use crate::{BODY_LIMIT, Handled, model, settings, universe, watchlist};
+use crate::{BODY_LIMIT, Handled, llm, model, settings, universe, watchlist};
 
 /// Seconds after which a run still `running` is taken as cut off (well past the host's
 /// request deadline, 30 s by default).
@@ -200,7 +203,9 @@ async fn execute(
     let base = fuzzy_picker.pick(&candidates, portfolio, &BTreeMap::new());
     let similar = similar_trades(db, tenant, &candidates, &base, fuzzy_picker.config.k).await?;
     let fuzzy = fuzzy_picker.pick(&candidates, portfolio, &similar);
-    let outputs = vec![metric, fuzzy];
+    let llm = llm::pick(db, tenant, as_of, portfolio, &universe, &candidates, &fuzzy).await?;
+    let mut outputs = vec![metric, fuzzy];
+    outputs.extend(llm.output);
     let result = EnsembleCombiner::new(settings.ensemble()).combine(&outputs);
     let suggestions = select_suggestions(&result, &outputs, settings.suggestions);
 
@@ -209,10 +214,7 @@ async fn execute(
     let pickers = json!({
         "metric": verdict_counts(&outputs[0]),
         "fuzzy": fuzzy_status,
-        "llm": {
-            "status": "skipped",
-            "reason": "no provider configured: the picker component has no model gateway wired"
-        },
+        "llm": llm.status,
     });
     let rows: Vec<Value> = suggestions
         .iter()
@@ -325,6 +327,43 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// Setup embeddings this instance has computed. A WASIp3 instance serves up to 128 requests
+/// (Spin's reuse rule), and runs on the same day (the 4-hourly cron runs, a manual run after
+/// them) describe their candidates' setups identically, so a repeated run embeds nothing;
+/// the model is deterministic, so a cached vector is the one it would compute again.
+static SETUP_EMBEDDINGS: Mutex<BTreeMap<String, Vec<f32>>> = Mutex::new(BTreeMap::new());
+
+/// Entries kept before the cache starts over (384 floats each: about 6 MiB at most).
+const SETUP_CACHE_MAX: usize = 4096;
+
+/// The embedding of each text, from the cache where it is there, the rest in one batch.
+fn embed_setups(texts: &[String]) -> Result<Vec<Vec<f32>>, ApiError> {
+    let mut cache = SETUP_EMBEDDINGS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if cache.len() + texts.len() > SETUP_CACHE_MAX {
+        cache.clear();
+    }
+    let mut missing: Vec<&String> = texts.iter().filter(|t| !cache.contains_key(*t)).collect();
+    missing.sort();
+    missing.dedup();
+    if !missing.is_empty() {
+        let vectors = model::embed(&missing)?;
+        for (text, vector) in missing.into_iter().zip(vectors) {
+            cache.insert(text.clone(), vector);
+        }
+    }
+    texts
+        .iter()
+        .map(|t| {
+            cache
+                .get(t)
+                .cloned()
+                .ok_or_else(|| ApiError::internal("embedding: no vector for a setup"))
+        })
+        .collect()
+}
+
 /// The k most similar closed trades for the best base-scored candidates (by the embedding
 /// of each candidate's setup against the trades' embeddings). Empty, and no model loaded,
 /// when the tenant has no closed trade.
@@ -358,7 +397,7 @@ async fn similar_trades(
         .iter()
         .map(|(i, _)| candidate_description(&candidates[*i]))
         .collect();
-    let vectors = model::embed(&texts)?;
+    let vectors = embed_setups(&texts)?;
     let rows = db::rows(
         db,
         "similar trades",

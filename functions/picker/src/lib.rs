@@ -8,6 +8,9 @@
 //! - `GET /v1/discovery/watchlist`, `POST /v1/discovery/watchlist/add`, `…/remove`
 //! - `POST /v1/trades`, `POST /v1/trades/{id}/exit`, `GET /v1/trades`
 //! - `GET /v1/discovery/performance` (the scorecard)
+//! - `GET /v1/discovery/requests`: event discovery runs asked for by the alert component's
+//!   price-move monitor, and what came of them (`POST /internal/discovery/requests` runs
+//!   them; see `event_runs`)
 //! - `POST /internal/cron` (the hourly jobs, every tenant) and
 //!   `POST /internal/jobs/{snapshot|discovery|forward-returns}` (one job, every tenant): no
 //!   public route reaches them; this component's cron export calls `/internal/cron` by
@@ -17,8 +20,10 @@
 
 mod db;
 mod discovery;
+mod event_runs;
 mod identity;
 mod jobs;
+mod llm;
 mod market;
 mod model;
 mod performance;
@@ -63,6 +68,7 @@ async fn route(req: Request) -> Handled {
     match (segments.as_slice(), &method) {
         (["internal", "cron"], &Method::POST) => return jobs::cron(&query).await,
         (["internal", "jobs", job], &Method::POST) => return jobs::one(job, &query).await,
+        (["internal", "discovery", "requests"], &Method::POST) => return event_runs::drain().await,
         _ => {}
     }
     let tenant = identity::tenant(&req)?;
@@ -77,6 +83,7 @@ async fn route(req: Request) -> Handled {
         (["v1", "discovery", "run"], Method::POST) => discovery::post_run(req, &tenant).await,
         (["v1", "discovery", "runs", id], Method::GET) => discovery::get_run(&tenant, id).await,
         (["v1", "discovery", "status"], Method::GET) => discovery::status(&tenant).await,
+        (["v1", "discovery", "requests"], Method::GET) => event_runs::list(&tenant).await,
         (["v1", "discovery", "suggestions"], Method::GET) => {
             discovery::suggestions(&tenant, &query).await
         }
@@ -107,7 +114,7 @@ async fn route(req: Request) -> Handled {
             [
                 "v1",
                 "discovery",
-                "status" | "suggestions" | "watchlist" | "performance",
+                "status" | "suggestions" | "watchlist" | "performance" | "requests",
             ],
             _,
         ) => Err(ApiError::method_not_allowed("GET")),

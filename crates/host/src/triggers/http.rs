@@ -3,6 +3,7 @@
 
 use crate::admission::{Admission, AdmissionSettings, Refused};
 use crate::app::{App, Entry};
+use crate::error_watch::{ErrorReport, ErrorWatch, ErrorWatchSettings, REPORT_PATH};
 use crate::errors::{REQUEST_ID, full, json_response};
 use crate::factors::outbound_http::SelfDispatch;
 use crate::instances::ComponentHandler;
@@ -46,6 +47,9 @@ pub struct HttpSettings {
     /// A response header that carries the request id (none by default, as on Spin).
     pub request_id_header: Option<HeaderName>,
     pub admission: AdmissionSettings,
+    /// The component told when another's answers to clients turn 5xx (none: nobody).
+    pub report_errors_to: Option<String>,
+    pub error_watch: ErrorWatchSettings,
 }
 
 impl HttpSettings {
@@ -62,6 +66,8 @@ impl HttpSettings {
             max_headers: 100,
             request_id_header: None,
             admission: AdmissionSettings::default(),
+            report_errors_to: None,
+            error_watch: ErrorWatchSettings::default(),
         }
     }
 }
@@ -80,6 +86,8 @@ pub struct HttpTrigger {
     admission: Admission,
     clients: Arc<ClientConnections>,
     counters: Counters,
+    errors: ErrorWatch,
+    started: std::time::Instant,
     next_id: AtomicU64,
     id_prefix: String,
 }
@@ -117,6 +125,15 @@ impl HttpTrigger {
             tracing::debug!(component = %id, slots = ?admission.slots(id), "instance slots");
         }
         let clients = ClientConnections::new(settings.max_connections_per_client);
+        if let Some(target) = &settings.report_errors_to
+            && !handlers.contains_key(target)
+        {
+            anyhow::bail!(
+                "--report-errors-to {target:?}: the app has no component {target:?} with an \
+                 HTTP trigger"
+            );
+        }
+        let errors = ErrorWatch::new(settings.error_watch);
         let trigger = Arc::new(Self {
             app: app.clone(),
             router,
@@ -126,6 +143,8 @@ impl HttpTrigger {
             admission,
             clients,
             counters: Counters::default(),
+            errors,
+            started: std::time::Instant::now(),
             next_id: AtomicU64::new(1),
             id_prefix: format!("{:08x}", rand_u32()),
         });
@@ -349,7 +368,7 @@ impl HttpTrigger {
     }
 
     async fn route_external(
-        &self,
+        self: &Arc<Self>,
         req: http::Request<Incoming>,
         client: SocketAddr,
         request_id: &str,
@@ -400,6 +419,7 @@ impl HttpTrigger {
         let response = self
             .dispatch_matched(req, &matched, Some(client), request_id, true)
             .await;
+        self.watch_errors(&matched.component_id, response.status());
         if exceeded.load(Ordering::Relaxed) {
             return too_large(self.settings.max_body_bytes, request_id);
         }
@@ -419,6 +439,47 @@ impl HttpTrigger {
             response
         } else {
             coalesce(response).await
+        }
+    }
+
+    /// Counts a client's answer; when it makes `component` fail, tells the reporting
+    /// component (in the background: the client's answer does not wait for it).
+    fn watch_errors(self: &Arc<Self>, component: &str, status: StatusCode) {
+        let Some(target) = self.settings.report_errors_to.clone() else {
+            return;
+        };
+        let now_ms = self.started.elapsed().as_millis() as u64;
+        let Some(report) = self.errors.record(component, status.as_u16(), now_ms) else {
+            return;
+        };
+        tracing::warn!(
+            component,
+            errors = report.errors,
+            requests = report.requests,
+            window_s = report.window_s,
+            "component is failing; reporting to {target}"
+        );
+        tokio::spawn(self.clone().send_error_report(target, report));
+    }
+
+    async fn send_error_report(self: Arc<Self>, target: String, report: ErrorReport) {
+        let body = serde_json::to_vec(&report).unwrap_or_default();
+        let req = http::Request::post(format!("http://{target}.spin.internal{REPORT_PATH}"))
+            .header(http::header::HOST, format!("{target}.spin.internal"))
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(full(Bytes::from(body)));
+        let Ok(req) = req else {
+            return;
+        };
+        let component = report.component.clone();
+        let response = self.route_internal(Some(target.clone()), req).await;
+        let status = response.status();
+        // Read to the end so the instance finishes its answer before it is dropped.
+        let _ = response.into_body().collect().await;
+        if status.is_success() {
+            tracing::info!(component, "system-error report taken by {target}");
+        } else {
+            tracing::error!(component, %status, "system-error report refused by {target}");
         }
     }
 
