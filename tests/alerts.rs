@@ -254,11 +254,27 @@ postmark_token = "pm-test-token"
 
 [component.webhooks]
 source = "WASM:webhooks"
-allowed_outbound_hosts = ["postgres://{db}"]
+allowed_outbound_hosts = ["postgres://{db}", "http://self"]
 [component.webhooks.variables]
 db_url = "{{{{ database_url }}}}"
+auth_mode = "trusted-headers"
 webhook_partner_scheme = "standard_webhooks"
 webhook_partner_secret = "{PARTNER_SECRET}"
+webhook_feed_scheme = "standard_webhooks"
+webhook_feed_secret = "{PARTNER_SECRET}"
+webhook_feed_tenant = "desk"
+webhook_feed_accepts = "market.symbols market.bars"
+
+[[trigger.http]]
+route = "/v1/market/..."
+component = "picker"
+
+[component.picker]
+source = "WASM:picker"
+allowed_outbound_hosts = ["postgres://{db}"]
+[component.picker.variables]
+db_url = "{{{{ database_url }}}}"
+auth_mode = "trusted-headers"
 "#,
         db = db.host_port()
     );
@@ -826,6 +842,75 @@ webhook_partner_secret = "{PARTNER_SECRET}"
             .unwrap();
         assert_eq!(rows[0].get::<_, i64>(0), 0);
     });
+
+    c.check(
+        "inbound market data is handed to the picker once stored; refused data is kept with why",
+        || {
+            let secret = Secret::parse(PARTNER_SECRET).unwrap();
+            let send = |id: &str, event: &Value| {
+                let body = event.to_string();
+                let mut req = Request::new("POST", "/v1/webhooks/feed")
+                    .header("content-type", "application/json");
+                for (n, v) in standard_webhooks::outgoing_headers(
+                    std::slice::from_ref(&secret),
+                    id,
+                    unix_now(),
+                    body.as_bytes(),
+                ) {
+                    req = req.header(n, v);
+                }
+                host.send(req.body(body.as_bytes()))
+            };
+            let symbols = send(
+                "feed_1",
+                &json!({"type": "market.symbols", "data": [{"ticker": "HOF", "asset_class": "stock"}]}),
+            );
+            assert_eq!(symbols.status, 200, "{}", symbols.describe());
+            assert_eq!(symbols.json()["handoff"]["status"], "done", "{}", symbols.describe());
+            let bar = json!({"symbol": "HOF", "interval": "1d", "time": 1_700_006_400i64, "open": 10,
+                             "high": 11, "low": 9, "close": 10.5, "volume": 1000});
+            let bars = send("feed_2", &json!({"type": "market.bars", "data": [bar]}));
+            assert_eq!(bars.status, 200, "{}", bars.describe());
+            assert_eq!(bars.json()["handoff"]["status"], "done", "{}", bars.describe());
+            assert_eq!(bars.json()["handoff"]["detail"]["answer"]["inserted"], 1, "{}", bars.describe());
+            // In the source's tenant, exactly once: a replay hands nothing on again.
+            let replay = send("feed_2", &json!({"type": "market.bars", "data": [bar]}));
+            assert_eq!(replay.json()["duplicate"], true, "{}", replay.describe());
+            assert_eq!(replay.json()["handoff"]["status"], "done", "{}", replay.describe());
+            let rows = db
+                .query(
+                    "SELECT tenant_id, count(*) FROM market_bars WHERE symbol = 'HOF' GROUP BY tenant_id",
+                )
+                .unwrap();
+            assert_eq!(rows.len(), 1);
+            assert_eq!((rows[0].get::<_, String>(0), rows[0].get::<_, i64>(1)), ("desk".into(), 1));
+            let attempts = db
+                .query("SELECT handoff_attempts FROM webhook_events WHERE event_id = 'feed_2'")
+                .unwrap();
+            assert_eq!(attempts[0].get::<_, i32>(0), 1, "handed on once");
+
+            // The picker refuses a bar of an unknown symbol: stored, refused, and the sender
+            // told 200 (sending it again cannot help), with the picker's reason kept.
+            let mut unknown = bar.clone();
+            unknown["symbol"] = json!("NOPE");
+            let refused = send("feed_3", &json!({"type": "market.bars", "data": [unknown]}));
+            assert_eq!(refused.status, 200, "{}", refused.describe());
+            assert_eq!(refused.json()["handoff"]["status"], "rejected", "{}", refused.describe());
+            let kept = db
+                .query(
+                    "SELECT handoff_status, handoff_result->>'status', handoff_result::text \
+                     FROM webhook_events WHERE event_id = 'feed_3'",
+                )
+                .unwrap();
+            assert_eq!(kept[0].get::<_, String>(0), "rejected");
+            assert_eq!(kept[0].get::<_, String>(1), "400");
+            assert!(kept[0].get::<_, String>(2).contains("symbol"), "{}", kept[0].get::<_, String>(2));
+            // A type the source does not accept is stored only.
+            let other = send("feed_4", &json!({"type": "document.upsert", "data": {"text": "x"}}));
+            assert_eq!(other.status, 200, "{}", other.describe());
+            assert!(other.json().get("handoff").is_none(), "{}", other.describe());
+        },
+    );
 
     c.finish(Some(&host));
 }

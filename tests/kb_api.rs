@@ -7,10 +7,34 @@ use serde_json::{Value, json};
 use tessera_e2e::http::{Request, encode};
 use tessera_e2e::{Checks, HostCommand, Response, TestDb, TestHost};
 
+/// The docs source's signing secret (test only).
+const DOCS_SECRET: &str = "whsec_dGVzc2VyYS1rYi1kb2NzLXdlYmhvb2stMDE=";
+
 fn start(db: &TestDb) -> TestHost {
     HostCommand::with_manifest_file(db, tessera_e2e::root().join("spin.toml"))
         .env("SPIN_VARIABLE_DATABASE_HOST", db.host_port())
+        .env("SPIN_VARIABLE_DOCS_WEBHOOK_SECRET", DOCS_SECRET)
+        .env("SPIN_VARIABLE_DOCS_WEBHOOK_TENANT", "hooks")
         .start()
+}
+
+/// A document-sync event, signed as the docs system would.
+fn docs_webhook(host: &TestHost, id: &str, event: &Value) -> Response {
+    use tessera_alerting::standard_webhooks::{Secret, outgoing_headers};
+    let secret = Secret::parse(DOCS_SECRET).expect("secret");
+    let body = event.to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let mut req =
+        Request::new("POST", "/v1/webhooks/docs").header("content-type", "application/json");
+    for (name, value) in outgoing_headers(&[secret], id, now, body.as_bytes()) {
+        req = req.header(name, value);
+    }
+    req.body(body.as_bytes())
+        .send(host.addr())
+        .unwrap_or_else(|e| panic!("webhook: {e}"))
 }
 
 fn post(host: &TestHost, path: &str, body: &Value, tenant: &str) -> Response {
@@ -518,6 +542,42 @@ fn rag_api() {
         assert_eq!(r.status, 200, "{}", r.describe());
         assert_eq!(count(&db, "SELECT count(*) FROM kb_documents WHERE tenant_id = 'curators'"), 0);
     });
+
+    c.check(
+        "document sync by webhook: upserts and deletes reach the knowledge base of the source's tenant",
+        || {
+            let r = docs_webhook(
+                &host,
+                "doc_evt_1",
+                &json!({"type": "document.upsert", "data": {"title": "Synced runbook",
+                        "content": "Restart the settlement batch after the clearing file arrives."}}),
+            );
+            assert_eq!(r.status, 200, "{}", r.describe());
+            let handoff = &r.json()["handoff"];
+            assert_eq!(handoff["status"], "done", "{}", r.describe());
+            let id = handoff["detail"]["answer"]["id"].as_str().expect("document id").to_string();
+            let j = ok(get(&host, &format!("/v1/kb/documents/{id}"), "hooks"));
+            assert_eq!(j["title"], "Synced runbook", "{j}");
+            assert_eq!(get(&host, &format!("/v1/kb/documents/{id}"), "acme").status, 404);
+            // The same event again: stored once, nothing ingested twice.
+            let again = docs_webhook(
+                &host,
+                "doc_evt_1",
+                &json!({"type": "document.upsert", "data": {"title": "Synced runbook",
+                        "content": "Restart the settlement batch after the clearing file arrives."}}),
+            );
+            assert_eq!(again.json()["duplicate"], true, "{}", again.describe());
+            let j = ok(get(&host, "/v1/kb/documents", "hooks"));
+            assert_eq!(j["documents"].as_array().map(Vec::len), Some(1), "{j}");
+            let r = docs_webhook(
+                &host,
+                "doc_evt_2",
+                &json!({"type": "document.delete", "data": {"id": id}}),
+            );
+            assert_eq!(r.json()["handoff"]["status"], "done", "{}", r.describe());
+            assert_eq!(get(&host, &format!("/v1/kb/documents/{id}"), "hooks").status, 404);
+        },
+    );
 
     c.finish(Some(&host));
 }

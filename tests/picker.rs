@@ -626,6 +626,124 @@ fn picker_end_to_end() {
     );
 
     c.check(
+        "setup embeddings are stored once: a new host reads them, and the adjustment is \
+         identical to a run that embeds them again; pruning keeps what a run uses",
+        || {
+            // Runs as of the day the previous check ran: its setups were embedded then.
+            let as_of = json!({"as_of": u.days[265].to_string()});
+            let run_on = |h: &TestHost| {
+                let j = ok(send(h, "POST", "/v1/discovery/run", Some(&as_of)), 202);
+                assert_eq!(j["status"], "succeeded", "{j}");
+                let run = ok(
+                    send(
+                        h,
+                        "GET",
+                        &format!("/v1/discovery/runs/{}", j["run_id"].as_str().unwrap()),
+                        None,
+                    ),
+                    200,
+                );
+                let s = ok(
+                    send(
+                        h,
+                        "GET",
+                        "/v1/discovery/suggestions?source=all&limit=200",
+                        None,
+                    ),
+                    200,
+                );
+                (run["pickers"]["fuzzy"].clone(), s["suggestions"].clone())
+            };
+            let stored = count(
+                &db,
+                &format!(
+                    "SELECT count(*) FROM setup_embeddings \
+                     WHERE tenant_id = '{TENANT}' AND vector_dims(embedding) = 384"
+                ),
+            );
+            assert!(stored > 0, "the earlier run stored its setups' embeddings");
+            let (fuzzy, suggestions) = run_on(&host);
+            assert_eq!(fuzzy["setup_embeddings"]["embedded"], 0, "{fuzzy}");
+            let setups = fuzzy["setup_embeddings"]["stored"].as_i64().unwrap();
+            assert!(setups > 0 && setups <= stored, "{fuzzy}");
+
+            // Another host: new instances, nothing in memory; the vectors come from Postgres.
+            let other_dir = TempDir::new("tessera-picker-other");
+            let other = self::host(&db, &other_dir);
+            let (fuzzy_other, suggestions_other) = run_on(&other);
+            assert_eq!(
+                fuzzy_other["setup_embeddings"]["embedded"], 0,
+                "{fuzzy_other}"
+            );
+            assert_eq!(
+                suggestions_other, suggestions,
+                "same suggestions and reasons"
+            );
+            assert_eq!(
+                fuzzy_other["adjusted_by_similar_trades"],
+                fuzzy["adjusted_by_similar_trades"]
+            );
+
+            // Nothing stored: the run embeds every setup again, and ranks exactly the same.
+            db.execute("DELETE FROM setup_embeddings");
+            let (fuzzy_fresh, suggestions_fresh) = run_on(&other);
+            assert_eq!(
+                fuzzy_fresh["setup_embeddings"]["embedded"].as_i64(),
+                Some(setups),
+                "{fuzzy_fresh}"
+            );
+            assert_eq!(
+                fuzzy_fresh["setup_embeddings"]["stored"], 0,
+                "{fuzzy_fresh}"
+            );
+            assert_eq!(
+                suggestions_fresh, suggestions,
+                "same suggestions and reasons"
+            );
+            assert_eq!(count(&db, "SELECT count(*) FROM setup_embeddings"), setups);
+
+            // Rows older than a week go when a run writes new ones, except those it uses: all
+            // aged, an unrelated old one added, 5 of the run's own removed (so it embeds).
+            assert!(setups > 5, "{fuzzy}");
+            db.execute("UPDATE setup_embeddings SET created_at = now() - interval '8 days'");
+            db.execute(
+                "INSERT INTO setup_embeddings (tenant_id, text_hash, embedding, created_at) \
+                 SELECT tenant_id, sha256('not a setup'::bytea), embedding, \
+                   now() - interval '30 days' FROM setup_embeddings LIMIT 1",
+            );
+            db.execute(
+                "DELETE FROM setup_embeddings WHERE text_hash IN (SELECT text_hash \
+                 FROM setup_embeddings WHERE text_hash <> sha256('not a setup'::bytea) \
+                 ORDER BY text_hash LIMIT 5)",
+            );
+            let (fuzzy_mixed, suggestions_mixed) = run_on(&other);
+            assert_eq!(
+                fuzzy_mixed["setup_embeddings"]["embedded"], 5,
+                "{fuzzy_mixed}"
+            );
+            assert_eq!(
+                fuzzy_mixed["setup_embeddings"]["stored"].as_i64(),
+                Some(setups - 5),
+                "{fuzzy_mixed}"
+            );
+            assert_eq!(
+                suggestions_mixed, suggestions,
+                "same suggestions and reasons"
+            );
+            assert_eq!(count(&db, "SELECT count(*) FROM setup_embeddings"), setups);
+            assert_eq!(
+                count(
+                    &db,
+                    "SELECT count(*) FROM setup_embeddings \
+                     WHERE text_hash = sha256('not a setup'::bytea)"
+                ),
+                0,
+                "the unrelated old row is pruned"
+            );
+        },
+    );
+
+    c.check(
         "cron: a Saturday tick takes only the snapshot, with its embedding",
         || {
             // 2022-03-12 12:00 UTC, a Saturday.

@@ -28,40 +28,9 @@ fn real_series() -> RealSeries {
     parse_stocks_csv(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The picker block of the repository's spin.toml (cron trigger left out: its ticks would
-/// race the checks), served from the built picker.wasm.
-fn manifest() -> String {
-    let root = tessera_e2e::root();
-    let full = std::fs::read_to_string(root.join("spin.toml")).unwrap();
-    let head = &full[..full.find("[[trigger.").expect("spin.toml has triggers")];
-    let start = full
-        .find("# picker:")
-        .expect("spin.toml has the picker block");
-    let rest = &full[start..];
-    let end = rest.find("\n\n#").map_or(rest.len(), |i| i + 1);
-    let block = rest[..end]
-        .replace(
-            "source = \"target/wasm32-wasip2/release/picker.wasm\"",
-            &format!(
-                "source = {}",
-                tessera_e2e::toml_string(&tessera_e2e::wasm("picker").to_string_lossy())
-            ),
-        )
-        .replace(
-            "source = \".tessera/models/",
-            &format!(
-                "source = {}",
-                tessera_e2e::toml_string(&format!("{}/.tessera/models/", root.display()))
-                    .trim_end_matches('"')
-            ),
-        );
-    let block = &block[..block.find("[[trigger.cron]]").unwrap_or(block.len())];
-    format!("{head}\n{block}")
-}
-
 fn host(db: &TestDb, dir: &TempDir) -> TestHost {
     let path = dir.path().join("spin.toml");
-    std::fs::write(&path, manifest()).unwrap();
+    std::fs::write(&path, tessera_e2e::market::picker_manifest()).unwrap();
     HostCommand::with_manifest_file(db, path)
         .env("SPIN_VARIABLE_DATABASE_HOST", db.host_port())
         .env("SPIN_VARIABLE_AUTH_MODE", "trusted-headers")

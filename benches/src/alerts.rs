@@ -124,7 +124,7 @@ fn serve(stream: TcpStream, arrivals: &Arrivals) -> std::io::Result<()> {
 }
 
 /// A chunked body (the host's client streams bodies it did not measure).
-fn read_chunked(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
+pub fn read_chunked(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
     let mut body = Vec::new();
     loop {
         let mut size = String::new();

@@ -3,6 +3,7 @@
 //! builds everything and provides the database; results go to benches/README.md.
 
 mod alerts;
+mod alerts_outage;
 mod bm25_reference;
 mod chat;
 mod embed;
@@ -48,6 +49,10 @@ enum Scenario {
     /// Alerts (issue 15): event → first delivery attempt, the dispatcher's drain of a
     /// backlog, and inbound signed webhooks verified and stored.
     Alerts(alerts::AlertsArgs),
+    /// Alerts through a real receiver outage (issue 15): alerts raised while the endpoint is
+    /// down for `--outage-s` (300), the production retry schedule, then exactly once and in
+    /// order after it recovers.
+    AlertsOutage(alerts_outage::OutageArgs),
     /// The picker (issue 13): bulk bar ingest, a discovery run over 500 symbols, suggestion
     /// reads, and a walk-forward backtest of the pickers and the ensemble.
     Picker(picker::PickerArgs),
@@ -68,6 +73,7 @@ fn main() -> Result<()> {
         Scenario::Validator(args) => validator::run(args),
         Scenario::Picker(args) => picker::run(args),
         Scenario::Alerts(args) => alerts::run(args),
+        Scenario::AlertsOutage(args) => alerts_outage::run(args),
         Scenario::Baseline { listen } => host::serve_baseline(listen),
     }
 }

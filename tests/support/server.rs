@@ -1,5 +1,5 @@
 //! A local HTTP server on 127.0.0.1 (a std thread) for outbound tests: answers every request
-//! with a fixed body and records what it received.
+//! with a fixed body and records what it received (request lines and headers).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -9,7 +9,11 @@ use std::time::Duration;
 pub struct TestServer {
     addr: SocketAddr,
     requests: Arc<Mutex<Vec<String>>>,
+    headers: Arc<Mutex<Vec<Headers>>>,
 }
+
+/// One request's header fields, names lowercased, in the order received.
+pub type Headers = Vec<(String, String)>;
 
 impl TestServer {
     /// Starts a server answering `200 <body>` (text/plain) to everything.
@@ -18,18 +22,25 @@ impl TestServer {
         let addr = listener.local_addr().expect("local address");
         let requests = Arc::new(Mutex::new(Vec::new()));
         let seen = requests.clone();
+        let headers = Arc::new(Mutex::new(Vec::new()));
+        let seen_headers = headers.clone();
         let body = body.to_string();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
                 let seen = seen.clone();
+                let seen_headers = seen_headers.clone();
                 let body = body.clone();
                 std::thread::spawn(move || {
-                    let _ = serve(stream, &seen, &body);
+                    let _ = serve(stream, &seen, &seen_headers, &body);
                 });
             }
         });
-        Self { addr, requests }
+        Self {
+            addr,
+            requests,
+            headers,
+        }
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -46,12 +57,22 @@ impl TestServer {
         self.requests.lock().unwrap().clone()
     }
 
+    /// Header fields of each request received so far, in the order received.
+    pub fn headers(&self) -> Vec<Headers> {
+        self.headers.lock().unwrap().clone()
+    }
+
     pub fn hits(&self) -> usize {
         self.requests.lock().unwrap().len()
     }
 }
 
-fn serve(stream: TcpStream, seen: &Mutex<Vec<String>>, body: &str) -> std::io::Result<()> {
+fn serve(
+    stream: TcpStream,
+    seen: &Mutex<Vec<String>>,
+    seen_headers: &Mutex<Vec<Headers>>,
+    body: &str,
+) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut writer = stream;
@@ -63,6 +84,7 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<String>>, body: &str) -> std::io::R
         let mut content_length = 0usize;
         let mut chunked = false;
         let mut close = false;
+        let mut headers = Headers::new();
         loop {
             let mut line = String::new();
             if reader.read_line(&mut line)? == 0 {
@@ -74,6 +96,7 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<String>>, body: &str) -> std::io::R
             }
             if let Some((name, value)) = line.split_once(':') {
                 let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
+                headers.push((name.clone(), value.to_string()));
                 if name == "content-length" {
                     content_length = value.parse().unwrap_or(0);
                 }
@@ -93,6 +116,8 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<String>>, body: &str) -> std::io::R
             let mut discard = vec![0; content_length];
             reader.read_exact(&mut discard)?;
         }
+        // Headers first: a test that sees the request line may read its headers at once.
+        seen_headers.lock().unwrap().push(headers);
         seen.lock()
             .unwrap()
             .push(request_line.trim_end().to_string());

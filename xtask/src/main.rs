@@ -496,9 +496,10 @@ fn bench(ctx: &Ctx, scenario: &str, extra: &[String]) -> Result<i32> {
             ]);
         }
         // These start their own host / worker from target/release and need the model.
-        "kb" | "kb-eval" | "embed" | "chat" | "validator" | "picker" | "alerts" => {}
+        "kb" | "kb-eval" | "embed" | "chat" | "validator" | "picker" | "alerts"
+        | "alerts-outage" => {}
         other => bail!(
-            "unknown benchmark scenario {other:?}; known: host, kb, kb-eval, embed, chat, validator, picker, alerts"
+            "unknown benchmark scenario {other:?}; known: host, kb, kb-eval, embed, chat, validator, picker, alerts, alerts-outage"
         ),
     }
     args.extend(extra.iter().map(Into::into));

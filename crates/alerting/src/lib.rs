@@ -34,6 +34,9 @@
 //!   [`Rejection`] whose [`RejectReason`] is for logs only. Headers come through the
 //!   [`Headers`] trait (implemented for `http::HeaderMap`, spin-sdk's, and for slices and
 //!   vectors of name/value pairs).
+//! - [`handoff`]: a stored event's hand-off to the capability that owns it
+//!   ([`handoff::plan`]: market data to the picker, fills to trades, documents to the kb) and
+//!   the [`handoff::Outcome`] of the capability's answer.
 //!
 //! The event monitor:
 //! - [`monitor`]: [`monitor::scan`] finds stocks that moved ≥ 5 % within the 15 minutes ending
@@ -53,6 +56,7 @@
 pub mod daily;
 pub mod event;
 pub mod grouping;
+pub mod handoff;
 mod headers;
 pub mod inbound;
 mod mac;

@@ -24,6 +24,7 @@ mod embedder;
 mod error;
 pub mod model;
 pub mod pooling;
+pub mod snapshot;
 pub mod tokenize;
 
 #[cfg(feature = "convert")]

@@ -8,6 +8,7 @@
 //! request has been waiting too long.
 
 use crate::app::{App, LoadedComponent};
+use crate::metrics::InstanceStats;
 use crate::state::{HostState, RequestClock, http_view};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -26,6 +27,8 @@ pub struct ComponentHandler {
     pub app: Arc<App>,
     pub component: Arc<LoadedComponent>,
     pub pre: Arc<ProxyPre<HostState>>,
+    /// Instances created and reused, for `/metrics`.
+    pub stats: Arc<InstanceStats>,
 }
 
 impl HandlerState for ComponentHandler {
@@ -40,6 +43,9 @@ impl HandlerState for ComponentHandler {
             .await
             .map_err(|_| wasmtime::format_err!("instantiation timed out"))??;
         let reuse = matches!(*self.pre, ProxyPre::P3(_));
+        self.stats
+            .created
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(Instance {
             store,
             proxy,
@@ -50,6 +56,8 @@ impl HandlerState for ComponentHandler {
                 reuse,
                 concurrency: self.app.config.instance_concurrency.max(1),
                 timeout,
+                stats: self.stats.clone(),
+                served: std::sync::atomic::AtomicUsize::new(0),
             },
         })
     }
@@ -61,6 +69,9 @@ pub struct Policy {
     reuse: bool,
     concurrency: usize,
     timeout: Duration,
+    stats: Arc<InstanceStats>,
+    /// Requests this instance has started.
+    served: std::sync::atomic::AtomicUsize,
 }
 
 impl WorkerState for Policy {
@@ -84,10 +95,21 @@ impl WorkerState for Policy {
 
     fn on_request_start(
         &self,
-        store: wasmtime::StoreContextMut<'_, HostState>,
+        mut store: wasmtime::StoreContextMut<'_, HostState>,
         clock: Arc<RequestClock>,
         _task: GuestTaskId,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.served.fetch_add(1, Relaxed) > 0 {
+            self.stats.reused.fetch_add(1, Relaxed);
+        }
+        // Outbound requests carry the trace of the request the instance is serving; with
+        // several at once there is no telling which one a request belongs to.
+        let one_at_a_time = !self.reuse || self.concurrency == 1;
+        store
+            .data_mut()
+            .outbound_http
+            .set_trace(clock.trace.filter(|_| one_at_a_time));
         let remaining = self.timeout.saturating_sub(clock.started.elapsed());
         store.data().deadlines.start(clock);
         Box::pin(tokio::time::sleep(remaining))

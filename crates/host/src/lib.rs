@@ -21,4 +21,5 @@ pub mod migrate;
 pub mod preinit;
 pub mod serve;
 pub mod state;
+pub mod trace;
 pub mod triggers;

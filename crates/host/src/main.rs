@@ -357,11 +357,25 @@ fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,cranelift_codegen=warn,wasmtime=warn"));
+    // tokio-postgres logs each statement's parameters at debug (API key hashes, users'
+    // text): kept quiet even under RUST_LOG=debug unless asked for by name.
+    let named = std::env::var("RUST_LOG").is_ok_and(|v| v.contains("tokio_postgres"));
+    let filter = match "tokio_postgres=info".parse() {
+        Ok(directive) if !named => filter.add_directive(directive),
+        _ => filter,
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        // A line logged while a request runs names its `request_id` and `trace_id` under
+        // "span" (the request's own line has them among its fields); the span list would
+        // only repeat them.
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
     }
 }

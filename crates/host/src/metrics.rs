@@ -1,10 +1,201 @@
 //! `GET /metrics`: the host's load in Prometheus' text format (0.0.4), written by hand as
-//! the worker's are — a few gauges and counters need no metrics framework. What matters
-//! under load: how full each component's instance slots and Postgres pool are, how many
-//! requests wait for a connection, and how many were refused or failed.
+//! the worker's are — a few gauges, counters and fixed-bucket histograms need no metrics
+//! framework. What matters under load: how full each component's instance slots and
+//! Postgres pool are, how long requests and connection waits take, and how many requests
+//! were refused or failed. Labels are bounded: components, manifest route patterns (never
+//! raw paths), status classes and allowed outbound hosts. docs/observability.md lists them.
 
+use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the request latency buckets: a cached answer to a model call.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Upper bounds (seconds) of the Postgres pool wait buckets: mostly no wait at all, up to
+/// the default wait limit of five seconds.
+pub const POOL_WAIT_BUCKETS: &[f64] = &[0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0];
+
+/// A histogram with fixed buckets, updated with atomics only.
+pub struct Histogram {
+    bounds: &'static [f64],
+    /// Observations per bucket (not cumulative); the last one is `+Inf`.
+    counts: Vec<AtomicU64>,
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    pub fn new(bounds: &'static [f64]) -> Self {
+        Self {
+            bounds,
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_us: AtomicU64::new(0),
+        }
+    }
+
+    pub fn observe(&self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        // `le` is inclusive: a value equal to a bound belongs to that bound's bucket.
+        let index = self
+            .bounds
+            .iter()
+            .position(|&bound| seconds <= bound)
+            .unwrap_or(self.bounds.len());
+        self.counts[index].fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        self.sum_us.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// Cumulative counts per bound (`+Inf` last, which is the total) and the sum in seconds.
+    pub fn snapshot(&self) -> (Vec<u64>, f64) {
+        let mut total = 0;
+        let cumulative = self
+            .counts
+            .iter()
+            .map(|c| {
+                total += c.load(Ordering::Relaxed);
+                total
+            })
+            .collect();
+        let sum = self.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
+        (cumulative, sum)
+    }
+}
+
+/// Where a request came from: a client, or a component (`http://self`, service chaining).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Source {
+    Client,
+    Internal,
+}
+
+impl Source {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Client => "client",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+/// `2xx` and so on; anything outside 100–599 is `other`.
+pub fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        500..=599 => "5xx",
+        _ => "other",
+    }
+}
+
+const CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"];
+
+fn class_index(class: &str) -> usize {
+    CLASSES.iter().position(|c| *c == class).unwrap_or(5)
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct RouteKey {
+    component: String,
+    route: String,
+    source: Source,
+}
+
+struct RouteStats {
+    by_class: [AtomicU64; 6],
+    latency: Histogram,
+}
+
+/// Requests and their latency per component, manifest route and source. The map lock is
+/// held only to find a route's entry; counting is atomic.
+#[derive(Default)]
+pub struct RequestMetrics {
+    routes: Mutex<HashMap<RouteKey, Arc<RouteStats>>>,
+}
+
+impl RequestMetrics {
+    /// One answered request. `route` is the manifest's pattern, so labels stay bounded.
+    pub fn record(
+        &self,
+        component: &str,
+        route: &str,
+        source: Source,
+        status: u16,
+        elapsed: Duration,
+    ) {
+        let key = RouteKey {
+            component: component.to_string(),
+            route: route.to_string(),
+            source,
+        };
+        let stats = {
+            let mut routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+            routes
+                .entry(key)
+                .or_insert_with(|| {
+                    Arc::new(RouteStats {
+                        by_class: Default::default(),
+                        latency: Histogram::new(LATENCY_BUCKETS),
+                    })
+                })
+                .clone()
+        };
+        stats.by_class[class_index(status_class(status))].fetch_add(1, Ordering::Relaxed);
+        stats.latency.observe(elapsed);
+    }
+
+    fn sorted(&self) -> Vec<(RouteKey, Arc<RouteStats>)> {
+        let routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all: Vec<_> = routes.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        all.sort_by(|(a, _), (b, _)| {
+            (&a.component, &a.route, a.source.label()).cmp(&(
+                &b.component,
+                &b.route,
+                b.source.label(),
+            ))
+        });
+        all
+    }
+}
+
+/// Instances one component created, and requests that found an instance already running.
+#[derive(Default)]
+pub struct InstanceStats {
+    pub created: AtomicU64,
+    pub reused: AtomicU64,
+}
+
+/// Outbound HTTP calls per component, destination host and status class (`error` when no
+/// answer came), and the calls refused by `allowed_outbound_hosts` (per component only: the
+/// refused host is the guest's choice, so not a bounded label).
+#[derive(Default)]
+pub struct OutboundMetrics {
+    calls: Mutex<HashMap<OutboundKey, u64>>,
+    denied: Mutex<HashMap<Arc<str>, u64>>,
+}
+
+/// Component, destination host, status class.
+type OutboundKey = (Arc<str>, String, &'static str);
+
+impl OutboundMetrics {
+    pub fn record(&self, component: &Arc<str>, host: &str, class: &'static str) {
+        let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        *calls
+            .entry((component.clone(), host.to_string(), class))
+            .or_default() += 1;
+    }
+
+    pub fn record_denied(&self, component: &Arc<str>) {
+        let mut denied = self.denied.lock().unwrap_or_else(|e| e.into_inner());
+        *denied.entry(component.clone()).or_default() += 1;
+    }
+}
 
 /// Counters the HTTP trigger bumps.
 #[derive(Default)]
@@ -39,7 +230,25 @@ pub struct PoolGauge<'a> {
     pub waiting: usize,
 }
 
-pub fn render(counters: &Counters, slots: &[SlotGauge<'_>], pools: &[PoolGauge<'_>]) -> String {
+/// Everything `/metrics` shows.
+pub struct Report<'a> {
+    pub counters: &'a Counters,
+    pub slots: &'a [SlotGauge<'a>],
+    pub pools: &'a [PoolGauge<'a>],
+    pub requests: &'a RequestMetrics,
+    pub instances: &'a [(&'a str, &'a InstanceStats)],
+    /// Postgres pool waits per component.
+    pub pool_waits: &'a [(Arc<str>, Arc<Histogram>)],
+    pub outbound: &'a OutboundMetrics,
+}
+
+pub fn render(report: &Report<'_>) -> String {
+    let Report {
+        counters,
+        slots,
+        pools,
+        ..
+    } = *report;
     let mut out = String::new();
     gauge(
         &mut out,
@@ -106,7 +315,150 @@ pub fn render(counters: &Counters, slots: &[SlotGauge<'_>], pools: &[PoolGauge<'
         "Connections past a client's limit.",
         &[("", load(&counters.connections_refused))],
     );
+    render_requests(&mut out, report.requests);
+    render_instances(&mut out, report.instances);
+    render_pool_waits(&mut out, report.pool_waits);
+    render_outbound(&mut out, report.outbound);
     out
+}
+
+fn render_requests(out: &mut String, requests: &RequestMetrics) {
+    let routes = requests.sorted();
+    let name = "tessera_http_requests_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Answered requests per component, manifest route, source and status \
+         class.\n# TYPE {name} counter"
+    );
+    for (key, stats) in &routes {
+        for (class, count) in CLASSES.iter().zip(&stats.by_class) {
+            let count = count.load(Ordering::Relaxed);
+            if count > 0 {
+                let _ = writeln!(
+                    out,
+                    "{name}{{{},status=\"{class}\"}} {count}",
+                    route_labels(key)
+                );
+            }
+        }
+    }
+    let name = "tessera_http_request_duration_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Time to a request's response head, per component, manifest route and \
+         source.\n# TYPE {name} histogram"
+    );
+    for (key, stats) in &routes {
+        histogram(out, name, &route_labels(key), &stats.latency);
+    }
+}
+
+fn route_labels(key: &RouteKey) -> String {
+    format!(
+        "component=\"{}\",route=\"{}\",source=\"{}\"",
+        escape(&key.component),
+        escape(&key.route),
+        key.source.label()
+    )
+}
+
+fn render_instances(out: &mut String, instances: &[(&str, &InstanceStats)]) {
+    let mut sorted = instances.to_vec();
+    sorted.sort_by_key(|(component, _)| *component);
+    for (name, help, pick) in [
+        (
+            "tessera_instances_created_total",
+            "Component instances created.",
+            (|s: &InstanceStats| &s.created) as fn(&InstanceStats) -> &AtomicU64,
+        ),
+        (
+            "tessera_instances_reused_total",
+            "Requests served by an instance that had served one before.",
+            |s: &InstanceStats| &s.reused,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (component, stats) in &sorted {
+            let value = pick(stats).load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}{{component=\"{}\"}} {value}", escape(component));
+        }
+    }
+}
+
+fn render_pool_waits(out: &mut String, waits: &[(Arc<str>, Arc<Histogram>)]) {
+    let mut sorted = waits.to_vec();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let name = "tessera_pg_pool_wait_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Time a guest waited for a Postgres connection (timeouts included).\n\
+         # TYPE {name} histogram"
+    );
+    for (component, waits) in &sorted {
+        histogram(
+            out,
+            name,
+            &format!("component=\"{}\"", escape(component)),
+            waits,
+        );
+    }
+}
+
+fn render_outbound(out: &mut String, outbound: &OutboundMetrics) {
+    let mut calls: Vec<_> = {
+        let calls = outbound.calls.lock().unwrap_or_else(|e| e.into_inner());
+        calls.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    };
+    calls.sort();
+    let name = "tessera_outbound_http_requests_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Outbound HTTP requests per component, destination host and status \
+         class (error: no answer).\n# TYPE {name} counter"
+    );
+    for ((component, host, class), count) in calls {
+        let _ = writeln!(
+            out,
+            "{name}{{component=\"{}\",host=\"{}\",status=\"{class}\"}} {count}",
+            escape(&component),
+            escape(&host)
+        );
+    }
+    let mut denied: Vec<_> = {
+        let denied = outbound.denied.lock().unwrap_or_else(|e| e.into_inner());
+        denied.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    };
+    denied.sort();
+    let name = "tessera_outbound_http_denied_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Outbound HTTP requests refused by allowed_outbound_hosts.\n\
+         # TYPE {name} counter"
+    );
+    for (component, count) in denied {
+        let _ = writeln!(
+            out,
+            "{name}{{component=\"{}\"}} {count}",
+            escape(&component)
+        );
+    }
+}
+
+/// `_bucket` lines (cumulative, `+Inf` last), `_sum` and `_count` for one label set.
+fn histogram(out: &mut String, name: &str, labels: &str, histogram: &Histogram) {
+    let (cumulative, sum) = histogram.snapshot();
+    let total = cumulative.last().copied().unwrap_or(0);
+    for (bound, count) in histogram
+        .bounds
+        .iter()
+        .map(|b| b.to_string())
+        .chain(std::iter::once("+Inf".to_string()))
+        .zip(&cumulative)
+    {
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {count}");
+    }
+    let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
+    let _ = writeln!(out, "{name}_count{{{labels}}} {total}");
 }
 
 fn gauge<'a>(
@@ -148,21 +500,25 @@ mod tests {
     fn renders_gauges_per_component_and_counters() {
         let counters = Counters::default();
         Counters::bump(&counters.refused_component_busy);
-        let text = render(
-            &counters,
-            &[SlotGauge {
+        let text = render(&Report {
+            counters: &counters,
+            slots: &[SlotGauge {
                 component: "kb",
                 slots: 3,
                 in_flight: 2,
             }],
-            &[PoolGauge {
+            pools: &[PoolGauge {
                 component: "chat",
                 max: 16,
                 open: 5,
                 idle: 1,
                 waiting: 4,
             }],
-        );
+            requests: &RequestMetrics::default(),
+            instances: &[],
+            pool_waits: &[],
+            outbound: &OutboundMetrics::default(),
+        });
         assert!(
             text.contains("tessera_instance_slots{component=\"kb\"} 3\n"),
             "{text}"
@@ -183,6 +539,87 @@ mod tests {
             text.contains("# TYPE tessera_pg_pool_open gauge\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn histogram_buckets_are_inclusive_and_cumulative() {
+        let h = Histogram::new(&[0.01, 0.1, 1.0]);
+        h.observe(Duration::from_millis(10)); // on a bound: that bucket
+        h.observe(Duration::from_millis(50));
+        h.observe(Duration::from_millis(50));
+        h.observe(Duration::from_secs(3)); // past the last bound: +Inf only
+        let (cumulative, sum) = h.snapshot();
+        assert_eq!(cumulative, vec![1, 3, 3, 4]);
+        assert!((sum - 3.11).abs() < 1e-9, "{sum}");
+    }
+
+    #[test]
+    fn requests_render_per_route_with_status_classes_and_histograms() {
+        let requests = RequestMetrics::default();
+        let ms = Duration::from_millis;
+        requests.record("echo", "/echo/...", Source::Client, 200, ms(3));
+        requests.record("echo", "/echo/...", Source::Client, 201, ms(30));
+        requests.record("echo", "/echo/...", Source::Client, 404, ms(2));
+        requests.record("echo", "/echo/...", Source::Internal, 200, ms(1));
+        let outbound = OutboundMetrics::default();
+        let component: Arc<str> = "echo".into();
+        outbound.record(&component, "api.example.com", "2xx");
+        outbound.record(&component, "api.example.com", "2xx");
+        outbound.record_denied(&component);
+        let stats = InstanceStats::default();
+        stats.created.fetch_add(2, Ordering::Relaxed);
+        stats.reused.fetch_add(5, Ordering::Relaxed);
+        let waits = Arc::new(Histogram::new(POOL_WAIT_BUCKETS));
+        waits.observe(Duration::from_micros(200));
+        let text = render(&Report {
+            counters: &Counters::default(),
+            slots: &[],
+            pools: &[],
+            requests: &requests,
+            instances: &[("echo", &stats)],
+            pool_waits: &[(component.clone(), waits)],
+            outbound: &outbound,
+        });
+        let labels = "component=\"echo\",route=\"/echo/...\",source=\"client\"";
+        for line in [
+            format!("tessera_http_requests_total{{{labels},status=\"2xx\"}} 2"),
+            format!("tessera_http_requests_total{{{labels},status=\"4xx\"}} 1"),
+            "tessera_http_requests_total{component=\"echo\",route=\"/echo/...\",\
+             source=\"internal\",status=\"2xx\"} 1"
+                .to_string(),
+            format!("tessera_http_request_duration_seconds_bucket{{{labels},le=\"0.001\"}} 0"),
+            format!("tessera_http_request_duration_seconds_bucket{{{labels},le=\"0.005\"}} 2"),
+            format!("tessera_http_request_duration_seconds_bucket{{{labels},le=\"0.05\"}} 3"),
+            format!("tessera_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} 3"),
+            format!("tessera_http_request_duration_seconds_count{{{labels}}} 3"),
+            format!("tessera_http_request_duration_seconds_sum{{{labels}}} 0.035"),
+            "# TYPE tessera_http_request_duration_seconds histogram".to_string(),
+            "tessera_instances_created_total{component=\"echo\"} 2".to_string(),
+            "tessera_instances_reused_total{component=\"echo\"} 5".to_string(),
+            "tessera_pg_pool_wait_seconds_bucket{component=\"echo\",le=\"0.0005\"} 1".to_string(),
+            "tessera_pg_pool_wait_seconds_count{component=\"echo\"} 1".to_string(),
+            "tessera_outbound_http_requests_total{component=\"echo\",host=\"api.example.com\",\
+             status=\"2xx\"} 2"
+                .to_string(),
+            "tessera_outbound_http_denied_total{component=\"echo\"} 1".to_string(),
+        ] {
+            assert!(
+                text.contains(&format!("{line}\n")),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        // No status class that never happened.
+        assert!(!text.contains("status=\"5xx\""), "{text}");
+    }
+
+    #[test]
+    fn status_classes() {
+        assert_eq!(status_class(101), "1xx");
+        assert_eq!(status_class(204), "2xx");
+        assert_eq!(status_class(308), "3xx");
+        assert_eq!(status_class(429), "4xx");
+        assert_eq!(status_class(503), "5xx");
+        assert_eq!(status_class(999), "other");
     }
 
     #[test]

@@ -60,14 +60,21 @@ pub struct RequestClock {
     pub id: String,
     pub started: Instant,
     pub answered: std::sync::atomic::AtomicBool,
+    /// The request's trace context, which the component's outbound requests carry on.
+    pub trace: Option<crate::trace::TraceParent>,
 }
 
 impl RequestClock {
     pub fn new(id: String) -> Arc<Self> {
+        Self::traced(id, None)
+    }
+
+    pub fn traced(id: String, trace: Option<crate::trace::TraceParent>) -> Arc<Self> {
         Arc::new(Self {
             id,
             started: Instant::now(),
             answered: Default::default(),
+            trace,
         })
     }
 

@@ -5,6 +5,7 @@
 
 pub mod alert_inbox;
 pub mod auth;
+pub mod clock;
 pub mod identity;
 pub mod llm;
 pub mod outbound;

@@ -5,22 +5,17 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures::StreamExt;
-use spin_sdk::http::FullBody;
-use spin_sdk::http::body::IncomingBodyExt;
 use spin_sdk::pg::Connection;
-use tessera_gateway::retry::{decide, parse_retry_after};
-use tessera_gateway::usage::{failed_call_usage, usage_or_estimate};
+use tessera_gateway::retry::decide;
+use tessera_gateway::usage::usage_or_estimate;
 use tessera_gateway::{
-    BreakerState, CacheHit, CallFailure, CallStatus, Candidate, ChatRequest, ErrorKind,
-    FinishReason, KeySource, LlmCall, Outcome as BreakerOutcome, ProviderKind, ProviderStatus,
-    ProviderStream, RetryDecision, RouteDecision, RouteInput, StepKind, StreamEvent, StreamParser,
-    StreamedAnswer, Usage, UserTier, build_request, estimate_tokens, parse_error_body, route,
+    BreakerState, CacheHit, CallFailure, CallStatus, Candidate, ChatRequest, FinishReason,
+    KeySource, LlmCall, Outcome as BreakerOutcome, ProviderKind, ProviderStatus, RetryDecision,
+    RouteDecision, RouteInput, StepKind, StreamedAnswer, Usage, UserTier, estimate_tokens, route,
 };
 use tessera_progressive::{ChatEvent, Source};
 use tessera_spin_kit::ApiError;
-use tessera_spin_kit::outbound::send;
+use tessera_spin_kit::llm::complete::{CallError, TextSink, call_once};
 
 use crate::clock::{self, now_ms};
 use crate::config::Settings;
@@ -126,13 +121,28 @@ pub enum Outcome {
     Cancelled,
 }
 
-struct CallError {
-    failure: CallFailure,
-    status: CallStatus,
-    http_status: Option<u16>,
-    message: String,
-    /// What the failed call is billed, and whether any of it is estimated.
-    usage: Option<(Usage, bool)>,
+/// A step's text on its way to the client.
+struct StepText<'s, 'a> {
+    spec: &'s CallSpec<'a>,
+    sink: &'s mut Sink,
+}
+
+impl TextSink for StepText<'_, '_> {
+    async fn text(&mut self, delta: &str) {
+        if self.spec.stream_text {
+            self.sink
+                .send(&ChatEvent::TextDelta {
+                    step: self.spec.step_n,
+                    id: format!("step-{}", self.spec.step_n),
+                    delta: delta.to_string(),
+                })
+                .await;
+        }
+    }
+
+    fn gone(&self) -> bool {
+        self.sink.gone()
+    }
 }
 
 pub struct Gateway<'a> {
@@ -693,7 +703,8 @@ impl Gateway<'_> {
         left.is_none_or(|l| cost <= l).then_some(larger)
     }
 
-    /// One HTTP call, streamed: text deltas go to the client as they arrive.
+    /// One HTTP call, streamed: text deltas go to the client as they arrive (when the step
+    /// streams its text), and the call is cancelled when the client goes.
     async fn call_once(
         &self,
         spec: &CallSpec<'_>,
@@ -703,184 +714,8 @@ impl Gateway<'_> {
         limit: Duration,
         sink: &mut Sink,
     ) -> Result<StreamedAnswer, CallError> {
-        let fail = |failure: CallFailure, status: CallStatus, message: String| CallError {
-            failure,
-            status,
-            http_status: None,
-            message,
-            usage: None,
-        };
-        let built = build_request(endpoint, req).map_err(|e| {
-            fail(
-                CallFailure::Http {
-                    status: 400,
-                    retry_after: None,
-                },
-                CallStatus::ProviderError,
-                format!("request not built: {e}"),
-            )
-        })?;
-        let http_req = built
-            .into_http()
-            .map_err(|e| {
-                fail(
-                    CallFailure::Connection,
-                    CallStatus::ConnectionError,
-                    format!("invalid request: {e}"),
-                )
-            })?
-            .map(|b| FullBody::new(Bytes::from(b)));
-        let deadline = now_ms() + limit.as_millis() as u64;
-        let left = || Duration::from_millis(deadline.saturating_sub(now_ms()));
-        let timed_out = || {
-            fail(
-                CallFailure::Timeout,
-                CallStatus::Timeout,
-                format!("no complete answer within {} ms", limit.as_millis()),
-            )
-        };
-        let resp = match clock::timeout(limit, send(http_req)).await {
-            None => return Err(timed_out()),
-            Some(Err(e)) => {
-                return Err(fail(
-                    CallFailure::Connection,
-                    CallStatus::ConnectionError,
-                    format!("connection failed: {e:?}"),
-                ));
-            }
-            Some(Ok(r)) => r,
-        };
-        let status = resp.status().as_u16();
-        if !(200..300).contains(&status) {
-            let retry_after = resp
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, now_ms()));
-            let body = clock::timeout(left(), resp.into_body().bytes())
-                .await
-                .and_then(Result::ok)
-                .unwrap_or_default();
-            let perr = parse_error_body(*kind, status, &body);
-            // A used-up quota (OpenAI's 429 `insufficient_quota`, a 402) does not come back
-            // by waiting: judged by what it means, it falls back to the next provider at once.
-            let failure = if perr.kind == ErrorKind::Quota {
-                CallFailure::Stream(perr.clone())
-            } else {
-                CallFailure::Http {
-                    status,
-                    retry_after,
-                }
-            };
-            return Err(CallError {
-                failure,
-                status: CallStatus::ProviderError,
-                http_status: Some(status),
-                message: format!(
-                    "HTTP {status}: {}",
-                    perr.message.chars().take(200).collect::<String>()
-                ),
-                usage: None,
-            });
-        }
-        let mut parser = ProviderStream::new(*kind).expect("paid candidates are never local");
-        let mut body = resp.into_body().stream();
-        let mut answer = StreamedAnswer::new();
-        let prompt = req.prompt_text();
-        // What a call that ends badly is billed: the provider's counts so far where it sent
-        // them, estimates only for the rest (nothing when it sent nothing and wrote nothing).
-        let billed = |parser: &ProviderStream, answer: &StreamedAnswer| {
-            failed_call_usage(parser.reported_usage(), &prompt, &answer.text)
-        };
-        let unreadable = |e: tessera_gateway::StreamError| {
-            fail(
-                CallFailure::from_stream_error(&e),
-                CallStatus::MalformedStream,
-                e.to_string(),
-            )
-        };
-        loop {
-            let events = match clock::timeout(left(), body.next()).await {
-                None => {
-                    return Err(CallError {
-                        usage: billed(&parser, &answer),
-                        ..timed_out()
-                    });
-                }
-                Some(None) => match parser.finish() {
-                    Ok(ev) => ev,
-                    Err(e) => {
-                        return Err(CallError {
-                            usage: billed(&parser, &answer),
-                            ..unreadable(e)
-                        });
-                    }
-                },
-                Some(Some(Err(e))) => {
-                    return Err(CallError {
-                        usage: billed(&parser, &answer),
-                        ..fail(
-                            CallFailure::Connection,
-                            CallStatus::ConnectionError,
-                            format!("the stream broke: {e:?}"),
-                        )
-                    });
-                }
-                Some(Some(Ok(bytes))) => match parser.feed(&bytes) {
-                    Ok(ev) => ev,
-                    Err(e) => {
-                        return Err(CallError {
-                            usage: billed(&parser, &answer),
-                            ..unreadable(e)
-                        });
-                    }
-                },
-            };
-            for ev in events {
-                match ev {
-                    StreamEvent::TextDelta(d) => {
-                        if spec.stream_text {
-                            sink.send(&ChatEvent::TextDelta {
-                                step: spec.step_n,
-                                id: format!("step-{}", spec.step_n),
-                                delta: d.clone(),
-                            })
-                            .await;
-                        }
-                        answer.push(StreamEvent::TextDelta(d));
-                    }
-                    ev @ StreamEvent::Finish { .. } => {
-                        answer.push(ev);
-                        return Ok(answer);
-                    }
-                    StreamEvent::ProviderError(e) => {
-                        let message = format!(
-                            "error in stream ({}): {}",
-                            e.kind.as_str(),
-                            e.message.chars().take(200).collect::<String>()
-                        );
-                        return Err(CallError {
-                            usage: billed(&parser, &answer),
-                            ..fail(CallFailure::Stream(e), CallStatus::ProviderError, message)
-                        });
-                    }
-                    // Usage; tool calls (none are offered to providers: a stray call is kept
-                    // with the answer, never run).
-                    ev => answer.push(ev),
-                }
-            }
-            if sink.gone() {
-                // Dropping the body aborts the call: no more output tokens are generated.
-                return Err(CallError {
-                    usage: billed(&parser, &answer),
-                    ..fail(
-                        CallFailure::Connection,
-                        CallStatus::Cancelled,
-                        "the client disconnected".into(),
-                    )
-                });
-            }
-        }
+        let mut text = StepText { spec, sink };
+        call_once(kind, endpoint, req, limit, &mut text).await
     }
 
     async fn cached(

@@ -38,26 +38,7 @@ impl Guest for Preinit {
         // An error is kept in the OnceLock and reported by the first request that needs
         // the model; initialisation itself must not trap.
         let _ = model::embedder();
-        scrub_free_memory();
-    }
-}
-
-/// Loading the model leaves ~200 MB of freed buffers (file bytes, protobuf, unoptimised
-/// graph) still holding data. A snapshot stores only non-zero memory, so zeroing what the
-/// allocator holds free shrinks it by that much: allocate zeroed blocks until the allocator
-/// has to grow memory, then free them all. Coarse blocks first, then finer ones.
-fn scrub_free_memory() {
-    #[cfg(target_arch = "wasm32")]
-    for block_size in [1 << 20, 64 << 10, 4 << 10] {
-        let mut blocks: Vec<Vec<u8>> = Vec::with_capacity(1024);
-        let pages = core::arch::wasm32::memory_size(0);
-        loop {
-            let block = vec![0u8; block_size];
-            if core::arch::wasm32::memory_size(0) != pages {
-                break;
-            }
-            blocks.push(block);
-        }
+        tessera_embedder::snapshot::scrub_free_memory();
     }
 }
 

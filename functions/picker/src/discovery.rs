@@ -13,7 +13,6 @@
 //! reasons, and the watchlist merge.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -201,7 +200,8 @@ async fn execute(
     let metric = MetricPicker::new(settings.metric.clone()).pick(&candidates);
     let fuzzy_picker = FuzzyPicker::new(settings.fuzzy());
     let base = fuzzy_picker.pick(&candidates, portfolio, &BTreeMap::new());
-    let similar = similar_trades(db, tenant, &candidates, &base, fuzzy_picker.config.k).await?;
+    let (similar, setups) =
+        similar_trades(db, tenant, &candidates, &base, fuzzy_picker.config.k).await?;
     let fuzzy = fuzzy_picker.pick(&candidates, portfolio, &similar);
     let llm = llm::pick(db, tenant, as_of, portfolio, &universe, &candidates, &fuzzy).await?;
     let mut outputs = vec![metric, fuzzy];
@@ -211,6 +211,9 @@ async fn execute(
 
     let mut fuzzy_status = verdict_counts(&outputs[1]);
     fuzzy_status["adjusted_by_similar_trades"] = json!(similar.len());
+    if let Some(setups) = &setups {
+        fuzzy_status["setup_embeddings"] = setup_status(setups);
+    }
     let pickers = json!({
         "metric": verdict_counts(&outputs[0]),
         "fuzzy": fuzzy_status,
@@ -327,41 +330,107 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Setup embeddings this instance has computed. A WASIp3 instance serves up to 128 requests
-/// (Spin's reuse rule), and runs on the same day (the 4-hourly cron runs, a manual run after
-/// them) describe their candidates' setups identically, so a repeated run embeds nothing;
-/// the model is deterministic, so a cached vector is the one it would compute again.
-static SETUP_EMBEDDINGS: Mutex<BTreeMap<String, Vec<f32>>> = Mutex::new(BTreeMap::new());
+/// Where each setup text's embedding comes from: `setup_embeddings` (see migration 0016)
+/// holds the vector of every text a run of the tenant embedded in the last week, keyed by
+/// the SHA-256 of the model's name (parameter `model`) and the text (column `text`),
+/// computed by Postgres in the queries below.
+fn setup_key(model: &str, text: &str) -> String {
+    format!("sha256(convert_to({model} || chr(10) || {text}, 'UTF8'))")
+}
 
-/// Entries kept before the cache starts over (384 floats each: about 6 MiB at most).
-const SETUP_CACHE_MAX: usize = 4096;
+/// Days a stored setup embedding is kept (setups name the day's momentum and volatility,
+/// so older ones are rarely asked for again).
+const SETUP_KEEP_DAYS: u32 = 7;
 
-/// The embedding of each text, from the cache where it is there, the rest in one batch.
-fn embed_setups(texts: &[String]) -> Result<Vec<Vec<f32>>, ApiError> {
-    let mut cache = SETUP_EMBEDDINGS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if cache.len() + texts.len() > SETUP_CACHE_MAX {
-        cache.clear();
-    }
-    let mut missing: Vec<&String> = texts.iter().filter(|t| !cache.contains_key(*t)).collect();
+/// How a run's setup embeddings were obtained, for the run's record.
+struct SetupEmbeddings {
+    stored: usize,
+    embedded: usize,
+    /// Loading the model (0 when the instance had it), then embedding the missing texts.
+    load_ms: u128,
+    embed_ms: u128,
+}
+
+/// Makes sure `setup_embeddings` holds every text's vector: one query finds the missing
+/// ones, which are embedded (the model loaded only then; each text alone, so its vector
+/// does not depend on which others were missing) and written back in one statement. A run
+/// reading stored vectors therefore ranks exactly as a run that embeds every setup itself.
+async fn ensure_setup_embeddings(
+    db: &Connection,
+    tenant: &str,
+    texts: &[String],
+) -> Result<SetupEmbeddings, ApiError> {
+    let missing = db::rows(
+        db,
+        "stored setup embeddings",
+        &format!(
+            "SELECT q.txt FROM unnest($2::text[]) AS q(txt) WHERE NOT EXISTS \
+               (SELECT 1 FROM setup_embeddings e WHERE e.tenant_id = $1 AND e.text_hash = {})",
+            setup_key("$3", "q.txt")
+        ),
+        vec![
+            db::str_param(tenant),
+            P::ArrayStr(texts.iter().cloned().map(Some).collect()),
+            db::str_param(model::MODEL_ID),
+        ],
+    )
+    .await?;
+    let mut missing: Vec<String> = missing.iter().map(|r| db::text(r, 0)).collect();
     missing.sort();
     missing.dedup();
-    if !missing.is_empty() {
-        let vectors = model::embed(&missing)?;
-        for (text, vector) in missing.into_iter().zip(vectors) {
-            cache.insert(text.clone(), vector);
-        }
+    if missing.is_empty() {
+        return Ok(SetupEmbeddings {
+            stored: texts.len(),
+            embedded: 0,
+            load_ms: 0,
+            embed_ms: 0,
+        });
     }
-    texts
-        .iter()
-        .map(|t| {
-            cache
-                .get(t)
-                .cloned()
-                .ok_or_else(|| ApiError::internal("embedding: no vector for a setup"))
-        })
-        .collect()
+    let load_ms = model::load()?;
+    let started = std::time::Instant::now();
+    let vectors = model::embed_each(&missing)?;
+    let embed_ms = started.elapsed().as_millis();
+    // Rows past their week go in the same statement, except the ones this run uses (the
+    // search below joins them).
+    db::execute(
+        db,
+        "store setup embeddings",
+        &format!(
+            "WITH pruned AS (DELETE FROM setup_embeddings WHERE tenant_id = $1 \
+               AND created_at < now() - interval '{SETUP_KEEP_DAYS} days' \
+               AND text_hash <> ALL (SELECT {} FROM unnest($5::text[]) AS a(txt))) \
+             INSERT INTO setup_embeddings (tenant_id, text_hash, embedding) \
+             SELECT $1, {}, q.v::vector \
+             FROM unnest($2::text[], $3::text[]) AS q(txt, v) \
+             ON CONFLICT (tenant_id, text_hash) DO NOTHING",
+            setup_key("$4", "a.txt"),
+            setup_key("$4", "q.txt")
+        ),
+        vec![
+            db::str_param(tenant),
+            P::ArrayStr(missing.iter().cloned().map(Some).collect()),
+            P::ArrayStr(vectors.iter().map(|v| Some(db::vector_text(v))).collect()),
+            db::str_param(model::MODEL_ID),
+            P::ArrayStr(texts.iter().cloned().map(Some).collect()),
+        ],
+    )
+    .await?;
+    Ok(SetupEmbeddings {
+        stored: texts.len() - missing.len(),
+        embedded: missing.len(),
+        load_ms,
+        embed_ms,
+    })
+}
+
+/// The similar-trade search's part of the run record.
+fn setup_status(s: &SetupEmbeddings) -> Value {
+    json!({
+        "stored": s.stored,
+        "embedded": s.embedded,
+        "model_load_ms": s.load_ms as u64,
+        "embed_ms": s.embed_ms as u64,
+    })
 }
 
 /// The k most similar closed trades for the best base-scored candidates (by the embedding
@@ -373,7 +442,7 @@ async fn similar_trades(
     candidates: &[Candidate],
     base: &PickerOutput,
     k: usize,
-) -> Result<BTreeMap<String, Vec<SimilarTrade>>, ApiError> {
+) -> Result<(BTreeMap<String, Vec<SimilarTrade>>, Option<SetupEmbeddings>), ApiError> {
     let closed = db::one(
         db,
         "count closed trades",
@@ -383,7 +452,7 @@ async fn similar_trades(
     .await?
     .map_or(0, |r| db::int(&r, 0));
     if closed == 0 || k == 0 {
-        return Ok(BTreeMap::new());
+        return Ok((BTreeMap::new(), None));
     }
     let mut best: Vec<(usize, f64)> = base
         .scores
@@ -397,19 +466,25 @@ async fn similar_trades(
         .iter()
         .map(|(i, _)| candidate_description(&candidates[*i]))
         .collect();
-    let vectors = embed_setups(&texts)?;
+    let setups = ensure_setup_embeddings(db, tenant, &texts).await?;
     let rows = db::rows(
         db,
         "similar trades",
-        "SELECT q.ord::int8, 1 - (t.embedding <=> q.v::vector), t.return_pct \
-         FROM unnest($2::text[]) WITH ORDINALITY AS q(v, ord) \
-         CROSS JOIN LATERAL (SELECT embedding, return_pct FROM picker_trades \
-           WHERE tenant_id = $1 AND return_pct IS NOT NULL \
-           ORDER BY embedding <=> q.v::vector LIMIT $3) t",
+        &format!(
+            "SELECT q.ord::int8, 1 - (t.embedding <=> e.embedding), t.return_pct \
+             FROM unnest($2::text[]) WITH ORDINALITY AS q(txt, ord) \
+             JOIN setup_embeddings e ON e.tenant_id = $1 AND e.text_hash = {} \
+             CROSS JOIN LATERAL (SELECT embedding, return_pct FROM picker_trades \
+               WHERE tenant_id = $1 AND return_pct IS NOT NULL \
+               ORDER BY embedding <=> e.embedding LIMIT $3) t \
+             ORDER BY q.ord, 2 DESC, t.return_pct",
+            setup_key("$4", "q.txt")
+        ),
         vec![
             db::str_param(tenant),
-            P::ArrayStr(vectors.iter().map(|v| Some(db::vector_text(v))).collect()),
+            P::ArrayStr(texts.iter().cloned().map(Some).collect()),
             P::Int64(k as i64),
+            db::str_param(model::MODEL_ID),
         ],
     )
     .await?;
@@ -426,7 +501,7 @@ async fn similar_trades(
                 return_pct: db::float(r, 2),
             });
     }
-    Ok(out)
+    Ok((out, Some(setups)))
 }
 
 fn run_json(r: &spin_sdk::pg::Row) -> Value {

@@ -27,6 +27,7 @@ mod llm;
 mod market;
 mod model;
 mod performance;
+mod preinit;
 mod returns;
 mod settings;
 mod snapshot;

@@ -23,9 +23,9 @@ use tessera_picking::llm::{
 use tessera_picking::market::{Bar, Symbol};
 use tessera_picking::pick::{Candidate, PickerOutput, Portfolio};
 use tessera_spin_kit::ApiError;
+use tessera_spin_kit::clock::now_ms;
 use tessera_spin_kit::llm::ProviderSettings;
 use tessera_spin_kit::llm::calls::CallOwner;
-use tessera_spin_kit::llm::clock::now_ms;
 use tessera_spin_kit::llm::complete::{Answer, Completion, CompletionSpec, complete};
 
 use crate::db;

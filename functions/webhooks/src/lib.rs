@@ -7,6 +7,14 @@
 //! then stored in `webhook_events` under the sender's event id: a replay of an event already
 //! stored answers 200 and stores nothing. Every verification failure, an unknown source
 //! included, is a bare 401 so a prober learns nothing; the reason goes to the log.
+//!
+//! Hand-off (see `handoff`): a Standard Webhooks envelope whose `type` is listed in the
+//! source's `webhook_<source>_accepts` (e.g. `market.bars market.symbols`) goes on to the
+//! capability that owns it after it is stored; `webhook_<source>_tenant` names the tenant the
+//! source's events belong to. A hand-off that failed answers 503, and the sender's retry of
+//! the same event id hands it on again (a refused event is final: 200, with the reason).
+
+mod handoff;
 
 use serde_json::json;
 use spin_sdk::http::{IntoResponse, Method, Request};
@@ -84,7 +92,14 @@ async fn receive(req: Request, source: &str) -> Handled {
             "a webhook source is 1-48 lowercase letters, digits, '-' or '_'",
         ));
     }
-    let tenant = tenant(&req)?;
+    // The source's tenant (`webhook_<source>_tenant`), else the request's.
+    let tenant =
+        match spin_sdk::variables::get(&format!("webhook_{}_tenant", source.replace('-', "_")))
+            .await
+        {
+            Ok(t) if !t.trim().is_empty() => t.trim().to_string(),
+            _ => tenant(&req)?,
+        };
     let headers = req.headers().clone();
     let content_type = headers
         .get("content-type")
@@ -121,37 +136,79 @@ async fn receive(req: Request, source: &str) -> Handled {
             format!("`{field}` (the event id, 1-256 characters) is required"),
         ));
     };
+    let var = source.replace('-', "_");
+    let accepted = spin_sdk::variables::get(&format!("webhook_{var}_accepts"))
+        .await
+        .unwrap_or_default();
+    let event_type = tessera_alerting::handoff::event_type(&body);
+    let handed_off = event_type
+        .as_deref()
+        .is_some_and(|t| tessera_alerting::handoff::accepts(&accepted, t));
     let db = tessera_spin_kit::connect().await?;
     let inserted = pg::one(
         &db,
         "store webhook event",
-        "INSERT INTO webhook_events (tenant_id, source, event_id, body, content_type) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, source, event_id) DO NOTHING \
-         RETURNING id::text",
+        "INSERT INTO webhook_events (tenant_id, source, event_id, body, content_type, event_type, \
+           handoff_status) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (tenant_id, source, event_id) DO NOTHING RETURNING id::text",
         vec![
             P::Str(tenant.clone()),
             P::Str(source.into()),
             P::Str(event_id.clone()),
-            P::Binary(body),
+            P::Binary(body.clone()),
             pg::opt_str(content_type.as_deref()),
+            pg::opt_str(event_type.as_deref()),
+            pg::opt_str(handed_off.then_some("pending")),
         ],
     )
     .await?;
-    let (id, duplicate) = match inserted {
-        Some(row) => (pg::text(&row, 0), false),
+    let (id, duplicate, status) = match inserted {
+        Some(row) => (
+            pg::text(&row, 0),
+            false,
+            handed_off.then(|| "pending".to_string()),
+        ),
         None => {
             let row = pg::one(
                 &db,
                 "stored webhook event",
-                "SELECT id::text FROM webhook_events WHERE tenant_id = $1 AND source = $2 AND event_id = $3",
-                vec![P::Str(tenant), P::Str(source.into()), P::Str(event_id.clone())],
+                "SELECT id::text, handoff_status FROM webhook_events \
+                 WHERE tenant_id = $1 AND source = $2 AND event_id = $3",
+                vec![
+                    P::Str(tenant.clone()),
+                    P::Str(source.into()),
+                    P::Str(event_id.clone()),
+                ],
             )
             .await?;
-            (row.map(|r| pg::text(&r, 0)).unwrap_or_default(), true)
+            match row {
+                Some(r) => (pg::text(&r, 0), true, pg::opt_text(&r, 1)),
+                None => (String::new(), true, None),
+            }
         }
     };
-    Ok((
-        StatusCode::OK,
-        json!({ "id": id, "source": source, "event_id": event_id, "duplicate": duplicate }),
-    ))
+    let mut answer =
+        json!({ "id": id, "source": source, "event_id": event_id, "duplicate": duplicate });
+    // Stored first; then handed on — again on a retry of an event whose hand-off failed.
+    if matches!(status.as_deref(), Some("pending" | "failed")) {
+        let result = handoff::run(&db, &id, source, &tenant, &body).await?;
+        answer["handoff"] = json!({ "status": result.outcome.as_str(), "detail": result.detail });
+        if result.outcome == tessera_alerting::handoff::Outcome::Failed {
+            eprintln!(
+                "webhooks {rid}: {source}: hand-off of {id} failed: {}",
+                result.detail
+            );
+            // The sender retries on a 5xx; its retry (the same event id) tries again.
+            let mut err = ApiError::new(
+                503,
+                "handoff_failed",
+                "the event is stored; handing it on failed, send it again later",
+            );
+            err.retry_after = Some(30);
+            return Err(err);
+        }
+    } else if let Some(status) = status {
+        answer["handoff"] = json!({ "status": status });
+    }
+    Ok((StatusCode::OK, answer))
 }

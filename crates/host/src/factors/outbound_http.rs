@@ -3,11 +3,14 @@
 //! (`HTTP-request-denied`) and a warning in the log, never a crash. Requests to `self`
 //! (a URL without a host, or host `self`) are routed to this application in-process, and
 //! `http://<component>.spin.internal/...` reaches that component directly (Spin's service
-//! chaining).
+//! chaining). Each request is counted per destination host for `/metrics`, and carries the
+//! trace context of the request the component is serving unless the guest set its own.
 
 use super::Factor;
 use crate::app::ComponentConfig;
+use crate::metrics::{OutboundMetrics, status_class};
 use crate::state::HostState;
+use crate::trace::{self, TraceParent};
 use anyhow::Result;
 use std::sync::{Arc, OnceLock};
 use tessera_manifest::AllowedHosts;
@@ -30,12 +33,15 @@ pub trait SelfDispatch: Send + Sync + 'static {
 pub struct OutboundHttpFactor {
     /// Set once the HTTP trigger exists; `self` requests fail until then.
     pub self_dispatch: OnceLock<Arc<dyn SelfDispatch>>,
+    pub metrics: OutboundMetrics,
 }
 
 pub struct OutboundHttp {
     factor: Arc<OutboundHttpFactor>,
     allowed: Arc<AllowedHosts>,
     component: Arc<str>,
+    /// The trace of the request the instance is serving (`None` when unknown).
+    trace: Option<TraceParent>,
 }
 
 impl Factor for Arc<OutboundHttpFactor> {
@@ -52,6 +58,7 @@ impl Factor for Arc<OutboundHttpFactor> {
             factor: self.clone(),
             allowed: component.allowed_hosts.clone(),
             component: component.id.clone(),
+            trace: None,
         }
     }
 }
@@ -75,11 +82,16 @@ impl WasiHttpHooks for OutboundHttp {
 
     fn send_request(
         &mut self,
-        request: http::Request<WasiBody>,
+        mut request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> SendFuture {
         drop(fut);
+        if let Some(current) = &self.trace
+            && !request.headers().contains_key(trace::TRACEPARENT)
+        {
+            trace::set(request.headers_mut(), &current.child());
+        }
         let uri = request.uri().clone();
         let host = uri.host().unwrap_or("self");
         let scheme = uri.scheme_str().unwrap_or("http");
@@ -99,8 +111,9 @@ impl WasiHttpHooks for OutboundHttp {
             let Some(dispatch) = self.factor.self_dispatch.get().cloned() else {
                 return Box::new(async { Err(HttpError::DestinationUnavailable) });
             };
+            let record = self.recorder(host.to_string());
             return Box::new(async move {
-                let response = dispatch.dispatch(chained, request).await?;
+                let response = record.outcome(dispatch.dispatch(chained, request).await)?;
                 Ok((
                     response,
                     Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,
@@ -110,9 +123,14 @@ impl WasiHttpHooks for OutboundHttp {
         if !self.allowed.allows(scheme, host, port) {
             return self.deny(&uri);
         }
+        let record = self.recorder(match uri.port_u16() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        });
         Box::new(async move {
             use http_body_util::BodyExt;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            let (response, io) =
+                record.outcome(wasmtime_wasi_http::default_send_request(request, options).await)?;
             Ok((
                 response.map(BodyExt::boxed_unsync),
                 Box::new(io) as Box<dyn Future<Output = _> + Send>,
@@ -122,9 +140,62 @@ impl WasiHttpHooks for OutboundHttp {
 }
 
 impl OutboundHttp {
+    /// The trace context the next outbound requests carry on (set as each request starts).
+    pub fn set_trace(&mut self, trace: Option<TraceParent>) {
+        self.trace = trace;
+    }
+
     fn deny(&self, uri: &http::Uri) -> SendFuture {
-        tracing::warn!(component = %self.component, url = %uri,
+        self.factor.metrics.record_denied(&self.component);
+        // Scheme and authority only: a path or query may hold a token, the authority a
+        // password.
+        let host = uri.host().unwrap_or("");
+        tracing::warn!(component = %self.component, host, port = ?uri.port_u16(),
             "denied outbound HTTP request (not in allowed_outbound_hosts)");
         Box::new(async { Err(HttpError::HttpRequestDenied) })
+    }
+
+    fn recorder(&self, host: String) -> Recorder {
+        Recorder {
+            factor: self.factor.clone(),
+            component: self.component.clone(),
+            host,
+        }
+    }
+}
+
+/// Counts one outbound request once its answer (or failure) is known.
+struct Recorder {
+    factor: Arc<OutboundHttpFactor>,
+    component: Arc<str>,
+    host: String,
+}
+
+impl Recorder {
+    fn outcome<T: AnswerStatus, E>(self, result: Result<T, E>) -> Result<T, E> {
+        let class = match &result {
+            Ok(answer) => status_class(answer.answer_status()),
+            Err(_) => "error",
+        };
+        self.factor
+            .metrics
+            .record(&self.component, &self.host, class);
+        result
+    }
+}
+
+trait AnswerStatus {
+    fn answer_status(&self) -> u16;
+}
+
+impl<B> AnswerStatus for http::Response<B> {
+    fn answer_status(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+impl<B, I> AnswerStatus for (http::Response<B>, I) {
+    fn answer_status(&self) -> u16 {
+        self.0.status().as_u16()
     }
 }

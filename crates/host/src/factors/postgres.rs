@@ -13,6 +13,7 @@ use crate::app::ComponentConfig;
 use crate::bindings::spin::postgres::postgres::{
     self as pg, Column, Error, ParameterValue, Row, RowSet,
 };
+use crate::metrics::{Histogram, POOL_WAIT_BUCKETS};
 use crate::state::HostState;
 use anyhow::Result;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
@@ -53,6 +54,8 @@ impl Default for PoolSettings {
 pub struct PostgresFactor {
     settings: PoolSettings,
     pools: Mutex<HashMap<(Arc<str>, String), Pool>>,
+    /// How long each component's guests waited for a connection, for `/metrics`.
+    waits: Mutex<HashMap<Arc<str>, Arc<Histogram>>>,
 }
 
 impl PostgresFactor {
@@ -60,7 +63,22 @@ impl PostgresFactor {
         Self {
             settings,
             pools: Mutex::default(),
+            waits: Mutex::default(),
         }
+    }
+
+    /// Connection waits per component (every component that has opened a connection).
+    pub fn pool_waits(&self) -> Vec<(Arc<str>, Arc<Histogram>)> {
+        let waits = self.waits.lock().unwrap_or_else(|e| e.into_inner());
+        waits.iter().map(|(c, h)| (c.clone(), h.clone())).collect()
+    }
+
+    fn waits_of(&self, component: &Arc<str>) -> Arc<Histogram> {
+        let mut waits = self.waits.lock().unwrap_or_else(|e| e.into_inner());
+        waits
+            .entry(component.clone())
+            .or_insert_with(|| Arc::new(Histogram::new(POOL_WAIT_BUCKETS)))
+            .clone()
     }
 
     /// Size, idle and waiting of every pool, for metrics and the load figures.
@@ -210,8 +228,9 @@ pub struct PostgresView<'a> {
 }
 
 impl PostgresState {
-    /// Checks the address against allowed_outbound_hosts and picks its pool.
-    fn authorize(&self, address: &str) -> Result<Pool, Error> {
+    /// Checks the address against allowed_outbound_hosts and picks its pool, with the
+    /// histogram its waits are recorded in.
+    fn authorize(&self, address: &str) -> Result<(Pool, Arc<Histogram>), Error> {
         let target = tessera_manifest::outbound::parse_target(address, "postgres")
             .map_err(|e| Error::ConnectionFailed(format!("invalid connection string: {e}")))?;
         if !self
@@ -225,7 +244,8 @@ impl PostgresState {
                 target.host, target.port, self.component
             )));
         }
-        self.factor.pool(&self.component, address)
+        let pool = self.factor.pool(&self.component, address)?;
+        Ok((pool, self.factor.waits_of(&self.component)))
     }
 }
 
@@ -247,8 +267,11 @@ fn plan_each_run(config: &mut tokio_postgres::Config) {
 /// literals would otherwise grow the cache without bound.
 const MAX_CACHED_STATEMENTS: usize = 256;
 
-async fn connect(pool: Pool) -> Result<Connection, Error> {
-    let object = pool.get().await.map_err(pool_error)?;
+async fn connect((pool, waits): (Pool, Arc<Histogram>)) -> Result<Connection, Error> {
+    let started = std::time::Instant::now();
+    let object = pool.get().await;
+    waits.observe(started.elapsed());
+    let object = object.map_err(pool_error)?;
     Ok(Connection {
         client: Arc::new(PooledClient {
             object: Some(object),

@@ -7,8 +7,9 @@ use crate::error_watch::{ErrorReport, ErrorWatch, ErrorWatchSettings, REPORT_PAT
 use crate::errors::{REQUEST_ID, full, json_response};
 use crate::factors::outbound_http::SelfDispatch;
 use crate::instances::ComponentHandler;
-use crate::metrics::{self, Counters, PoolGauge, SlotGauge};
+use crate::metrics::{self, Counters, InstanceStats, PoolGauge, RequestMetrics, SlotGauge, Source};
 use crate::state::RequestClock;
+use crate::trace;
 use crate::triggers::body::{Holding, ReadDeadline};
 use crate::triggers::clients::ClientConnections;
 use crate::triggers::coalesce::coalesce;
@@ -25,6 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tessera_manifest::routes::{RouteMatch, Router};
 use tokio::net::TcpListener;
+use tracing::Instrument;
 use wasmtime_wasi_http::handler::{ExpirationError, InstantiationError, ProxyHandler};
 use wasmtime_wasi_http::{Error as HttpError, WasiBody};
 
@@ -86,6 +88,8 @@ pub struct HttpTrigger {
     admission: Admission,
     clients: Arc<ClientConnections>,
     counters: Counters,
+    requests: RequestMetrics,
+    instances: HashMap<String, Arc<InstanceStats>>,
     errors: ErrorWatch,
     started: std::time::Instant,
     next_id: AtomicU64,
@@ -100,6 +104,7 @@ impl HttpTrigger {
     ) -> Result<Arc<Self>> {
         let router = Router::new(&app.manifest).context("building HTTP routes")?;
         let mut handlers = HashMap::new();
+        let mut instances = HashMap::new();
         for trigger in &app.manifest.http_triggers {
             let component = app.component(&trigger.component)?.clone();
             if handlers.contains_key(component.id()) {
@@ -108,10 +113,13 @@ impl HttpTrigger {
             let Entry::Http(pre) = component.http_entry()? else {
                 unreachable!("http_entry returns Entry::Http")
             };
+            let stats = Arc::new(InstanceStats::default());
+            instances.insert(component.id().to_string(), stats.clone());
             let handler = ProxyHandler::new(ComponentHandler {
                 app: app.clone(),
                 component: component.clone(),
                 pre,
+                stats,
             });
             handlers.insert(component.id().to_string(), handler);
         }
@@ -143,6 +151,8 @@ impl HttpTrigger {
             admission,
             clients,
             counters: Counters::default(),
+            requests: RequestMetrics::default(),
+            instances,
             errors,
             started: std::time::Instant::now(),
             next_id: AtomicU64::new(1),
@@ -240,25 +250,50 @@ impl HttpTrigger {
 
     async fn handle(
         self: Arc<Self>,
-        req: http::Request<Incoming>,
+        mut req: http::Request<Incoming>,
         client: SocketAddr,
     ) -> http::Response<WasiBody> {
         let request_id = self.request_id();
         let path = req.uri().path().to_string();
         let method = req.method().clone();
         let started = std::time::Instant::now();
+        // The client's trace context when valid, else a new trace; the component sees it.
+        let trace = trace::adopt_or_start(req.headers_mut());
+        let trace_id = trace.trace_id_hex();
+        // Every line logged while the request runs carries its ids.
+        let span = tracing::info_span!("request", request_id = %request_id, trace_id = %trace_id);
 
-        let response = match path.as_str() {
-            "/health" | "/.well-known/spin/health" => probe_response(StatusCode::OK, "ok", None),
-            "/ready" => match self.probes.ready().await {
-                Ok(()) => probe_response(StatusCode::OK, "ready", None),
-                Err(reason) => {
-                    probe_response(StatusCode::SERVICE_UNAVAILABLE, "not_ready", Some(reason))
+        let routed = async {
+            match path.as_str() {
+                "/health" | "/.well-known/spin/health" => {
+                    probe_response(StatusCode::OK, "ok", None)
                 }
-            },
-            "/metrics" => self.metrics(),
-            _ => self.route_external(req, client, &request_id).await,
+                "/ready" => match self.probes.ready().await {
+                    Ok(()) => probe_response(StatusCode::OK, "ready", None),
+                    Err(reason) => {
+                        probe_response(StatusCode::SERVICE_UNAVAILABLE, "not_ready", Some(reason))
+                    }
+                },
+                "/metrics" => self.metrics(),
+                _ => {
+                    let (response, route) = self.route_external(req, client, &request_id).await;
+                    let (component, route) = match &route {
+                        Some(m) => (m.component_id.as_str(), m.based_route.as_str()),
+                        // Answered by the host before any route matched (404, 413, 414, 431).
+                        None => (NO_COMPONENT, NO_ROUTE),
+                    };
+                    self.requests.record(
+                        component,
+                        route,
+                        Source::Client,
+                        response.status().as_u16(),
+                        started.elapsed(),
+                    );
+                    response
+                }
+            }
         };
+        let response = routed.instrument(span).await;
         // Answers go out as the component wrote them, as on Spin; the id is in the log (and
         // in the host's own JSON errors), and in a header only when the operator asks.
         let mut response = response;
@@ -269,6 +304,7 @@ impl HttpTrigger {
         }
         tracing::info!(
             request_id = %request_id,
+            trace_id = %trace_id,
             method = %method,
             path = %path,
             status = response.status().as_u16(),
@@ -299,8 +335,22 @@ impl HttpTrigger {
                 waiting: s.waiting,
             })
             .collect();
-        let mut response =
-            http::Response::new(full(metrics::render(&self.counters, &slots, &pools)));
+        let instances: Vec<_> = self
+            .instances
+            .iter()
+            .map(|(component, stats)| (component.as_str(), stats.as_ref()))
+            .collect();
+        let pool_waits = self.app.factors.postgres.pool_waits();
+        let text = metrics::render(&metrics::Report {
+            counters: &self.counters,
+            slots: &slots,
+            pools: &pools,
+            requests: &self.requests,
+            instances: &instances,
+            pool_waits: &pool_waits,
+            outbound: &self.app.factors.outbound_http.metrics,
+        });
+        let mut response = http::Response::new(full(text));
         response.headers_mut().insert(
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4"),
@@ -367,14 +417,15 @@ impl HttpTrigger {
         None
     }
 
+    /// Routes a client's request; returns the answer and the route that matched, if any.
     async fn route_external(
         self: &Arc<Self>,
         req: http::Request<Incoming>,
         client: SocketAddr,
         request_id: &str,
-    ) -> http::Response<WasiBody> {
+    ) -> (http::Response<WasiBody>, Option<RouteMatch>) {
         if let Some(response) = self.oversized_head(&req, request_id) {
-            return response;
+            return (response, None);
         }
         if let Some(len) = req
             .headers()
@@ -383,16 +434,29 @@ impl HttpTrigger {
             .and_then(|v| v.parse::<u64>().ok())
             && len > self.settings.max_body_bytes
         {
-            return too_large(self.settings.max_body_bytes, request_id);
+            return (too_large(self.settings.max_body_bytes, request_id), None);
         }
         let Some(matched) = self.router.route(req.uri().path()) else {
-            return json_response(
+            let response = json_response(
                 StatusCode::NOT_FOUND,
                 "route_not_found",
                 format!("no route matches {}", req.uri().path()),
                 request_id,
             );
+            return (response, None);
         };
+        let response = self.answer_matched(req, &matched, client, request_id).await;
+        (response, Some(matched))
+    }
+
+    /// Runs a routed client request with the host's body limits and deadline.
+    async fn answer_matched(
+        self: &Arc<Self>,
+        req: http::Request<Incoming>,
+        matched: &RouteMatch,
+        client: SocketAddr,
+        request_id: &str,
+    ) -> http::Response<WasiBody> {
         // A HEAD answer has no body to wait for; its length headers are the component's.
         let head = req.method() == http::Method::HEAD;
         let limit = self.settings.max_body_bytes as usize;
@@ -417,7 +481,7 @@ impl HttpTrigger {
             body.boxed_unsync()
         });
         let response = self
-            .dispatch_matched(req, &matched, Some(client), request_id, true)
+            .dispatch_matched(req, matched, Some(client), request_id, true)
             .await;
         self.watch_errors(&matched.component_id, response.status());
         if exceeded.load(Ordering::Relaxed) {
@@ -550,7 +614,8 @@ impl HttpTrigger {
             Ok(permit) => permit,
             Err(refused) => return self.busy(component, refused, request_id),
         };
-        let clock = RequestClock::new(request_id.to_string());
+        let clock =
+            RequestClock::traced(request_id.to_string(), trace::from_headers(req.headers()));
         let result = handler.handle(clock.clone(), req).await;
         clock.mark_answered();
         match result {
@@ -680,14 +745,29 @@ impl HttpTrigger {
     async fn route_internal(
         self: Arc<Self>,
         component: Option<String>,
-        req: http::Request<WasiBody>,
+        mut req: http::Request<WasiBody>,
     ) -> http::Response<WasiBody> {
         let request_id = self.request_id();
+        let started = std::time::Instant::now();
+        // The calling component's outbound request carries its trace on (a child span).
+        let trace = trace::adopt_or_start(req.headers_mut());
+        let span = tracing::info_span!(
+            "request",
+            request_id = %request_id,
+            trace_id = %trace.trace_id_hex()
+        );
         let matched = match component {
             Some(id) => Some(RouteMatch::synthetic(&id, req.uri().path())),
             None => self.router.route(req.uri().path()),
         };
         let Some(matched) = matched else {
+            self.requests.record(
+                NO_COMPONENT,
+                NO_ROUTE,
+                Source::Internal,
+                StatusCode::NOT_FOUND.as_u16(),
+                started.elapsed(),
+            );
             return json_response(
                 StatusCode::NOT_FOUND,
                 "route_not_found",
@@ -695,10 +775,26 @@ impl HttpTrigger {
                 &request_id,
             );
         };
-        self.dispatch_matched(req, &matched, None, &request_id, false)
-            .await
+        let response = self
+            .dispatch_matched(req, &matched, None, &request_id, false)
+            .instrument(span)
+            .await;
+        self.requests.record(
+            &matched.component_id,
+            &matched.based_route,
+            Source::Internal,
+            response.status().as_u16(),
+            started.elapsed(),
+        );
+        response
     }
 }
+
+/// Metric labels of requests the host answered before any component was chosen.
+const NO_COMPONENT: &str = "(host)";
+const NO_ROUTE: &str = "(none)";
+
+impl HttpTrigger {}
 
 fn too_large(limit: u64, request_id: &str) -> http::Response<WasiBody> {
     json_response(

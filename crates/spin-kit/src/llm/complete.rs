@@ -24,9 +24,9 @@ use tessera_gateway::{
 };
 
 use super::calls::{CallOwner, record};
-use super::clock::{now_ms, random_unit, sleep, timeout};
 use super::{ProviderSettings, breakers};
 use crate::ApiError;
+use crate::clock::{now_ms, random_unit, sleep, timeout};
 use crate::outbound::send;
 
 /// What to ask, for whom, and what the caller may spend.
@@ -61,13 +61,33 @@ pub enum Completion {
     Failed(String),
 }
 
-struct CallError {
-    failure: CallFailure,
-    status: CallStatus,
-    http_status: Option<u16>,
-    message: String,
+/// Why one HTTP call to a provider gave no complete answer.
+pub struct CallError {
+    pub failure: CallFailure,
+    pub status: CallStatus,
+    pub http_status: Option<u16>,
+    pub message: String,
     /// What the failed call is billed, and whether any of it is estimated.
-    usage: Option<(Usage, bool)>,
+    pub usage: Option<(Usage, bool)>,
+}
+
+/// Where a call's text goes while it arrives: the chat streams it to its client; a
+/// completion only keeps the whole answer ([`Discard`]).
+pub trait TextSink {
+    /// A piece of the answer's text, in order.
+    fn text(&mut self, delta: &str) -> impl std::future::Future<Output = ()>;
+    /// Whether whoever reads the text has gone: the call is then cancelled (dropping the
+    /// body stops the provider generating output tokens).
+    fn gone(&self) -> bool {
+        false
+    }
+}
+
+/// Keeps nothing while the answer arrives.
+pub struct Discard;
+
+impl TextSink for Discard {
+    async fn text(&mut self, _delta: &str) {}
 }
 
 enum Tried {
@@ -241,7 +261,7 @@ async fn try_candidate(
             return Ok(Tried::GiveUp("the call's deadline passed".into()));
         }
         let t0 = now_ms();
-        let result = call_once(&provider.kind, &endpoint, &req, limit).await;
+        let result = call_once(&provider.kind, &endpoint, &req, limit, &mut Discard).await;
         let latency = now_ms().saturating_sub(t0);
         let (failure, message) = match result {
             Ok(answer) => {
@@ -350,12 +370,14 @@ fn fail(failure: CallFailure, status: CallStatus, message: String) -> CallError 
     }
 }
 
-/// One HTTP call, its stream read to the end within `limit`.
-async fn call_once(
+/// One HTTP call, its stream read to the end within `limit`, each piece of text handed to
+/// `sink` as it arrives.
+pub async fn call_once<S: TextSink>(
     kind: &ProviderKind,
     endpoint: &Endpoint,
     req: &ChatRequest,
     limit: Duration,
+    sink: &mut S,
 ) -> Result<StreamedAnswer, CallError> {
     let built = build_request(endpoint, req).map_err(|e| {
         fail(
@@ -409,7 +431,8 @@ async fn call_once(
             .and_then(Result::ok)
             .unwrap_or_default();
         let perr = parse_error_body(*kind, status, &body);
-        // A used-up quota does not come back by waiting: it falls back at once.
+        // A used-up quota (OpenAI's 429 `insufficient_quota`, a 402) does not come back by
+        // waiting: judged by what it means, it falls back to the next provider at once.
         let failure = if perr.kind == ErrorKind::Quota {
             CallFailure::Stream(perr.clone())
         } else {
@@ -439,6 +462,8 @@ async fn call_once(
     let mut body = resp.into_body().stream();
     let mut answer = StreamedAnswer::new();
     let prompt = req.prompt_text();
+    // What a call that ends badly is billed: the provider's counts so far where it sent them,
+    // estimates only for the rest (nothing when it sent nothing and wrote nothing).
     let billed = |parser: &ProviderStream, answer: &StreamedAnswer| {
         failed_call_usage(parser.reported_usage(), &prompt, &answer.text)
     };
@@ -493,8 +518,24 @@ async fn call_once(
                         ..fail(CallFailure::Stream(e), CallStatus::ProviderError, message)
                     });
                 }
+                StreamEvent::TextDelta(d) => {
+                    sink.text(&d).await;
+                    answer.push(StreamEvent::TextDelta(d));
+                }
+                // Usage; tool calls (none are offered to providers: a stray call is kept with
+                // the answer, never run).
                 ev => answer.push(ev),
             }
+        }
+        if sink.gone() {
+            return Err(CallError {
+                usage: billed(&parser, &answer),
+                ..fail(
+                    CallFailure::Connection,
+                    CallStatus::Cancelled,
+                    "the client disconnected".into(),
+                )
+            });
         }
     }
 }

@@ -1,11 +1,10 @@
 //! The model gateway's I/O shared by the components that call model providers (chat, the
-//! picker): provider settings from Spin variables, breaker rows, `llm_calls` rows, the clock,
+//! picker): provider settings from Spin variables, breaker rows, `llm_calls` rows,
 //! and [`complete::complete`], one non-streamed completion through the routed fallback chain.
 //! tessera-gateway decides (route, retry, breaker, cost); this module does what it says.
 
 pub mod breakers;
 pub mod calls;
-pub mod clock;
 pub mod complete;
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! Time and randomness for the gateway's pure decisions, from WASI.
+//! The guest's clock, timers and randomness, from WASI (pure crates take times as parameters).
 
 use std::time::Duration;
 
