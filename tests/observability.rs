@@ -547,16 +547,11 @@ fn password_of(url: &str) -> Option<String> {
 /// The first JSON line on the host's stderr that `matches`, waiting a little for it (the
 /// request line is written after the answer goes out).
 fn wait_for_line(host: &tessera_e2e::TestHost, matches: impl Fn(&Value) -> bool) -> Value {
-    for _ in 0..50 {
-        if let Some(line) = host
-            .stderr()
+    tessera_e2e::wait_for(std::time::Duration::from_secs(60), || {
+        host.stderr()
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .find(|v| matches(v))
-        {
-            return line;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    panic!("no matching log line in:\n{}", host.stderr());
+    })
+    .unwrap_or_else(|| panic!("no matching log line in:\n{}", host.stderr()))
 }
