@@ -63,6 +63,37 @@ fn delivery_states(db: &TestDb) -> String {
         .join("\n")
 }
 
+/// An alert event as stored.
+#[derive(Debug)]
+struct StoredEvent {
+    labels: Value,
+    severity: String,
+    summary: String,
+    payload: Value,
+}
+
+/// The events of `event_type`, once there is at least one (within a minute).
+fn events_of(db: &TestDb, event_type: &str) -> Option<Vec<StoredEvent>> {
+    wait_for(Duration::from_secs(60), || {
+        let rows = db
+            .query(&format!(
+                "SELECT labels::text, severity, coalesce(summary, ''), payload::text \
+                 FROM alert_events WHERE type = '{event_type}' ORDER BY occurred_at, id"
+            ))
+            .expect("events");
+        (!rows.is_empty()).then(|| {
+            rows.iter()
+                .map(|r| StoredEvent {
+                    labels: serde_json::from_str(r.get::<_, &str>(0)).expect("labels"),
+                    severity: r.get(1),
+                    summary: r.get(2),
+                    payload: serde_json::from_str(r.get::<_, &str>(3)).expect("payload"),
+                })
+                .collect()
+        })
+    })
+}
+
 fn scans(db: &TestDb) -> i64 {
     count(db, "SELECT scans FROM alert_monitor_clock WHERE id = 1")
 }
@@ -311,26 +342,11 @@ daily_summary_after_close_s = "-86400"
         assert_eq!(rejected.json()["verdict"], "reject", "{}", rejected.describe());
         let validation = rejected.json()["id"].as_str().expect("validation id").to_string();
 
-        let event = wait_for(Duration::from_secs(60), || {
-            let rows = db
-                .query(
-                    "SELECT labels::text, summary, payload::text FROM alert_events \
-                     WHERE type = 'validation.rejected'",
-                )
-                .expect("events");
-            (!rows.is_empty()).then(|| {
-                rows.iter()
-                    .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1), r.get::<_, String>(2)))
-                    .collect::<Vec<_>>()
-            })
-        })
-        .expect("the rejection became an alert event");
+        let event = events_of(&db, "validation.rejected").expect("the rejection became an alert event");
         assert_eq!(event.len(), 1, "only the rejection raises an alert: {event:?}");
-        let (labels, summary, payload) = &event[0];
-        let labels: Value = serde_json::from_str(labels).expect("labels");
-        assert_eq!(labels, json!({"kind": "trade", "symbol": "ACME"}));
+        let StoredEvent { labels, summary, payload, .. } = &event[0];
+        assert_eq!(labels, &json!({"kind": "trade", "symbol": "ACME"}));
         assert!(summary.starts_with("trade ACME rejected: "), "{summary}");
-        let payload: Value = serde_json::from_str(payload).expect("payload");
         assert_eq!(payload["validation_id"], validation.as_str());
         let pending = count(&db, "SELECT count(*) FROM alert_inbox WHERE routed_at IS NULL");
         assert_eq!(pending, 0, "the inbox is drained");
@@ -443,26 +459,12 @@ daily_summary_after_close_s = "-86400"
             for _ in 0..3 {
                 assert_eq!(host.get("/faults/trap").status, 500);
             }
-            let event = wait_for(Duration::from_secs(60), || {
-                let rows = db
-                    .query(
-                        "SELECT labels::text, severity, payload::text FROM alert_events \
-                         WHERE type = 'system.error'",
-                    )
-                    .expect("events");
-                (!rows.is_empty()).then(|| {
-                    rows.iter()
-                        .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1), r.get::<_, String>(2)))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .expect("a system.error event");
+            let event = events_of(&db, "system.error").expect("a system.error event");
             assert_eq!(event.len(), 1, "{event:?}");
-            let labels: Value = serde_json::from_str(&event[0].0).expect("labels");
+            let StoredEvent { labels, severity, payload, .. } = &event[0];
             assert_eq!(labels["component"], "faults", "{labels}");
             // 3 of 5 answers failed: over half, so critical.
-            assert_eq!(event[0].1, "critical");
-            let payload: Value = serde_json::from_str(&event[0].2).expect("payload");
+            assert_eq!(severity, "critical");
             assert_eq!((payload["requests"].as_i64(), payload["errors"].as_i64()), (Some(5), Some(3)), "{payload}");
             assert_eq!(payload["statuses"]["500"], 3, "{payload}");
             // Within the cool-down, more failures are not reported again.
