@@ -18,7 +18,7 @@ use tessera_spin_kit::pg::{self, P};
 const ANSWER_KEPT: usize = 2048;
 
 /// The outcome and what to record of it.
-pub struct Result {
+pub struct HandedOn {
     pub outcome: Outcome,
     pub detail: Value,
 }
@@ -30,7 +30,7 @@ pub async fn run(
     source: &str,
     tenant: &str,
     body: &[u8],
-) -> std::result::Result<Result, ApiError> {
+) -> Result<HandedOn, ApiError> {
     let result = send(source, tenant, body).await;
     pg::execute(
         db,
@@ -49,18 +49,18 @@ pub async fn run(
     Ok(result)
 }
 
-async fn send(source: &str, tenant: &str, body: &[u8]) -> Result {
+async fn send(source: &str, tenant: &str, body: &[u8]) -> HandedOn {
     let plan = match handoff::plan(body) {
         Ok(plan) => plan,
         Err(e) => {
-            return Result {
+            return HandedOn {
                 outcome: Outcome::Rejected,
                 detail: json!({ "error": e.message() }),
             };
         }
     };
     let target = json!({ "method": plan.method, "path": plan.path });
-    let failed = |why: String| Result {
+    let failed = |why: String| HandedOn {
         outcome: Outcome::Failed,
         detail: json!({ "target": target, "error": why }),
     };
@@ -111,7 +111,7 @@ async fn send(source: &str, tenant: &str, body: &[u8]) -> Result {
             let kept = &bytes[..bytes.len().min(ANSWER_KEPT)];
             let answer = serde_json::from_slice::<Value>(kept)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(kept).into_owned()));
-            Result {
+            HandedOn {
                 outcome: Outcome::of_status(Some(status)),
                 detail: json!({ "target": target, "status": status, "answer": answer }),
             }
