@@ -697,6 +697,10 @@ fn picker_end_to_end() {
                 "{fuzzy_fresh}"
             );
             assert_eq!(
+                fuzzy_fresh["setup_embeddings"]["source"], "host",
+                "spin.toml grants the picker the host's model: {fuzzy_fresh}"
+            );
+            assert_eq!(
                 suggestions_fresh, suggestions,
                 "same suggestions and reasons"
             );
@@ -739,6 +743,38 @@ fn picker_end_to_end() {
                 ),
                 0,
                 "the unrelated old row is pruned"
+            );
+
+            // A host that runs no model, nothing stored: the component embeds the setups
+            // itself and keys them apart from the host's vectors (the two differ in their
+            // last bits).
+            db.execute("DELETE FROM setup_embeddings");
+            let bare_dir = TempDir::new("tessera-picker-bare");
+            let path = bare_dir.path().join("spin.toml");
+            std::fs::write(&path, manifest()).unwrap();
+            let bare = HostCommand::with_manifest_file(&db, path)
+                .env("SPIN_VARIABLE_DATABASE_HOST", db.host_port())
+                .env("SPIN_VARIABLE_AUTH_MODE", "trusted-headers")
+                .arg("--no-local-models")
+                .start();
+            let (fuzzy_bare, _) = run_on(&bare);
+            assert_eq!(
+                (
+                    &fuzzy_bare["setup_embeddings"]["source"],
+                    fuzzy_bare["setup_embeddings"]["embedded"].as_i64()
+                ),
+                (&json!("component"), Some(setups)),
+                "{fuzzy_bare}"
+            );
+            // The host's runs never take the component's vectors: the same ranking as before.
+            let (fuzzy_after, suggestions_after) = run_on(&other);
+            assert_eq!(
+                fuzzy_after["setup_embeddings"]["source"], "host",
+                "{fuzzy_after}"
+            );
+            assert_eq!(
+                suggestions_after, suggestions,
+                "same suggestions and reasons"
             );
         },
     );

@@ -93,7 +93,7 @@ component = "llm-embed"
 
 [component.llm-embed]
 source = "WASM:llm-embed"
-ai_models = ["all-minilm-l6-v2"]
+ai_models = ["all-minilm-l6-v2", "llama2-chat"]
 "#,
         host = db.host_port(),
         models = toml_string(&tessera_e2e::model_dir().to_string_lossy()),
@@ -245,7 +245,9 @@ fn worker_http_endpoints() {
     setup_ort_dylib();
     let db = TestDb::new();
     let worker = WorkerCommand::new().token(TOKEN).start();
+    // No model in the host: every llm.generate-embeddings goes to the worker.
     let host = HostCommand::new(&db, &manifest(&db))
+        .arg("--no-local-models")
         .arg("--llm-url")
         .arg(worker.url())
         .arg("--llm-token")

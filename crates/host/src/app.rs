@@ -2,6 +2,7 @@
 //! factors built, ready to instantiate per request.
 
 use crate::engine::{self, EngineLimits};
+use crate::factors::llm::local::LocalModels;
 use crate::factors::llm::{LlmFactor, LlmWorker};
 use crate::factors::outbound_http::OutboundHttpFactor;
 use crate::factors::postgres::PostgresFactor;
@@ -25,6 +26,9 @@ pub struct RuntimeConfig {
     pub manifest_path: PathBuf,
     pub state_dir: PathBuf,
     pub llm_worker: Option<LlmWorker>,
+    /// Where the host finds models it runs itself for `llm.generate-embeddings`
+    /// (`<dir>/all-MiniLM-L6-v2`); `None` sends every model to the worker.
+    pub local_models: Option<PathBuf>,
     pub request_timeout: Duration,
     pub memory_limit_bytes: usize,
     /// Run `wizer-initialize` exports once and serve instances from the snapshot.
@@ -46,6 +50,8 @@ pub struct ComponentConfig {
     pub environment: Vec<(String, String)>,
     /// `files` mounts: host directory → guest path, read-only.
     pub files: Vec<(PathBuf, String)>,
+    /// `ai_models`: the models `llm` may run for it.
+    pub ai_models: Arc<[String]>,
 }
 
 /// How a component is driven, decided from its exports.
@@ -141,6 +147,10 @@ impl App {
             postgres: Arc::new(PostgresFactor::new(config.pools)),
             // `--llm-url` wins over the runtime config file's `[llm_compute]`.
             llm: Arc::new(LlmFactor::new(
+                config
+                    .local_models
+                    .as_deref()
+                    .and_then(LocalModels::discover),
                 config.llm_worker.clone().or(spin_config.llm_worker),
             )),
             outbound_http: Arc::new(OutboundHttpFactor::default()),
@@ -164,6 +174,7 @@ impl App {
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
                 files: file_mounts(id, &manifest.base_dir, &component.files)?,
+                ai_models: component.ai_models.clone().into(),
             };
             factors.validate(&cfg)?;
             check_source(id, &component.source, component.build_command.as_deref())?;

@@ -58,6 +58,14 @@ enum Command {
         llm_url: Option<String>,
         #[arg(long, env = "TESSERA_LLM_TOKEN", hide_env_values = true)]
         llm_token: Option<String>,
+        /// Models the host runs itself for llm.generate-embeddings (all-minilm-l6-v2 from
+        /// <dir>/all-MiniLM-L6-v2, as `cargo xtask setup` prepares it); other models go to
+        /// --llm-url [default: <state dir>/models]
+        #[arg(long)]
+        models_dir: Option<PathBuf>,
+        /// Run no model in the host: every llm.generate-embeddings goes to --llm-url.
+        #[arg(long, conflicts_with = "models_dir")]
+        no_local_models: bool,
         /// Deadline for a component to produce its response head.
         #[arg(long, default_value_t = 30_000)]
         request_timeout_ms: u64,
@@ -208,6 +216,8 @@ async fn run(command: Command) -> Result<()> {
             migrations,
             llm_url,
             llm_token,
+            models_dir,
+            no_local_models,
             request_timeout_ms,
             memory_limit_mb,
             no_preinit,
@@ -221,6 +231,8 @@ async fn run(command: Command) -> Result<()> {
                     .map(|p| p.join("migrations"))
                     .unwrap_or_else(|| "migrations".into())
             });
+            let local_models =
+                (!no_local_models).then(|| models_dir.unwrap_or_else(|| state_dir.join("models")));
             serve::up(UpOptions {
                 runtime: RuntimeConfig {
                     manifest_path: manifest,
@@ -229,6 +241,7 @@ async fn run(command: Command) -> Result<()> {
                         url,
                         token: llm_token,
                     }),
+                    local_models,
                     request_timeout: Duration::from_millis(request_timeout_ms),
                     memory_limit_bytes: memory_limit_mb << 20,
                     preinit: !no_preinit,
@@ -283,6 +296,7 @@ async fn run(command: Command) -> Result<()> {
                 manifest_path: manifest,
                 state_dir,
                 llm_worker: None,
+                local_models: None,
                 request_timeout: Duration::from_secs(30),
                 memory_limit_bytes: memory_limit_mb << 20,
                 preinit: true,

@@ -197,6 +197,34 @@ impl OutboundMetrics {
     }
 }
 
+/// `llm.generate-embeddings` calls per component, where they ran (`host`: the model in
+/// this process; `worker`: the embedding worker; `none`: refused before running) and how
+/// they ended, with the texts embedded.
+#[derive(Default)]
+pub struct LlmMetrics {
+    calls: Mutex<HashMap<LlmKey, (u64, u64)>>,
+}
+
+/// Component, backend, result.
+type LlmKey = (Arc<str>, &'static str, &'static str);
+
+impl LlmMetrics {
+    pub fn record(
+        &self,
+        component: &Arc<str>,
+        backend: &'static str,
+        result: &'static str,
+        texts: usize,
+    ) {
+        let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = calls
+            .entry((component.clone(), backend, result))
+            .or_default();
+        entry.0 += 1;
+        entry.1 += texts as u64;
+    }
+}
+
 /// Counters the HTTP trigger bumps.
 #[derive(Default)]
 pub struct Counters {
@@ -240,6 +268,7 @@ pub struct Report<'a> {
     /// Postgres pool waits per component.
     pub pool_waits: &'a [(Arc<str>, Arc<Histogram>)],
     pub outbound: &'a OutboundMetrics,
+    pub llm: &'a LlmMetrics,
 }
 
 pub fn render(report: &Report<'_>) -> String {
@@ -319,7 +348,38 @@ pub fn render(report: &Report<'_>) -> String {
     render_instances(&mut out, report.instances);
     render_pool_waits(&mut out, report.pool_waits);
     render_outbound(&mut out, report.outbound);
+    render_llm(&mut out, report.llm);
     out
+}
+
+fn render_llm(out: &mut String, llm: &LlmMetrics) {
+    let mut calls: Vec<_> = {
+        let calls = llm.calls.lock().unwrap_or_else(|e| e.into_inner());
+        calls.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    };
+    calls.sort();
+    for (name, help, pick) in [
+        (
+            "tessera_llm_embedding_requests_total",
+            "llm.generate-embeddings calls per component, backend (host, worker, none) and result.",
+            0,
+        ),
+        (
+            "tessera_llm_embedding_texts_total",
+            "Texts in those calls.",
+            1,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for ((component, backend, result), (requests, texts)) in &calls {
+            let value = if pick == 0 { requests } else { texts };
+            let _ = writeln!(
+                out,
+                "{name}{{component=\"{}\",backend=\"{backend}\",result=\"{result}\"}} {value}",
+                escape(component)
+            );
+        }
+    }
 }
 
 fn render_requests(out: &mut String, requests: &RequestMetrics) {
@@ -500,6 +560,9 @@ mod tests {
     fn renders_gauges_per_component_and_counters() {
         let counters = Counters::default();
         Counters::bump(&counters.refused_component_busy);
+        let llm = LlmMetrics::default();
+        llm.record(&Arc::from("kb"), "host", "ok", 1);
+        llm.record(&Arc::from("kb"), "host", "ok", 20);
         let text = render(&Report {
             counters: &counters,
             slots: &[SlotGauge {
@@ -518,7 +581,20 @@ mod tests {
             instances: &[],
             pool_waits: &[],
             outbound: &OutboundMetrics::default(),
+            llm: &llm,
         });
+        assert!(
+            text.contains(
+                "tessera_llm_embedding_requests_total{component=\"kb\",backend=\"host\",result=\"ok\"} 2\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "tessera_llm_embedding_texts_total{component=\"kb\",backend=\"host\",result=\"ok\"} 21\n"
+            ),
+            "{text}"
+        );
         assert!(
             text.contains("tessera_instance_slots{component=\"kb\"} 3\n"),
             "{text}"
@@ -579,6 +655,7 @@ mod tests {
             instances: &[("echo", &stats)],
             pool_waits: &[(component.clone(), waits)],
             outbound: &outbound,
+            llm: &LlmMetrics::default(),
         });
         let labels = "component=\"echo\",route=\"/echo/...\",source=\"client\"";
         for line in [

@@ -106,6 +106,11 @@ pub async fn up(options: UpOptions) -> Result<()> {
         App::load(options.runtime.clone(), manifest, resolver, pool.clone())
     })?;
     let cron_jobs = crate::triggers::cron::jobs(&app)?;
+    let configs: Vec<_> = app.components.values().map(|c| &c.config).collect();
+    app.factors.llm.preload_for(&configs);
+    if let Some(dir) = app.factors.llm.local_model_dir() {
+        tracing::info!(dir = %dir.display(), "llm.generate-embeddings runs all-minilm-l6-v2 in this process");
+    }
     let probes = Arc::new(DbProbe { pool, migrations });
     let trigger = HttpTrigger::new(app.clone(), options.http, probes)?;
     let listener = trigger.bind().await?;

@@ -6,6 +6,8 @@
 pub mod alert_inbox;
 pub mod auth;
 pub mod clock;
+#[cfg(feature = "embeddings")]
+pub mod embeddings;
 pub mod identity;
 pub mod llm;
 pub mod outbound;

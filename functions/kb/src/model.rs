@@ -1,35 +1,18 @@
-//! The embedding model inside the component. Loading parses and optimises the ONNX graph
-//! (the expensive part), so it happens once per instance and is kept: Spin reuses a WASIp3
-//! instance for many requests, and the model is immutable.
+//! The embedding model: tessera-spin-kit's embeddings — the host's `llm.generate-embeddings`
+//! when it runs the model (natively, no network hop), else the copy spin.toml mounts into
+//! the component, loaded once per instance (Spin reuses a WASIp3 instance for many
+//! requests) and pre-initialised into the snapshot. Token counting always uses the
+//! component's tokenizer.
 
-use std::sync::OnceLock;
-use tessera_embedder::Embedder;
 use tessera_spin_kit::ApiError;
+use tessera_spin_kit::embeddings;
 
-/// Where spin.toml mounts the model directory (`files`).
-pub const MODEL_DIR: &str = "/models/all-MiniLM-L6-v2";
-
-static MODEL: OnceLock<Result<Embedder, String>> = OnceLock::new();
-
-pub fn embedder() -> Result<&'static Embedder, ApiError> {
-    MODEL
-        .get_or_init(|| Embedder::from_dir(MODEL_DIR).map_err(|e| e.to_string()))
-        .as_ref()
-        .map_err(|e| {
-            ApiError::dependency(
-                "model_unavailable",
-                format!(
-                    "the embedding model could not be loaded from {MODEL_DIR} ({e}); mount \
-                     .tessera/models/all-MiniLM-L6-v2 there (spin.toml `files`, made by \
-                     `cargo xtask setup`)"
-                ),
-            )
-        })
+/// The in-component model (its tokenizer counts tokens; it embeds when the host does not).
+pub fn embedder() -> Result<&'static tessera_embedder::Embedder, ApiError> {
+    embeddings::in_component()
 }
 
 /// Embeds texts, mapping model errors to a 500 (inputs were validated before).
 pub fn embed<S: AsRef<str>>(texts: &[S]) -> Result<Vec<Vec<f32>>, ApiError> {
-    embedder()?
-        .embed(texts)
-        .map_err(|e| ApiError::dependency("embedding_failed", e.to_string()))
+    Ok(embeddings::embed(texts)?.vectors)
 }

@@ -26,6 +26,7 @@ use tessera_picking::ensemble::EnsembleCombiner;
 use tessera_picking::fuzzy::{FuzzyPicker, SimilarTrade};
 use tessera_picking::metric::MetricPicker;
 use tessera_picking::pick::{Candidate, PickerOutput, Portfolio, Verdict};
+use tessera_spin_kit::embeddings::{self, Source};
 use tessera_spin_kit::pg::parse_uuid;
 use tessera_spin_kit::{ApiError, StatusCode, read_body};
 
@@ -346,20 +347,22 @@ const SETUP_KEEP_DAYS: u32 = 7;
 struct SetupEmbeddings {
     stored: usize,
     embedded: usize,
-    /// Loading the model (0 when the instance had it), then embedding the missing texts.
+    /// The model's name in the key of the vectors the run uses ([`model::model_key`]).
+    key: String,
+    source: Source,
+    /// Loading the in-component model (0 when the instance had it, or the host embeds),
+    /// then embedding the missing texts.
     load_ms: u128,
     embed_ms: u128,
 }
 
-/// Makes sure `setup_embeddings` holds every text's vector: one query finds the missing
-/// ones, which are embedded (the model loaded only then; each text alone, so its vector
-/// does not depend on which others were missing) and written back in one statement. A run
-/// reading stored vectors therefore ranks exactly as a run that embeds every setup itself.
-async fn ensure_setup_embeddings(
+/// The texts of `texts` with no vector stored under `key`, each once.
+async fn missing_setups(
     db: &Connection,
     tenant: &str,
     texts: &[String],
-) -> Result<SetupEmbeddings, ApiError> {
+    key: &str,
+) -> Result<Vec<String>, ApiError> {
     let missing = db::rows(
         db,
         "stored setup embeddings",
@@ -371,24 +374,55 @@ async fn ensure_setup_embeddings(
         vec![
             db::str_param(tenant),
             P::ArrayStr(texts.iter().cloned().map(Some).collect()),
-            db::str_param(model::MODEL_ID),
+            db::str_param(key),
         ],
     )
     .await?;
     let mut missing: Vec<String> = missing.iter().map(|r| db::text(r, 0)).collect();
     missing.sort();
     missing.dedup();
+    Ok(missing)
+}
+
+/// Makes sure `setup_embeddings` holds every text's vector: one query finds the missing
+/// ones, which are embedded (each text alone, so its vector does not depend on which others
+/// were missing) and written back in one statement. A run reading stored vectors therefore
+/// ranks exactly as a run that embeds every setup itself. Vectors come from the host's
+/// model when it runs one, else from the component's; should the host fail mid-way, the
+/// run uses the component's vectors for all its setups, never a mix.
+async fn ensure_setup_embeddings(
+    db: &Connection,
+    tenant: &str,
+    texts: &[String],
+) -> Result<SetupEmbeddings, ApiError> {
+    let mut source = embeddings::likely_source();
+    let mut key = model::model_key(source);
+    let mut missing = missing_setups(db, tenant, texts, &key).await?;
     if missing.is_empty() {
         return Ok(SetupEmbeddings {
             stored: texts.len(),
             embedded: 0,
+            key,
+            source,
             load_ms: 0,
             embed_ms: 0,
         });
     }
-    let load_ms = model::load()?;
-    let started = std::time::Instant::now();
-    let vectors = model::embed_each(&missing)?;
+    let mut load_ms = match source {
+        Source::Component => model::load()?,
+        Source::Host => 0,
+    };
+    let mut started = std::time::Instant::now();
+    let mut embedded = embeddings::embed_each(&missing)?;
+    if embedded.source != source {
+        source = embedded.source;
+        key = model::model_key(source);
+        missing = missing_setups(db, tenant, texts, &key).await?;
+        load_ms = model::load()?;
+        started = std::time::Instant::now();
+        embedded.vectors = embeddings::embed_each_in_component(&missing)?;
+    }
+    let vectors = embedded.vectors;
     let embed_ms = started.elapsed().as_millis();
     // Rows past their week go in the same statement, except the ones this run uses (the
     // search below joins them).
@@ -410,7 +444,7 @@ async fn ensure_setup_embeddings(
             db::str_param(tenant),
             P::ArrayStr(missing.iter().cloned().map(Some).collect()),
             P::ArrayStr(vectors.iter().map(|v| Some(db::vector_text(v))).collect()),
-            db::str_param(model::MODEL_ID),
+            db::str_param(&key),
             P::ArrayStr(texts.iter().cloned().map(Some).collect()),
         ],
     )
@@ -418,6 +452,8 @@ async fn ensure_setup_embeddings(
     Ok(SetupEmbeddings {
         stored: texts.len() - missing.len(),
         embedded: missing.len(),
+        key,
+        source,
         load_ms,
         embed_ms,
     })
@@ -428,6 +464,7 @@ fn setup_status(s: &SetupEmbeddings) -> Value {
     json!({
         "stored": s.stored,
         "embedded": s.embedded,
+        "source": s.source.as_str(),
         "model_load_ms": s.load_ms as u64,
         "embed_ms": s.embed_ms as u64,
     })
@@ -484,7 +521,7 @@ async fn similar_trades(
             db::str_param(tenant),
             P::ArrayStr(texts.iter().cloned().map(Some).collect()),
             P::Int64(k as i64),
-            db::str_param(model::MODEL_ID),
+            db::str_param(&setups.key),
         ],
     )
     .await?;

@@ -349,6 +349,7 @@ impl HttpTrigger {
             instances: &instances,
             pool_waits: &pool_waits,
             outbound: &self.app.factors.outbound_http.metrics,
+            llm: &self.app.factors.llm.metrics,
         });
         let mut response = http::Response::new(full(text));
         response.headers_mut().insert(
