@@ -192,47 +192,65 @@ async fn vector_side(
     Ok(RankedList::new("vector", hits))
 }
 
-/// At most this many chunks matching any query word are scored: enough to hold every match
+/// At most this many chunks matching a query word are scored: enough to hold every match
 /// of a specific query in a large corpus, a bound on the work for very common words.
 const MAX_TEXT_CANDIDATES: usize = 5000;
 
 /// Full text ranked by Okapi BM25 ([`tessera_retrieval::bm25`]): candidates are chunks the
-/// GIN index finds containing any query word (stemmed, stop words dropped, as the stored
+/// GIN index finds containing a query word (stemmed, stop words dropped, as the stored
 /// tsvector), within the filters; each is scored with the tenant's document frequencies and
 /// average chunk length (kb_text_stats, kb_term_stats), which triggers keep in step with the
 /// chunks.
+///
+/// Which words fetch candidates: the rarest first, adding the next while the chunks the
+/// words already chosen occur in stay under [`MAX_TEXT_CANDIDATES`] (the rarest always). A
+/// chunk holding only words more common than that has the lowest BM25 weights of all and
+/// ranks below those found; every candidate is still scored on all the query's words. A
+/// specific query in a large corpus thus reads the few chunks of its rare words instead of
+/// every chunk holding a common one.
 async fn text_side(
     db: &Connection,
     tenant: &str,
     q: &SearchRequest,
     depth: usize,
 ) -> Result<RankedList<i64>, ApiError> {
-    let Some(any_word) = tsquery_terms(&q.query) else {
+    if tsquery_terms(&q.query).is_none() {
         return Ok(RankedList::new("text", Vec::new()));
-    };
-    // $1 the query, $2 its tsquery, $3 the tenant (first of the filters).
-    let filters = Filters::new(tenant, q, 3);
+    }
+    // $1 the query, $2 the tenant (first of the filters).
+    let filters = Filters::new(tenant, q, 2);
     let sql = format!(
         "WITH q AS (
             SELECT array_agg(DISTINCT lexeme) AS lexemes
             FROM unnest(to_tsvector('english', $1))),
+         stats AS (
+            SELECT chunks::float8 AS n,
+                   greatest(total_length::float8 / greatest(chunks, 1), 1.0) AS avg_length
+            FROM kb_text_stats WHERE tenant_id = $2),
+         known AS (
+            SELECT t.lexeme, t.chunks,
+                   sum(t.chunks) OVER (ORDER BY t.chunks, t.lexeme) AS running
+            FROM q, kb_term_stats t
+            WHERE t.tenant_id = $2 AND t.lexeme = ANY(q.lexemes)),
+         terms AS (
+            SELECT k.lexeme,
+                   ln(1.0 + (s.n - k.chunks + 0.5) / (k.chunks + 0.5)) AS weight
+            FROM known k, stats s),
+         -- The rarest words whose chunks stay under the bound, as a tsquery of lexemes
+         -- (quoted; one with a backslash, which that syntax escapes differently, is left
+         -- to scoring).
+         seeds AS (
+            SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery AS query
+            FROM known
+            WHERE running - chunks < {MAX_TEXT_CANDIDATES} AND strpos(lexeme, chr(92)) = 0),
          cand AS MATERIALIZED (
             -- Each candidate's tsvector cut down to the query's lexemes (marked with weight
             -- A, then filtered), so scoring reads a few entries, not the whole chunk.
             SELECT c.id, c.text_length::float8 AS length,
                    ts_filter(setweight(setweight(c.tsv, 'D'), 'A', q.lexemes), '{{a}}') AS matched
-            FROM kb_chunks c, to_tsquery('english', $2) AS query, q
-            WHERE c.tsv @@ query AND {filters}
-            LIMIT {MAX_TEXT_CANDIDATES}),
-         stats AS (
-            SELECT chunks::float8 AS n,
-                   greatest(total_length::float8 / greatest(chunks, 1), 1.0) AS avg_length
-            FROM kb_text_stats WHERE tenant_id = $3),
-         terms AS (
-            SELECT t.lexeme,
-                   ln(1.0 + (s.n - t.chunks + 0.5) / (t.chunks + 0.5)) AS weight
-            FROM q, stats s, kb_term_stats t
-            WHERE t.tenant_id = $3 AND t.lexeme = ANY(q.lexemes))
+            FROM kb_chunks c, seeds, q
+            WHERE c.tsv @@ seeds.query AND {filters}
+            LIMIT {MAX_TEXT_CANDIDATES})
          SELECT c.id, sum({score}) AS score
          FROM cand c CROSS JOIN stats s
          CROSS JOIN LATERAL (
@@ -245,7 +263,7 @@ async fn text_side(
         filters = filters.sql,
         score = bm25::sql_term_score(),
     );
-    let mut params = vec![P::Str(q.query.clone()), P::Str(any_word)];
+    let mut params = vec![P::Str(q.query.clone())];
     params.extend(filters.params);
     let rows = sql::rows(db, "text search", &sql, params).await?;
     Ok(RankedList::new(
