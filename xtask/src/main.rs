@@ -775,7 +775,8 @@ fn redact(url: &str) -> String {
 // The demo knowledge base
 
 /// Posts every document of demo/kb/ to the kb component (idempotent: the kb answers a
-/// duplicate with the existing document), so a fresh `up` answers searches at once.
+/// duplicate with the existing document), so a fresh `up` answers searches at once. Two
+/// requests at a time: one document's chunking and writes overlap another's embedding.
 fn load_demo_kb(ctx: &Ctx, listen: &str, key: &str) -> Result<()> {
     let dir = ctx.root.join("demo").join("kb");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -784,35 +785,68 @@ fn load_demo_kb(ctx: &Ctx, listen: &str, key: &str) -> Result<()> {
         .filter(|p| p.extension().is_some_and(|x| x == "md") && !p.ends_with("README.md"))
         .collect();
     files.sort();
+    let started = std::time::Instant::now();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let answers: Vec<Result<Vec<(u16, String)>>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..DEMO_KB_CONCURRENCY)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut answers = Vec::new();
+                    while let Some(path) = files.get(next.fetch_add(1, Ordering::SeqCst)) {
+                        answers.push(post_demo_document(path, listen, key)?);
+                    }
+                    Ok(answers)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err(anyhow!("a demo loader thread panicked")))
+            })
+            .collect()
+    });
     let (mut created, mut existing, mut queued) = (0, 0, 0);
-    for path in &files {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let stem = path
-            .file_stem()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
-        let body = tessera_retrieval::ingest::request_for_markdown_file(&stem, &text)
-            .map_err(|e| anyhow!("{}: {e}", path.display()))?;
-        let (status, answer) = http_post_json(listen, "/v1/kb/documents", &body, key)?;
+    for (status, answer) in answers.into_iter().collect::<Result<Vec<_>>>()?.concat() {
         match status {
             201 => created += 1,
-            200 => existing += 1,
-            _ => bail!(
-                "loading {}: the kb answered {status}: {answer}",
-                path.display()
-            ),
+            _ => existing += 1,
         }
         if answer.contains("\"status\":\"pending\"") {
             queued += 1;
         }
     }
     println!(
-        "xtask: demo knowledge base: {} documents ({created} new, {existing} already there, {queued} waiting for the embedding worker)",
-        files.len()
+        "xtask: demo knowledge base: {} documents in {:.1}s ({created} new, {existing} already there, {queued} waiting for the embedding worker)",
+        files.len(),
+        started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Requests `load_demo_kb` keeps in flight.
+const DEMO_KB_CONCURRENCY: usize = 2;
+
+/// Posts one demo document: the kb's status (201 new, 200 already there) and answer.
+fn post_demo_document(path: &Path, listen: &str, key: &str) -> Result<(u16, String)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let stem = path
+        .file_stem()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let body = tessera_retrieval::ingest::request_for_markdown_file(&stem, &text)
+        .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let (status, answer) = http_post_json(listen, "/v1/kb/documents", &body, key)?;
+    if status != 200 && status != 201 {
+        bail!(
+            "loading {}: the kb answered {status}: {answer}",
+            path.display()
+        );
+    }
+    Ok((status, answer))
 }
 
 /// A minimal HTTP/1.1 POST over std (xtask keeps no HTTP client dependency).
