@@ -10,6 +10,7 @@ use crate::bm25_reference::Bm25Reference;
 use crate::stats::median;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::time::Instant;
 use tessera_e2e::http::Request;
 use tessera_e2e::{HostCommand, TestDb, TestHost};
@@ -30,6 +31,12 @@ pub struct KbArgs {
     /// Search requests timed per mode.
     #[arg(long, default_value_t = 200)]
     searches: usize,
+    /// Clients of the mixed load on the demo corpus (0 skips it).
+    #[arg(long, default_value_t = 64)]
+    load_clients: usize,
+    /// How long the mixed load runs.
+    #[arg(long, default_value_t = 20)]
+    load_seconds: u64,
 }
 
 fn start(db: &TestDb) -> TestHost {
@@ -220,7 +227,13 @@ pub fn run(args: KbArgs) -> Result<()> {
         w / n
     );
 
-    // 3. Grow the corpus and time searches.
+    // 3. Mixed load on the demo corpus: every client loops, 4 in 5 requests a hybrid
+    // search, the fifth an embedding, each of a different question.
+    if args.load_clients > 0 {
+        mixed_load(&host, &questions, args.load_clients, args.load_seconds)?;
+    }
+
+    // 4. Grow the corpus and time searches.
     grow_corpus(&db, args.chunks)?;
     let total: i64 = db
         .query("SELECT count(*) FROM kb_chunks")
@@ -253,7 +266,7 @@ pub fn run(args: KbArgs) -> Result<()> {
         );
     }
 
-    // 4. Recall@10 of the HNSW scan against an exact scan, same queries, same filters.
+    // 5. Recall@10 of the HNSW scan against an exact scan, same queries, same filters.
     let probe = RecallProbe::new(db.url())?;
     let mut queries = Vec::new();
     for q in questions.iter().take(args.searches.min(questions.len())) {
@@ -290,6 +303,100 @@ pub fn run(args: KbArgs) -> Result<()> {
         let mean = recalls.iter().sum::<f64>() / recalls.len().max(1) as f64;
         println!("| {ef} | {mean:.3} | {:.1} |", median(&times));
     }
+    Ok(())
+}
+
+/// `clients` threads send requests back to back for `seconds`: 80 % `POST /v1/kb/search`
+/// (hybrid, k 10), 20 % `POST /v1/embeddings` (one question). Prints throughput, latency and
+/// every answer that was not a 200, by status.
+fn mixed_load(
+    host: &TestHost,
+    questions: &[LabelledQuestion],
+    clients: usize,
+    seconds: u64,
+) -> Result<()> {
+    let addr = host.addr();
+    let deadline = Instant::now() + std::time::Duration::from_secs(seconds);
+    let started = Instant::now();
+    let results: Vec<(Vec<f64>, Vec<f64>, BTreeMap<String, u64>)> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..clients)
+            .map(|c| {
+                scope.spawn(move || {
+                    let (mut search_ms, mut embed_ms) = (Vec::new(), Vec::new());
+                    let mut failures: BTreeMap<String, u64> = BTreeMap::new();
+                    let mut i = c;
+                    while Instant::now() < deadline {
+                        let question = &questions[i % questions.len()].question;
+                        let search = i % 5 != 4;
+                        let (path, body) = if search {
+                            ("/v1/kb/search", json!({"query": question, "k": 10}))
+                        } else {
+                            ("/v1/embeddings", json!({"input": question}))
+                        };
+                        let t = Instant::now();
+                        let answer = Request::new("POST", path)
+                            .header("x-tenant-id", TENANT)
+                            .json(&body)
+                            .send(addr);
+                        let ms = t.elapsed().as_secs_f64() * 1e3;
+                        match answer {
+                            Ok(r) if r.status == 200 => {
+                                if search {
+                                    search_ms.push(ms)
+                                } else {
+                                    embed_ms.push(ms)
+                                }
+                            }
+                            Ok(r) => {
+                                *failures.entry(format!("{path} {}", r.status)).or_default() += 1
+                            }
+                            Err(e) => {
+                                *failures.entry(format!("{path} {}", e.kind())).or_default() += 1
+                            }
+                        }
+                        i += clients;
+                    }
+                    (search_ms, embed_ms, failures)
+                })
+            })
+            .collect();
+        threads.into_iter().filter_map(|t| t.join().ok()).collect()
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+    let (mut search_ms, mut embed_ms) = (Vec::new(), Vec::new());
+    let mut failures: BTreeMap<String, u64> = BTreeMap::new();
+    for (s, e, f) in results {
+        search_ms.extend(s);
+        embed_ms.extend(e);
+        for (k, v) in f {
+            *failures.entry(k).or_default() += v;
+        }
+    }
+    let ok = search_ms.len() + embed_ms.len();
+    let failed: u64 = failures.values().sum();
+    println!();
+    println!(
+        "mixed load, {clients} clients for {elapsed:.1} s on the demo corpus: {ok} answered 200 \
+         ({:.0} requests/s), {failed} not: {failures:?}",
+        ok as f64 / elapsed
+    );
+    println!();
+    println!("| request | answered | p50 ms | p95 ms |");
+    println!("|---|---:|---:|---:|");
+    for (name, lat) in [
+        ("search (hybrid, k 10)", &search_ms),
+        ("embeddings (1 text)", &embed_ms),
+    ] {
+        if !lat.is_empty() {
+            println!(
+                "| {name} | {} | {:.1} | {:.1} |",
+                lat.len(),
+                median(lat),
+                percentile(lat, 0.95)
+            );
+        }
+    }
+    println!();
     Ok(())
 }
 
