@@ -4,6 +4,7 @@
 //! sentence-transformers. Also: the repository's kb and picker take that path.
 
 use serde_json::{Value, json};
+use tessera_e2e::vectors::{cosine, floats};
 use tessera_e2e::{Checks, HostCommand, TestDb};
 
 /// The test guest that calls `llm.generate-embeddings` (tests/guests/llm-embed), once with
@@ -28,20 +29,6 @@ component = "denied"
 source = "WASM:llm-embed"
 "#;
 
-fn cosine(a: &[f64], b: &[f64]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
-    dot / (norm(a) * norm(b))
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap_or_else(|| panic!("not a vector: {v}"))
-        .iter()
-        .map(|x| x.as_f64().unwrap_or(f64::NAN))
-        .collect()
-}
-
 /// sentence-transformers' vectors and token counts for the fixture's non-blank sentences.
 fn reference() -> Vec<(String, Vec<f64>, u64)> {
     let path = tessera_e2e::root().join("crates/embedder/tests/fixtures/reference.json");
@@ -62,6 +49,14 @@ fn reference() -> Vec<(String, Vec<f64>, u64)> {
             )
         })
         .collect()
+}
+
+/// The message of a JSON error answer.
+fn error_message(r: &tessera_e2e::Response) -> String {
+    r.json()["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn embed(
@@ -134,10 +129,7 @@ fn the_host_runs_minilm_itself_for_components_granted_it() {
         || {
             let r = embed(&host, "/denied", "all-minilm-l6-v2", &["hello"]);
             assert_eq!(r.status, 400, "{}", r.describe());
-            let message = r.json()["error"]["message"]
-                .as_str()
-                .unwrap_or("")
-                .to_string();
+            let message = error_message(&r);
             assert!(
                 message.contains("does not have access to use 'all-minilm-l6-v2'")
                     && message.contains("ai_models"),
@@ -158,10 +150,7 @@ fn the_host_runs_minilm_itself_for_components_granted_it() {
     c.check("an empty text is invalid input naming its index", || {
         let r = embed(&host, "/llm", "all-minilm-l6-v2", &["fine", "  "]);
         assert_eq!(r.status, 400, "{}", r.describe());
-        let message = r.json()["error"]["message"]
-            .as_str()
-            .unwrap_or("")
-            .to_string();
+        let message = error_message(&r);
         assert!(
             message.contains("empty_input") && message.contains("input[1]"),
             "{message}"
@@ -185,10 +174,7 @@ fn with_no_local_models_the_host_has_no_embedding_model() {
         .start();
     let r = embed(&host, "/llm", "all-minilm-l6-v2", &["hello"]);
     assert_eq!(r.status, 502, "{}", r.describe());
-    let message = r.json()["error"]["message"]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
+    let message = error_message(&r);
     assert!(
         message.contains("no embedding model available") && message.contains("--llm-url"),
         "{message}"

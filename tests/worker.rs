@@ -6,23 +6,10 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tessera_devdb::tls::{Plaintext, TlsFront};
 use tessera_e2e::http::Request;
+use tessera_e2e::vectors::{cosine, floats};
 use tessera_e2e::{Checks, HostCommand, TestDb, TestHost, TestWorker, WorkerCommand, toml_string};
 
 const TOKEN: &str = "worker-test-token";
-
-fn cosine(a: &[f64], b: &[f64]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
-    dot / (norm(a) * norm(b))
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap_or_else(|| panic!("not a vector: {v}"))
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
-}
 
 /// Vectors of an OpenAI-shaped answer, by `index`.
 fn openai_vectors(answer: &Value) -> Vec<Vec<f64>> {

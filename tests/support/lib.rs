@@ -18,6 +18,8 @@ pub mod http;
 pub mod market;
 pub mod provider_double;
 mod server;
+/// Embedding vectors in JSON answers: cosine similarity, parsing.
+pub mod vectors;
 mod worker;
 
 pub use checks::Checks;
