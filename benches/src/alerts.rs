@@ -16,7 +16,6 @@ use crate::stats::median;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -74,70 +73,19 @@ fn start_receiver(arrivals: Arrivals) -> Result<SocketAddr> {
     Ok(addr)
 }
 
-/// HTTP/1.1 with keep-alive: each request's body is searched for its `"n":"…"` label.
+/// HTTP/1.1 with keep-alive: each request's arrival is recorded under its `"n":"…"` label.
 fn serve(stream: TcpStream, arrivals: &Arrivals) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut writer = stream;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Ok(());
-        }
-        let (mut length, mut chunked) = (0usize, false);
-        loop {
-            let mut header = String::new();
-            reader.read_line(&mut header)?;
-            let header = header.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = header.split_once(':') {
-                if name.eq_ignore_ascii_case("content-length") {
-                    length = value.trim().parse().unwrap_or(0);
-                } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                    chunked = value.to_ascii_lowercase().contains("chunked");
-                }
-            }
-        }
-        let body = if chunked {
-            read_chunked(&mut reader)?
-        } else {
-            let mut body = vec![0u8; length];
-            reader.read_exact(&mut body)?;
-            body
-        };
+    crate::receiver::serve(stream, |request| {
         let at = Instant::now();
-        let text = String::from_utf8_lossy(&body);
-        if let Some(start) = text.find("\"n\":\"") {
-            let rest = &text[start + 5..];
-            if let Some(end) = rest.find('"') {
-                arrivals
-                    .0
-                    .lock()
-                    .expect("arrivals")
-                    .entry(rest[..end].to_string())
-                    .or_insert(at);
-            }
+        if let Some(label) = request.label() {
+            arrivals
+                .0
+                .lock()
+                .expect("arrivals")
+                .entry(label)
+                .or_insert(at);
         }
-        writer.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")?;
-    }
-}
-
-/// A chunked body (the host's client streams bodies it did not measure).
-pub fn read_chunked(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
-    let mut body = Vec::new();
-    loop {
-        let mut size = String::new();
-        reader.read_line(&mut size)?;
-        let size = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-        let mut chunk = vec![0u8; size + 2];
-        reader.read_exact(&mut chunk)?;
-        if size == 0 {
-            return Ok(body);
-        }
-        body.extend_from_slice(&chunk[..size]);
-    }
+    })
 }
 
 fn post(host: &TestHost, path: &str, body: &Value) -> Result<Value> {

@@ -7,7 +7,6 @@
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -139,48 +138,12 @@ pub fn run(args: OutageArgs) -> Result<()> {
 }
 
 fn serve(stream: TcpStream, seen: &Seen) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut writer = stream;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Ok(());
-        }
-        let (mut length, mut chunked, mut webhook_id) = (0usize, false, String::new());
-        loop {
-            let mut header = String::new();
-            reader.read_line(&mut header)?;
-            let header = header.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = header.split_once(':') {
-                let value = value.trim();
-                if name.eq_ignore_ascii_case("content-length") {
-                    length = value.parse().unwrap_or(0);
-                } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                    chunked = value.to_ascii_lowercase().contains("chunked");
-                } else if name.eq_ignore_ascii_case("webhook-id") {
-                    webhook_id = value.to_string();
-                }
-            }
-        }
-        let body = if chunked {
-            crate::alerts::read_chunked(&mut reader)?
-        } else {
-            let mut body = vec![0u8; length];
-            reader.read_exact(&mut body)?;
-            body
-        };
-        let text = String::from_utf8_lossy(&body);
-        if let Some(start) = text.find("\"n\":\"")
-            && let Some(end) = text[start + 5..].find('"')
-        {
-            let n = text[start + 5..start + 5 + end].to_string();
+    crate::receiver::serve(stream, |request| {
+        if let Some(label) = request.label() {
+            let webhook_id = request.header("webhook-id").unwrap_or_default().to_string();
             seen.lock()
                 .expect("seen")
-                .push((n, webhook_id, Instant::now()));
+                .push((label, webhook_id, Instant::now()));
         }
-        writer.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")?;
-    }
+    })
 }

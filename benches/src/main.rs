@@ -11,6 +11,7 @@ mod host;
 mod kb;
 mod picker;
 mod proc;
+mod receiver;
 mod stats;
 mod validator;
 mod wrk;
