@@ -1,5 +1,6 @@
 //! Outbound HTTP: a host in `allowed_outbound_hosts` is reachable; any other is refused
 //! before a connection is made, the guest sees an error, and the host keeps serving.
+//! Requests to one origin share the host's kept-alive connections (docs/adr/0016).
 
 use tessera_e2e::http::encode;
 use tessera_e2e::{Checks, HostCommand, TestDb, TestServer};
@@ -8,6 +9,11 @@ use tessera_e2e::{Checks, HostCommand, TestDb, TestServer};
 fn outbound_http() {
     let allowed = TestServer::start("pong");
     let denied = TestServer::start("must not be reached");
+    // An allowed port with nothing listening on it.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("reserve a local port")
+        .port();
     let manifest = format!(
         r#"
 spin_manifest_version = 2
@@ -25,7 +31,7 @@ component = "hello"
 
 [component.outbound]
 source = "WASM:outbound"
-allowed_outbound_hosts = ["{}"]
+allowed_outbound_hosts = ["{}", "http://127.0.0.1:{closed}"]
 
 [component.hello]
 source = "WASM:hello"
@@ -84,6 +90,39 @@ source = "WASM:hello"
         assert_eq!(r.status, 502, "{}", r.describe());
         assert_eq!(denied.hits(), 0);
     });
+
+    c.check(
+        "successive requests to one origin reuse a connection",
+        || {
+            let before = (allowed.hits(), allowed.connections());
+            for i in 0..10 {
+                let url = format!("{}/again?i={i}", allowed.origin());
+                let r = host.get(&format!("/outbound?url={}", encode(&url)));
+                assert_eq!(r.status, 200, "{}", r.describe());
+            }
+            let requests = allowed.hits() - before.0;
+            let connections = allowed.connections() - before.1;
+            assert_eq!(requests, 10);
+            assert!(
+                connections < requests,
+                "10 requests opened {connections} connections: none was kept alive"
+            );
+        },
+    );
+
+    c.check(
+        "nothing listening: the guest sees connection refused",
+        || {
+            let url = format!("http://127.0.0.1:{closed}/x");
+            let r = host.get(&format!("/outbound?url={}", encode(&url)));
+            assert_eq!(r.status, 502, "{}", r.describe());
+            let error = r.json()["error"]
+                .as_str()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            assert!(error.contains("refused"), "{}", r.describe());
+        },
+    );
 
     c.check("host keeps serving after a denial", || {
         assert_eq!(host.get("/hello").status, 200);

@@ -10,6 +10,7 @@ pub struct TestServer {
     addr: SocketAddr,
     requests: Arc<Mutex<Vec<String>>>,
     headers: Arc<Mutex<Vec<Headers>>>,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// One request's header fields, names lowercased, in the order received.
@@ -25,9 +26,12 @@ impl TestServer {
         let headers = Arc::new(Mutex::new(Vec::new()));
         let seen_headers = headers.clone();
         let body = body.to_string();
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let accepted = connections.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
+                accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let seen = seen.clone();
                 let seen_headers = seen_headers.clone();
                 let body = body.clone();
@@ -40,6 +44,7 @@ impl TestServer {
             addr,
             requests,
             headers,
+            connections,
         }
     }
 
@@ -60,6 +65,11 @@ impl TestServer {
     /// Header fields of each request received so far, in the order received.
     pub fn headers(&self) -> Vec<Headers> {
         self.headers.lock().unwrap().clone()
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn hits(&self) -> usize {

@@ -38,9 +38,12 @@ const EMBED_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl RemoteModels {
     pub fn new(worker: LlmWorker) -> Self {
+        // Nagle off, as on every connection the host opens (docs/adr/0016).
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
         Self {
             worker,
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            client: Client::builder(TokioExecutor::new()).build(connector),
         }
     }
 

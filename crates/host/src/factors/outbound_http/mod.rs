@@ -5,6 +5,9 @@
 //! `http://<component>.spin.internal/...` reaches that component directly (Spin's service
 //! chaining). Each request is counted per destination host for `/metrics`, and carries the
 //! trace context of the request the component is serving unless the guest set its own.
+//! Other requests go out on the host's pool of kept-alive connections (`client`).
+
+mod client;
 
 use super::Factor;
 use crate::app::ComponentConfig;
@@ -34,6 +37,7 @@ pub struct OutboundHttpFactor {
     /// Set once the HTTP trigger exists; `self` requests fail until then.
     pub self_dispatch: OnceLock<Arc<dyn SelfDispatch>>,
     pub metrics: OutboundMetrics,
+    client: Arc<client::PooledClient>,
 }
 
 pub struct OutboundHttp {
@@ -127,6 +131,20 @@ impl WasiHttpHooks for OutboundHttp {
             Some(port) => format!("{host}:{port}"),
             None => host.to_string(),
         });
+        if options.is_none_or(|o| {
+            o.connect_timeout.is_none()
+                && o.first_byte_timeout.is_none()
+                && o.between_bytes_timeout.is_none()
+        }) {
+            let client = self.factor.client.clone();
+            return Box::new(async move {
+                let response = record.outcome(client.send(request).await)?;
+                Ok((
+                    response,
+                    Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,
+                ))
+            });
+        }
         Box::new(async move {
             use http_body_util::BodyExt;
             let (response, io) =
