@@ -12,6 +12,7 @@ mod kb;
 mod picker;
 mod proc;
 mod receiver;
+mod startup;
 mod stats;
 mod validator;
 mod wrk;
@@ -57,6 +58,9 @@ enum Scenario {
     /// The picker (issue 13): bulk bar ingest, a discovery run over 500 symbols, suggestion
     /// reads, and a walk-forward backtest of the pickers and the ensemble.
     Picker(picker::PickerArgs),
+    /// Start-up (issue 17): process start to the first answer with the whole spin.toml, with
+    /// a warm compile cache and with an empty one (each component's compile time).
+    Startup(startup::StartupArgs),
     /// Serves `hello from tessera` from plain hyper (the no-Wasm baseline), until killed.
     Baseline {
         #[arg(long)]
@@ -74,6 +78,7 @@ fn main() -> Result<()> {
         Scenario::Validator(args) => validator::run(args),
         Scenario::Picker(args) => picker::run(args),
         Scenario::Alerts(args) => alerts::run(args),
+        Scenario::Startup(args) => startup::run(args),
         Scenario::AlertsOutage(args) => alerts_outage::run(args),
         Scenario::Baseline { listen } => host::serve_baseline(listen),
     }

@@ -9,17 +9,35 @@ use std::time::{Duration, Instant};
 pub struct Server {
     pub name: &'static str,
     pub addr: SocketAddr,
+    /// Where its stderr goes.
+    pub log: std::path::PathBuf,
     child: Child,
 }
 
 impl Server {
     /// Spawns `cmd` and waits until `GET path` on `addr` answers 200.
-    pub fn start(
+    pub fn start(name: &'static str, cmd: Command, addr: SocketAddr, path: &str) -> Result<Self> {
+        Self::start_polling(
+            name,
+            cmd,
+            addr,
+            path,
+            Duration::from_millis(100),
+            Duration::from_secs(120),
+        )
+        .map(|(server, _)| server)
+    }
+
+    /// [`Server::start`], asking every `poll` for up to `limit`; also how long it took from
+    /// just before the spawn to the first 200.
+    pub fn start_polling(
         name: &'static str,
         mut cmd: Command,
         addr: SocketAddr,
         path: &str,
-    ) -> Result<Self> {
+        poll: Duration,
+        limit: Duration,
+    ) -> Result<(Self, Duration)> {
         // stderr goes to a file: quiet while measuring, readable when start-up fails.
         let log = std::env::temp_dir().join(format!(
             "tessera-bench-{}-{}.log",
@@ -31,11 +49,16 @@ impl Server {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr);
+        let started = Instant::now();
         let child = cmd
             .spawn()
             .with_context(|| format!("starting {name}: {cmd:?}"))?;
-        let mut server = Self { name, addr, child };
-        let started = Instant::now();
+        let mut server = Self {
+            name,
+            addr,
+            log: log.clone(),
+            child,
+        };
         loop {
             if let Some(status) = server.child.try_wait()? {
                 let text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -56,12 +79,15 @@ impl Server {
             if let Ok(r) = tessera_e2e::http::Request::new("GET", path).send(addr)
                 && r.status == 200
             {
-                return Ok(server);
+                return Ok((server, started.elapsed()));
             }
-            if started.elapsed() > Duration::from_secs(120) {
-                bail!("{name} did not answer GET {path} on {addr} within 120 s");
+            if started.elapsed() > limit {
+                bail!(
+                    "{name} did not answer GET {path} on {addr} within {} s",
+                    limit.as_secs()
+                );
             }
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(poll);
         }
     }
 

@@ -497,9 +497,9 @@ fn bench(ctx: &Ctx, scenario: &str, extra: &[String]) -> Result<i32> {
         }
         // These start their own host / worker from target/release and need the model.
         "kb" | "kb-eval" | "embed" | "chat" | "validator" | "picker" | "alerts"
-        | "alerts-outage" => {}
+        | "alerts-outage" | "startup" => {}
         other => bail!(
-            "unknown benchmark scenario {other:?}; known: host, kb, kb-eval, embed, chat, validator, picker, alerts, alerts-outage"
+            "unknown benchmark scenario {other:?}; known: host, kb, kb-eval, embed, chat, validator, picker, alerts, alerts-outage, startup"
         ),
     }
     args.extend(extra.iter().map(Into::into));

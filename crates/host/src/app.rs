@@ -178,7 +178,7 @@ impl App {
             };
             factors.validate(&cfg)?;
             check_source(id, &component.source, component.build_command.as_deref())?;
-            let digest = engine::file_digest(&component.source)
+            let digest = engine::cached_file_digest(&component.source, &cache_dir)
                 .with_context(|| format!("reading component {}", component.source.display()))?;
             let mut compiled =
                 engine::load_component(&engine, &component.source, &digest, &cache_dir)?;
