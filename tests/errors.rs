@@ -108,33 +108,29 @@ fn answered(db: &TestDb, conv: &str) -> (String, String) {
 }
 
 /// A turn left `running` `age_s` seconds ago with a running and a pending step, as a turn
-/// the host's deadline cut off leaves it. Returns the assistant message's id.
+/// the host's deadline cut off leaves it. Returns the assistant message's id. One
+/// statement, so a sweep running meanwhile sees all of it or none (a turn whose steps were
+/// not written yet would be closed alone, leaving them running).
 fn running_turn(db: &TestDb, conv: &str, age_s: i64) -> String {
     let rows = db
         .query(&format!(
             "WITH u AS (INSERT INTO messages (conversation_id, tenant_id, role, content, created_at, updated_at)
                         VALUES ('{conv}', '{T}', 'user', 'cut off', now() - interval '{age_s} seconds',
-                                now() - interval '{age_s} seconds') RETURNING id)
-             INSERT INTO messages (conversation_id, tenant_id, role, status, reply_to, created_at, updated_at)
-             SELECT '{conv}', '{T}', 'assistant', 'running', id, now() - interval '{age_s} seconds',
-                    now() - interval '{age_s} seconds' FROM u
-             RETURNING id::text"
+                                now() - interval '{age_s} seconds') RETURNING id),
+                  a AS (INSERT INTO messages (conversation_id, tenant_id, role, status, reply_to, created_at, updated_at)
+                        SELECT '{conv}'::uuid, '{T}', 'assistant', 'running', id, now() - interval '{age_s} seconds',
+                               now() - interval '{age_s} seconds' FROM u RETURNING id),
+                  c AS (UPDATE conversations SET next_step = next_step + 2 WHERE id = '{conv}'
+                        RETURNING next_step - 2 AS n),
+                  s AS (INSERT INTO steps (conversation_id, message_id, tenant_id, n, ordinal, kind, status, started_at)
+                        SELECT '{conv}'::uuid, a.id, '{T}', c.n, 0, 'analysis', 'running', now() - interval '{age_s} seconds'
+                        FROM a, c
+                        UNION ALL
+                        SELECT '{conv}'::uuid, a.id, '{T}', c.n + 1, 1, 'planning', 'pending', NULL::timestamptz FROM a, c)
+             SELECT id::text FROM a"
         ))
         .unwrap();
-    let message: String = rows[0].get(0);
-    let n = count(
-        db,
-        &format!(
-            "UPDATE conversations SET next_step = next_step + 2 WHERE id = '{conv}' RETURNING (next_step - 2)::int8"
-        ),
-    );
-    db.execute(&format!(
-        "INSERT INTO steps (conversation_id, message_id, tenant_id, n, ordinal, kind, status, started_at)
-         VALUES ('{conv}', '{message}', '{T}', {n}, 0, 'analysis', 'running', now() - interval '{age_s} seconds'),
-                ('{conv}', '{message}', '{T}', {}, 1, 'planning', 'pending', NULL)",
-        n + 1
-    ));
-    message
+    rows[0].get(0)
 }
 
 fn status_of(db: &TestDb, message: &str) -> (String, Option<String>) {
