@@ -169,7 +169,8 @@ fn file_identity(meta: &std::fs::Metadata) -> String {
     )
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes via a temporary file and a rename, so a concurrent reader never sees half a file.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(".{}.tmp", uuid::Uuid::new_v4()));
@@ -187,7 +188,7 @@ pub(crate) fn cache_path(engine: &Engine, key: &[u8; 32], cache_dir: &Path) -> P
     cache_dir.join(format!("{key}-{:016x}.cwasm", engine_hash.finish()))
 }
 
-/// Writes via a temporary file and a rename so a concurrent reader never sees half a file.
+/// Serializes `component` into the cache (see [`write_atomically`]).
 fn write_cache(component: &Component, path: &Path) -> Result<()> {
     let bytes = component.serialize()?;
     write_atomically(path, &bytes).with_context(|| format!("writing {}", path.display()))

@@ -86,11 +86,8 @@ pub async fn snapshot(
         .await
         .map_err(anyhow::Error::from)
         .with_context(|| format!("component {id:?}: snapshotting its memory"))?;
-    std::fs::create_dir_all(cache_dir)
-        .with_context(|| format!("creating {}", cache_dir.display()))?;
-    let tmp = cache_dir.join(format!(".{}.tmp", uuid::Uuid::new_v4()));
-    std::fs::write(&tmp, &snapshot).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    crate::engine::write_atomically(&path, &snapshot)
+        .with_context(|| format!("writing {}", path.display()))?;
     prune_older(engine, id, &path, compiled_cache_dir);
     tracing::info!(
         component = id,
