@@ -189,20 +189,19 @@ pub async fn save_group(
     key: &str,
     group: &AlertGroup,
 ) -> Result<(), ApiError> {
-    save_groups(db, &[(tenant.to_string(), key.to_string(), group)]).await
+    save_groups(db, &[(tenant, key, group)]).await
 }
 
 /// [`save_group`] for many groups at once: one statement for those that go on, one for
 /// those that finished.
 async fn save_groups(
     db: &Connection,
-    groups: &[(String, String, &AlertGroup)],
+    groups: &[(&str, &str, &AlertGroup)],
 ) -> Result<(), ApiError> {
     let (finished, live): (Vec<_>, Vec<_>) = groups.iter().partition(|(_, _, g)| g.is_finished());
-    let strs = |v: &[&(String, String, &AlertGroup)],
-                f: fn(&(String, String, &AlertGroup)) -> String| {
-        P::ArrayStr(v.iter().map(|g| Some(f(g))).collect())
-    };
+    type Group<'a> = (&'a str, &'a str, &'a AlertGroup);
+    let strs =
+        |v: &[&Group], f: fn(&Group) -> String| P::ArrayStr(v.iter().map(|g| Some(f(g))).collect());
     if !finished.is_empty() {
         db::execute(
             db,
@@ -210,8 +209,8 @@ async fn save_groups(
             "DELETE FROM alert_groups g USING unnest($1::text[], $2::text[]) AS x(t, k) \
              WHERE g.tenant_id = x.t AND g.group_key = x.k",
             vec![
-                strs(&finished, |g| g.0.clone()),
-                strs(&finished, |g| g.1.clone()),
+                strs(&finished, |g| g.0.to_string()),
+                strs(&finished, |g| g.1.to_string()),
             ],
         )
         .await?;
@@ -225,8 +224,8 @@ async fn save_groups(
              FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS x(t, k, s, n) \
              WHERE g.tenant_id = x.t AND g.group_key = x.k",
             vec![
-                strs(&live, |g| g.0.clone()),
-                strs(&live, |g| g.1.clone()),
+                strs(&live, |g| g.0.to_string()),
+                strs(&live, |g| g.1.to_string()),
                 strs(&live, |g| {
                     serde_json::to_string(g.2).unwrap_or_else(|_| "null".into())
                 }),
@@ -345,9 +344,9 @@ async fn flush_in(db: &Connection) -> Result<usize, ApiError> {
         groups.push((tenant, key, group));
     }
     insert_deliveries(db, &deliveries).await?;
-    let refs: Vec<(String, String, &AlertGroup)> = groups
+    let refs: Vec<(&str, &str, &AlertGroup)> = groups
         .iter()
-        .map(|(t, k, g)| (t.clone(), k.clone(), g))
+        .map(|(t, k, g)| (t.as_str(), k.as_str(), g))
         .collect();
     save_groups(db, &refs).await?;
     Ok(flushed)
