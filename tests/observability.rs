@@ -1,10 +1,11 @@
 //! Observability of the host: `/metrics` per component and manifest route, W3C trace
 //! context from the client through the component to its outbound requests (external and
-//! `http://self`), JSON log lines with the request and trace ids, and no secret in the
-//! host's output.
+//! `http://self`), spans exported over OTLP to a collector double, JSON log lines with the
+//! request and trace ids, and no secret in the host's output.
 
 use serde_json::Value;
 use tessera_e2e::http::{Request, encode};
+use tessera_e2e::otlp::{Exported, spans_when};
 use tessera_e2e::{Checks, HostCommand, TestDb, TestServer};
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -255,9 +256,13 @@ allowed_outbound_hosts = ["{origin}"]
     };
 
     c.check(
-        "a valid traceparent from the client reaches the component",
+        "a valid traceparent from the client is continued: same trace, the host's span as parent",
         || {
-            assert_eq!(echoed(Some(CLIENT_TRACEPARENT)), CLIENT_TRACEPARENT);
+            let got = echoed(Some(CLIENT_TRACEPARENT));
+            let (trace, parent) = parts(&got);
+            assert_eq!(trace, TRACE_ID);
+            assert_ne!(parent, "00f067aa0ba902b7", "{got}");
+            assert!(got.ends_with("-01"), "the sampled flag is kept: {got}");
         },
     );
 
@@ -342,6 +347,149 @@ allowed_outbound_hosts = ["{origin}"]
             assert_ne!(parent, "00f067aa0ba902b7", "{inner}");
         },
     );
+
+    c.finish(Some(&host));
+}
+
+#[test]
+fn spans_are_exported_over_otlp_as_one_tree() {
+    let collector = TestServer::start("");
+    let db = TestDb::new();
+    let manifest = format!(
+        r#"
+spin_manifest_version = 2
+
+[application]
+name = "e2e-otlp"
+
+[variables]
+database_url = {{ required = true, secret = true }}
+
+[[trigger.http]]
+route = "/outbound"
+component = "outbound"
+
+[[trigger.http]]
+route = "/roundtrip/..."
+component = "roundtrip"
+
+[component.outbound]
+source = "WASM:outbound"
+allowed_outbound_hosts = ["http://self"]
+
+[component.roundtrip]
+source = "WASM:roundtrip"
+key_value_stores = ["default"]
+allowed_outbound_hosts = ["postgres://{db}"]
+[component.roundtrip.variables]
+db_url = "{{{{ database_url }}}}"
+"#,
+        db = db.host_port()
+    );
+    let host = HostCommand::new(&db, &manifest)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", collector.origin())
+        .env("OTEL_BSP_SCHEDULE_DELAY", "50")
+        .start();
+    let mut c = Checks::new("otlp");
+    let host_spans = |spans: &[Exported]| {
+        for span in spans {
+            assert_eq!(span.service, "tessera", "{span:#?}");
+        }
+    };
+
+    c.check(
+        "a client's request, its self request and their statements form one trace",
+        || {
+            let r = host.send(
+                Request::new(
+                    "GET",
+                    &format!("/outbound?url={}", encode("http://self/roundtrip/check")),
+                )
+                .header("traceparent", CLIENT_TRACEPARENT),
+            );
+            assert_eq!(r.status, 200, "{}", r.describe());
+            let of_trace = |spans: &[Exported]| -> Vec<Exported> {
+                spans
+                    .iter()
+                    .filter(|s| s.trace_id == TRACE_ID)
+                    .cloned()
+                    .collect()
+            };
+            let spans = spans_when(&collector, |spans| {
+                let mine = of_trace(spans);
+                mine.iter().filter(|s| s.server).count() >= 2
+                    && mine.iter().any(|s| s.attribute("db.system.name").is_some())
+            });
+            host_spans(&spans);
+            let spans = of_trace(&spans);
+            let outer = spans
+                .iter()
+                .find(|s| s.server && s.name == "GET /outbound")
+                .unwrap_or_else(|| panic!("no server span for /outbound: {spans:#?}"));
+            assert_eq!(
+                outer.parent, "00f067aa0ba902b7",
+                "the client's span is its parent"
+            );
+            assert_eq!(outer.attribute("http.response.status_code"), Some("200"));
+            assert_eq!(outer.attribute("tessera.component"), Some("outbound"));
+            let call = spans
+                .iter()
+                .find(|s| !s.server && s.parent == outer.span_id && s.name == "GET")
+                .unwrap_or_else(|| panic!("no client span under /outbound: {spans:#?}"));
+            assert_eq!(call.attribute("server.address"), Some("self"));
+            let inner = spans
+                .iter()
+                .find(|s| s.server && s.name == "GET /roundtrip/...")
+                .unwrap_or_else(|| panic!("no server span for the self request: {spans:#?}"));
+            assert_eq!(
+                inner.parent, call.span_id,
+                "the self request continues the call"
+            );
+            let statements: Vec<&Exported> = spans
+                .iter()
+                .filter(|s| s.attribute("db.system.name") == Some("postgresql"))
+                .collect();
+            assert!(!statements.is_empty(), "{spans:#?}");
+            for statement in &statements {
+                assert_eq!(statement.parent, inner.span_id, "{statement:#?}");
+                assert_eq!(statement.attribute("tessera.component"), Some("roundtrip"));
+                assert!(
+                    statement
+                        .attribute("db.query.text")
+                        .is_some_and(|q| !q.is_empty()),
+                    "{statement:#?}"
+                );
+            }
+        },
+    );
+
+    c.check("a trace the client does not sample is not exported", || {
+        let unsampled = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";
+        let r = host.send(
+            Request::new(
+                "GET",
+                &format!("/outbound?url={}", encode("http://self/roundtrip/check")),
+            )
+            .header("traceparent", unsampled),
+        );
+        assert_eq!(r.status, 200, "{}", r.describe());
+        // A sampled request after it: once its spans arrive, the unsampled one's would have
+        // been queued before them.
+        let later = "00-11111111111111111111111111111111-2222222222222222-01";
+        let r = host.send(Request::new("GET", "/roundtrip/check").header("traceparent", later));
+        assert_eq!(r.status, 200, "{}", r.describe());
+        let spans = spans_when(&collector, |spans| {
+            spans
+                .iter()
+                .any(|s| s.trace_id == "11111111111111111111111111111111" && s.server)
+        });
+        assert!(
+            !spans
+                .iter()
+                .any(|s| s.trace_id == "0af7651916cd43dd8448eb211c80319c"),
+            "{spans:#?}"
+        );
+    });
 
     c.finish(Some(&host));
 }

@@ -161,6 +161,67 @@ fn setup_ort_dylib() -> std::path::PathBuf {
 
 /// `--backend auto` (the default) runs onnxruntime when its library loads and tract when it
 /// is missing or does not load, saying which and why; both compute the same vectors.
+/// With OTLP configured on both, a component's `llm.generate-embeddings` call to the worker
+/// is one trace: the host's request span, its call to the worker, the worker's own span.
+#[test]
+fn the_worker_continues_the_hosts_trace_over_otlp() {
+    setup_ort_dylib();
+    let collector = tessera_e2e::TestServer::start("");
+    let db = TestDb::new();
+    let worker = WorkerCommand::new()
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", collector.origin())
+        .env("OTEL_BSP_SCHEDULE_DELAY", "50")
+        .start();
+    let host = HostCommand::new(&db, &manifest(&db))
+        .arg("--no-local-models")
+        .arg("--llm-url")
+        .arg(worker.url())
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", collector.origin())
+        .env("OTEL_BSP_SCHEDULE_DELAY", "50")
+        .start();
+    let trace_id = "5bf92f3577b34da6a3ce929d0e0e4736";
+    let r = tessera_e2e::http::Request::new("POST", "/llm")
+        .header("traceparent", format!("00-{trace_id}-10f067aa0ba902b7-01"))
+        .json(&json!({"model": "all-minilm-l6-v2", "input": ["one trace"]}))
+        .send(host.addr())
+        .expect("POST /llm");
+    assert_eq!(r.status, 200, "{}", r.describe());
+    let spans = tessera_e2e::otlp::spans_when(&collector, |spans| {
+        spans
+            .iter()
+            .any(|s| s.trace_id == trace_id && s.service == "tessera-worker")
+            && spans
+                .iter()
+                .any(|s| s.trace_id == trace_id && s.service == "tessera" && s.server)
+    });
+    let spans: Vec<_> = spans
+        .into_iter()
+        .filter(|s| s.trace_id == trace_id)
+        .collect();
+    let request = spans
+        .iter()
+        .find(|s| s.service == "tessera" && s.server)
+        .unwrap_or_else(|| panic!("{spans:#?}"));
+    assert_eq!(request.name, "POST /llm");
+    assert_eq!(request.parent, "10f067aa0ba902b7");
+    let call = spans
+        .iter()
+        .find(|s| s.service == "tessera" && !s.server && s.parent == request.span_id)
+        .unwrap_or_else(|| panic!("no call to the worker under the request: {spans:#?}"));
+    assert_eq!(call.name, "POST /embed");
+    let served = spans
+        .iter()
+        .find(|s| s.service == "tessera-worker")
+        .unwrap_or_else(|| panic!("{spans:#?}"));
+    assert!(served.server, "{served:#?}");
+    assert_eq!(served.name, "POST /embed");
+    assert_eq!(
+        served.parent, call.span_id,
+        "the worker continues the host's call"
+    );
+    assert_eq!(served.attribute("http.response.status_code"), Some("200"));
+}
+
 #[test]
 fn auto_backend_prefers_onnxruntime_and_falls_back_to_tract() {
     setup_ort_dylib();

@@ -27,6 +27,9 @@ use std::sync::Arc;
 pub async fn run(config: config::Config) -> Result<()> {
     config.validate().map_err(anyhow::Error::msg)?;
     let started = std::time::Instant::now();
+    if let Some(endpoint) = tessera_otlp::install("tessera-worker")? {
+        tracing::info!(%endpoint, "exporting spans over OTLP");
+    }
     let tokenizer_json = backend::read(&config.model_dir, tessera_embedder::TOKENIZER_FILE)?;
     let tokenizer = tessera_embedder::tokenize::WordPieceTokenizer::from_bytes(&tokenizer_json)?;
     let backend_config = config.backend();
@@ -74,6 +77,8 @@ pub async fn run(config: config::Config) -> Result<()> {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(30), drain).await;
     }
     service.close();
+    // The SDK waits for its export task, which runs on this runtime's other workers.
+    tokio::task::block_in_place(tessera_otlp::shutdown);
     Ok(())
 }
 

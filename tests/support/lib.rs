@@ -16,6 +16,7 @@ mod host;
 pub mod http;
 /// The picker's test manifest and generated market data.
 pub mod market;
+pub mod otlp;
 pub mod provider_double;
 mod server;
 /// Embedding vectors in JSON answers: cosine similarity, parsing.

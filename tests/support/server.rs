@@ -10,6 +10,7 @@ pub struct TestServer {
     addr: SocketAddr,
     requests: Arc<Mutex<Vec<String>>>,
     headers: Arc<Mutex<Vec<Headers>>>,
+    bodies: Arc<Mutex<Vec<Vec<u8>>>>,
     connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
@@ -25,6 +26,8 @@ impl TestServer {
         let seen = requests.clone();
         let headers = Arc::new(Mutex::new(Vec::new()));
         let seen_headers = headers.clone();
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let seen_bodies = bodies.clone();
         let body = body.to_string();
         let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let accepted = connections.clone();
@@ -34,9 +37,10 @@ impl TestServer {
                 accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let seen = seen.clone();
                 let seen_headers = seen_headers.clone();
+                let seen_bodies = seen_bodies.clone();
                 let body = body.clone();
                 std::thread::spawn(move || {
-                    let _ = serve(stream, &seen, &seen_headers, &body);
+                    let _ = serve(stream, &seen, &seen_headers, &seen_bodies, &body);
                 });
             }
         });
@@ -44,6 +48,7 @@ impl TestServer {
             addr,
             requests,
             headers,
+            bodies,
             connections,
         }
     }
@@ -67,6 +72,12 @@ impl TestServer {
         self.headers.lock().unwrap().clone()
     }
 
+    /// Bodies of the requests received so far that sent a `content-length` (a chunked
+    /// body is read but not kept), in the order received.
+    pub fn bodies(&self) -> Vec<Vec<u8>> {
+        self.bodies.lock().unwrap().clone()
+    }
+
     /// Connections accepted so far.
     pub fn connections(&self) -> usize {
         self.connections.load(std::sync::atomic::Ordering::SeqCst)
@@ -81,6 +92,7 @@ fn serve(
     stream: TcpStream,
     seen: &Mutex<Vec<String>>,
     seen_headers: &Mutex<Vec<Headers>>,
+    seen_bodies: &Mutex<Vec<Vec<u8>>>,
     body: &str,
 ) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
@@ -123,8 +135,9 @@ fn serve(
             // its bytes would be taken for the next request on the connection.
             skip_chunked(&mut reader)?;
         } else {
-            let mut discard = vec![0; content_length];
-            reader.read_exact(&mut discard)?;
+            let mut received = vec![0; content_length];
+            reader.read_exact(&mut received)?;
+            seen_bodies.lock().unwrap().push(received);
         }
         // Headers first: a test that sees the request line may read its headers at once.
         seen_headers.lock().unwrap().push(headers);

@@ -38,6 +38,7 @@ pub fn model_dir() -> PathBuf {
 pub struct WorkerCommand {
     args: Vec<String>,
     token: Option<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Default for WorkerCommand {
@@ -59,6 +60,7 @@ impl WorkerCommand {
         Self {
             args: Vec::new(),
             token: None,
+            env: Vec::new(),
         }
     }
 
@@ -75,6 +77,12 @@ impl WorkerCommand {
 
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
         self.args.push(arg.into());
+        self
+    }
+
+    /// An environment variable for the worker (e.g. `OTEL_EXPORTER_OTLP_ENDPOINT`).
+    pub fn env(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.env.push((name.to_string(), value.into()));
         self
     }
 
@@ -110,6 +118,9 @@ impl WorkerCommand {
             .stderr(log);
         if let Some(token) = &self.token {
             cmd.env("TESSERA_WORKER_TOKEN", token);
+        }
+        for (name, value) in &self.env {
+            cmd.env(name, value);
         }
         let child = cmd
             .spawn()

@@ -98,6 +98,9 @@ impl Probes for DbProbe {
 pub async fn up(options: UpOptions) -> Result<()> {
     let manifest = tessera_manifest::load(&options.runtime.manifest_path)?;
     let resolver = Arc::new(Resolver::new(&manifest, |name| std::env::var(name).ok())?);
+    if let Some(endpoint) = tessera_otlp::install("tessera")? {
+        tracing::info!(%endpoint, "exporting spans over OTLP");
+    }
 
     let pool = host_pool(&options.database_url)?;
     let migrations = migrate_database(&pool, &options.migrations_dir).await?;
@@ -132,6 +135,8 @@ pub async fn up(options: UpOptions) -> Result<()> {
     for task in cron_tasks {
         task.abort();
     }
+    // The SDK waits for its export task, which runs on this runtime's other workers.
+    tokio::task::block_in_place(tessera_otlp::shutdown);
     tracing::info!("stopped");
     Ok(())
 }

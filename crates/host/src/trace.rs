@@ -1,171 +1,48 @@
 //! W3C trace context (<https://www.w3.org/TR/trace-context/>): the `traceparent` header a
-//! request arrives with is kept when it is valid, otherwise the host starts a trace; the
-//! component receives it, and its outgoing requests carry the same trace id with a span id
-//! of their own. Nothing is exported (no OTLP yet): the trace id ties together the host's
-//! log lines, the component's and those of whatever it calls.
+//! request arrives with is kept when it is valid, otherwise the host starts a trace. The
+//! host's own span for the request becomes the parent the component sees, and the
+//! component's outgoing requests and Postgres statements are its children. Spans are
+//! exported over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (`tessera_otlp`); without
+//! it the trace id still ties together the host's log lines, the component's and those of
+//! whatever it calls.
 
-use std::fmt;
+pub use tessera_otlp::traceparent::{TRACEPARENT, TRACESTATE, TraceParent, from_headers, set};
 
-/// The request header that carries the trace context.
-pub const TRACEPARENT: &str = "traceparent";
-/// Vendor state that belongs to a `traceparent`; dropped when that is replaced.
-pub const TRACESTATE: &str = "tracestate";
-
-/// A parsed `traceparent`: `00-<trace id>-<parent id>-<flags>`.
+/// The trace a request runs in: the caller's span it continues (`None` when the host
+/// started the trace) and the host's own span for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TraceParent {
-    pub trace_id: [u8; 16],
-    /// The span of the caller (for a request the host received) or of the host's own call
-    /// (for a request it sends).
-    pub parent_id: [u8; 8],
-    pub flags: u8,
+pub struct RequestTrace {
+    pub caller: Option<[u8; 8]>,
+    /// Trace id and flags of the trace, with the host's span id as `parent_id`: what the
+    /// component receives, and the parent of its outgoing calls.
+    pub own: TraceParent,
 }
 
-/// The `sampled` flag. A trace the host starts is marked sampled: the host records it, in
-/// its log lines, and a downstream service that samples by its parent then keeps it too.
-const SAMPLED: u8 = 0x01;
-
-impl TraceParent {
-    /// Parses a header value as the specification says a receiver must: version `ff` is
-    /// invalid; version `00` is exactly 55 characters; a later version may add fields after
-    /// a `-`, which are ignored. Hex is lowercase; an all-zero trace or parent id is invalid.
-    pub fn parse(value: &str) -> Option<Self> {
-        let value = value.trim_matches([' ', '\t']);
-        let bytes = value.as_bytes();
-        if bytes.len() < 55 {
-            return None;
-        }
-        let version = hex_byte(&bytes[0..2])?;
-        if version == 0xff || bytes[2] != b'-' || bytes[35] != b'-' || bytes[52] != b'-' {
-            return None;
-        }
-        match (version, bytes.len()) {
-            (0, 55) => {}
-            (0, _) => return None,
-            (_, 55) => {}
-            (_, _) if bytes[55] == b'-' => {}
-            _ => return None,
-        }
-        let mut trace_id = [0u8; 16];
-        decode_into(&bytes[3..35], &mut trace_id)?;
-        let mut parent_id = [0u8; 8];
-        decode_into(&bytes[36..52], &mut parent_id)?;
-        let flags = hex_byte(&bytes[53..55])?;
-        if trace_id == [0; 16] || parent_id == [0; 8] {
-            return None;
-        }
-        Some(Self {
-            trace_id,
-            parent_id,
-            flags,
-        })
-    }
-
-    /// A new trace with random ids.
-    pub fn start() -> Self {
-        let mut trace_id = *uuid::Uuid::new_v4().as_bytes();
-        if trace_id == [0; 16] {
-            trace_id[15] = 1;
-        }
-        Self {
-            trace_id,
-            parent_id: new_span_id(),
-            flags: SAMPLED,
-        }
-    }
-
-    /// The context for a call made within this one: same trace and flags, a new span id.
-    pub fn child(&self) -> Self {
-        Self {
-            parent_id: new_span_id(),
-            ..*self
-        }
-    }
-
-    /// The trace id as 32 lowercase hex digits (the `trace_id` log field).
+impl RequestTrace {
     pub fn trace_id_hex(&self) -> String {
-        hex::encode(self.trace_id)
+        self.own.trace_id_hex()
     }
 }
 
-/// The header value, always version 00 (a later version is passed on as 00, as the
-/// specification asks).
-impl fmt::Display for TraceParent {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "00-{}-{}-{:02x}",
-            hex::encode(self.trace_id),
-            hex::encode(self.parent_id),
-            self.flags
-        )
-    }
-}
-
-/// The trace context of a request's headers: the one `traceparent` it carries if that is
-/// valid, else `None` (several `traceparent` fields are as invalid as a malformed one).
-pub fn from_headers(headers: &http::HeaderMap) -> Option<TraceParent> {
-    let mut values = headers.get_all(TRACEPARENT).iter();
-    let first = values.next()?;
-    if values.next().is_some() {
-        return None;
-    }
-    TraceParent::parse(first.to_str().ok()?)
-}
-
-/// Makes `headers` carry `trace`: a valid `traceparent` is kept (normalised to version 00),
-/// anything else is replaced together with its `tracestate`. Returns the context in effect.
-pub fn adopt_or_start(headers: &mut http::HeaderMap) -> TraceParent {
-    match from_headers(headers) {
-        Some(trace) => {
-            set(headers, &trace);
-            trace
-        }
+/// Continues the request's valid `traceparent` with a span of the host's own, or starts a
+/// trace (and drops a `tracestate` that belonged to an invalid one); the header is set to
+/// the host's span, so that is the parent the component sees.
+pub fn adopt_or_start(headers: &mut http::HeaderMap) -> RequestTrace {
+    let trace = match from_headers(headers) {
+        Some(incoming) => RequestTrace {
+            caller: Some(incoming.parent_id),
+            own: incoming.child(),
+        },
         None => {
             headers.remove(TRACESTATE);
-            let trace = TraceParent::start();
-            set(headers, &trace);
-            trace
+            RequestTrace {
+                caller: None,
+                own: TraceParent::start(),
+            }
         }
-    }
-}
-
-/// Sets the `traceparent` header to `trace`.
-pub fn set(headers: &mut http::HeaderMap, trace: &TraceParent) {
-    if let Ok(value) = http::HeaderValue::from_str(&trace.to_string()) {
-        headers.insert(TRACEPARENT, value);
-    }
-}
-
-fn new_span_id() -> [u8; 8] {
-    loop {
-        let bytes = *uuid::Uuid::new_v4().as_bytes();
-        // The last eight bytes of a v4 UUID are random but for the variant's two bits.
-        let mut id = [0u8; 8];
-        id.copy_from_slice(&bytes[8..]);
-        if id != [0; 8] {
-            return id;
-        }
-    }
-}
-
-/// Two lowercase hex digits.
-fn hex_byte(pair: &[u8]) -> Option<u8> {
-    let mut out = [0u8; 1];
-    decode_into(pair, &mut out)?;
-    Some(out[0])
-}
-
-/// Lowercase hex into `out` (uppercase is invalid in `traceparent`).
-fn decode_into(text: &[u8], out: &mut [u8]) -> Option<()> {
-    if text.len() != out.len() * 2
-        || !text
-            .iter()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
-    {
-        return None;
-    }
-    hex::decode_to_slice(text, out).ok()
+    };
+    set(headers, &trace.own);
+    trace
 }
 
 #[cfg(test)]
@@ -175,88 +52,26 @@ mod tests {
     const VALID: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
     #[test]
-    fn parses_the_specifications_example() {
-        let t = TraceParent::parse(VALID).expect("valid");
-        assert_eq!(t.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
-        assert_eq!(hex::encode(t.parent_id), "00f067aa0ba902b7");
-        assert_eq!(t.flags, 1);
-        assert_eq!(t.to_string(), VALID);
-    }
-
-    #[test]
-    fn rejects_what_the_specification_calls_invalid() {
-        let cases = [
-            "",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
-            // all-zero trace id, all-zero parent id
-            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
-            // version ff
-            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-            // uppercase hex
-            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
-            // version 00 with more after it
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
-            // wrong separators, non-hex
-            "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0z",
-            // short trace id, long parent id
-            "00-4bf92f3577b34da6a3ce929d0e0e473-600f067aa0ba902b7-01",
-            // a later version with a field run on without a dash
-            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",
-            // multi-byte characters where hex is due
-            "00-4bf92f3577b34da6a3ce929d0e0e47é-00f067aa0ba902b7-01",
-        ];
-        for case in cases {
-            assert_eq!(TraceParent::parse(case), None, "{case:?}");
-        }
-    }
-
-    #[test]
-    fn a_later_version_is_read_and_passed_on_as_00() {
-        let t = TraceParent::parse(
-            "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-09-what-the-future-adds",
-        )
-        .expect("valid");
-        assert_eq!(
-            t.to_string(),
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-09"
-        );
-    }
-
-    #[test]
-    fn children_keep_the_trace_and_get_a_new_span() {
-        let parent = TraceParent::parse(VALID).expect("valid");
-        let child = parent.child();
-        assert_eq!(child.trace_id, parent.trace_id);
-        assert_eq!(child.flags, parent.flags);
-        assert_ne!(child.parent_id, parent.parent_id);
-        assert_eq!(TraceParent::parse(&child.to_string()), Some(child));
-    }
-
-    #[test]
-    fn started_traces_are_valid_and_distinct() {
-        let a = TraceParent::start();
-        let b = TraceParent::start();
-        assert_ne!(a.trace_id, b.trace_id);
-        assert_eq!(TraceParent::parse(&a.to_string()), Some(a));
-    }
-
-    #[test]
-    fn headers_keep_a_valid_context_and_replace_others() {
+    fn headers_continue_a_valid_context_and_replace_others() {
+        let client = TraceParent::parse(VALID).expect("valid");
         let mut headers = http::HeaderMap::new();
         headers.insert(TRACEPARENT, VALID.parse().expect("value"));
         headers.insert(TRACESTATE, "vendor=1".parse().expect("value"));
         let kept = adopt_or_start(&mut headers);
-        assert_eq!(kept.to_string(), VALID);
+        // Same trace and flags; the host's span is the component's parent.
+        assert_eq!(kept.caller, Some(client.parent_id));
+        assert_eq!(kept.own.trace_id, client.trace_id);
+        assert_eq!(kept.own.flags, client.flags);
+        assert_ne!(kept.own.parent_id, client.parent_id);
+        assert_eq!(headers[TRACEPARENT], kept.own.to_string().as_str());
         assert_eq!(headers[TRACESTATE], "vendor=1");
 
         let mut headers = http::HeaderMap::new();
         headers.insert(TRACEPARENT, "garbage".parse().expect("value"));
         headers.insert(TRACESTATE, "vendor=1".parse().expect("value"));
         let made = adopt_or_start(&mut headers);
-        assert_eq!(headers[TRACEPARENT], made.to_string().as_str());
+        assert_eq!(made.caller, None);
+        assert_eq!(headers[TRACEPARENT], made.own.to_string().as_str());
         assert!(headers.get(TRACESTATE).is_none());
 
         // Two traceparent fields: neither is trusted.
@@ -264,7 +79,8 @@ mod tests {
         headers.append(TRACEPARENT, VALID.parse().expect("value"));
         headers.append(TRACEPARENT, VALID.parse().expect("value"));
         let made = adopt_or_start(&mut headers);
-        assert_ne!(made.to_string(), VALID);
+        assert_eq!(made.caller, None);
+        assert_ne!(made.own.trace_id, client.trace_id);
         assert_eq!(headers.get_all(TRACEPARENT).iter().count(), 1);
     }
 }

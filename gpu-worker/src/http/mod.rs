@@ -98,6 +98,7 @@ async fn route(api: &Api, req: Request<Incoming>) -> Response<Full<Bytes>> {
         }
     };
     let started = Instant::now();
+    let span = RequestSpan::begin(req.method(), &path, req.headers());
     let response = match embed(api, req, endpoint).await {
         Ok(body) => json_response(StatusCode::OK, &body),
         Err(e) => {
@@ -110,7 +111,53 @@ async fn route(api: &Api, req: Request<Incoming>) -> Response<Full<Bytes>> {
     api.service
         .metrics()
         .record_request(endpoint, response.status().as_u16(), started.elapsed());
+    if let Some(span) = span {
+        span.end(response.status().as_u16(), started.elapsed());
+    }
     response
+}
+
+/// The server span of an embedding request, exported over OTLP when configured: a child of
+/// the caller's `traceparent` (e.g. the kb component's outbound call), or a trace's root.
+struct RequestSpan {
+    own: tessera_otlp::TraceParent,
+    caller: Option<[u8; 8]>,
+    name: String,
+    method: Method,
+    start: std::time::SystemTime,
+}
+
+impl RequestSpan {
+    fn begin(method: &Method, path: &str, headers: &http::HeaderMap) -> Option<RequestSpan> {
+        let incoming = tessera_otlp::traceparent::from_headers(headers);
+        let (own, caller) = match incoming {
+            Some(caller) => (caller.child(), Some(caller.parent_id)),
+            None => (tessera_otlp::TraceParent::start(), None),
+        };
+        tessera_otlp::exporting(&own).then(|| RequestSpan {
+            own,
+            caller,
+            name: format!("{method} {path}"),
+            method: method.clone(),
+            start: std::time::SystemTime::now(),
+        })
+    }
+
+    fn end(self, status: u16, elapsed: std::time::Duration) {
+        tessera_otlp::export(
+            tessera_otlp::SpanRecord::new(
+                &self.own,
+                self.caller,
+                self.name,
+                tessera_otlp::Kind::Server,
+                self.start,
+                elapsed,
+            )
+            .attribute("http.request.method", self.method.as_str())
+            .attribute("http.response.status_code", i64::from(status))
+            .failed((status >= 500).then(|| format!("answered {status}"))),
+        );
+    }
 }
 
 async fn embed(

@@ -15,6 +15,7 @@ use crate::bindings::spin::postgres::postgres::{
 };
 use crate::metrics::{Histogram, POOL_WAIT_BUCKETS};
 use crate::state::HostState;
+use crate::trace::TraceParent;
 use anyhow::Result;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use std::collections::HashMap;
@@ -129,6 +130,8 @@ pub struct PostgresState {
     factor: Arc<PostgresFactor>,
     allowed: Arc<AllowedHosts>,
     component: Arc<str>,
+    /// The trace of the request the instance is serving (`None` when unknown).
+    trace: Option<TraceParent>,
 }
 
 impl Factor for Arc<PostgresFactor> {
@@ -149,6 +152,7 @@ impl Factor for Arc<PostgresFactor> {
             factor: self.clone(),
             allowed: component.allowed_hosts.clone(),
             component: component.id.clone(),
+            trace: None,
         }
     }
 }
@@ -156,6 +160,74 @@ impl Factor for Arc<PostgresFactor> {
 /// A pooled client owned by one guest `connection`.
 pub struct Connection {
     client: Arc<PooledClient>,
+    /// Set when the statements are exported as spans of the request that opened it.
+    spans: Option<StatementSpans>,
+}
+
+impl Connection {
+    fn parts(&self) -> (Arc<PooledClient>, Option<StatementSpans>) {
+        (self.client.clone(), self.spans.clone())
+    }
+
+    fn traced(mut self, spans: Option<StatementSpans>) -> Self {
+        self.spans = spans;
+        self
+    }
+}
+
+/// The request whose child spans a connection's statements are.
+#[derive(Clone)]
+struct StatementSpans {
+    request: TraceParent,
+    component: Arc<str>,
+}
+
+/// The longest statement text a span carries (statements hold `$n` placeholders, not
+/// values).
+const MAX_SPAN_STATEMENT: usize = 2048;
+
+/// Runs one statement, exported as a client span when `spans` is set (OpenTelemetry's
+/// database conventions: named by the operation, the statement text as `db.query.text`).
+async fn traced<R>(
+    spans: Option<StatementSpans>,
+    statement: &str,
+    run: impl Future<Output = Result<R, Error>>,
+) -> Result<R, Error> {
+    let Some(spans) = spans else {
+        return run.await;
+    };
+    let start = std::time::SystemTime::now();
+    let started = std::time::Instant::now();
+    let result = run.await;
+    let operation = statement
+        .split_whitespace()
+        .next()
+        .unwrap_or("statement")
+        .to_ascii_uppercase();
+    let mut text = statement.trim();
+    if text.len() > MAX_SPAN_STATEMENT {
+        let mut end = MAX_SPAN_STATEMENT;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text = &text[..end];
+    }
+    tessera_otlp::export(
+        tessera_otlp::SpanRecord::new(
+            &spans.request.child(),
+            Some(spans.request.parent_id),
+            operation.as_str(),
+            tessera_otlp::Kind::Client,
+            start,
+            started.elapsed(),
+        )
+        .attribute("db.system.name", "postgresql")
+        .attribute("db.operation.name", operation.as_str())
+        .attribute("db.query.text", text)
+        .attribute("tessera.component", spans.component.as_ref())
+        .failed(result.as_ref().err().map(|e| format!("{e:?}"))),
+    );
+    result
 }
 
 struct PooledClient {
@@ -228,6 +300,20 @@ pub struct PostgresView<'a> {
 }
 
 impl PostgresState {
+    /// The trace of the request that starts now (statements become its child spans).
+    pub fn set_trace(&mut self, trace: Option<TraceParent>) {
+        self.trace = trace;
+    }
+
+    fn statement_spans(&self) -> Option<StatementSpans> {
+        self.trace
+            .filter(tessera_otlp::exporting)
+            .map(|request| StatementSpans {
+                request,
+                component: self.component.clone(),
+            })
+    }
+
     /// Checks the address against allowed_outbound_hosts and picks its pool, with the
     /// histogram its waits are recorded in.
     fn authorize(&self, address: &str) -> Result<(Pool, Arc<Histogram>), Error> {
@@ -273,6 +359,7 @@ async fn connect((pool, waits): (Pool, Arc<Histogram>)) -> Result<Connection, Er
     waits.observe(started.elapsed());
     let object = object.map_err(pool_error)?;
     Ok(Connection {
+        spans: None,
         client: Arc::new(PooledClient {
             object: Some(object),
             maybe_in_transaction: AtomicBool::new(false),
@@ -381,8 +468,9 @@ impl pg::HostConnection for PostgresView<'_> {
             Ok(pool) => pool,
             Err(e) => return Ok(Err(e)),
         };
+        let spans = self.state.statement_spans();
         Ok(match connect(pool).await {
-            Ok(conn) => Ok(self.table.push(conn)?),
+            Ok(conn) => Ok(self.table.push(conn.traced(spans))?),
             Err(e) => Err(e),
         })
     }
@@ -393,8 +481,8 @@ impl pg::HostConnection for PostgresView<'_> {
         statement: String,
         params: Vec<ParameterValue>,
     ) -> wasmtime::Result<Result<RowSet, Error>> {
-        let client = self.table.get(&conn)?.client.clone();
-        Ok(run_query(&client, &statement, &params).await)
+        let (client, spans) = self.table.get(&conn)?.parts();
+        Ok(traced(spans, &statement, run_query(&client, &statement, &params)).await)
     }
 
     async fn execute(
@@ -403,8 +491,8 @@ impl pg::HostConnection for PostgresView<'_> {
         statement: String,
         params: Vec<ParameterValue>,
     ) -> wasmtime::Result<Result<u64, Error>> {
-        let client = self.table.get(&conn)?.client.clone();
-        Ok(run_execute(&client, &statement, &params).await)
+        let (client, spans) = self.table.get(&conn)?.parts();
+        Ok(traced(spans, &statement, run_execute(&client, &statement, &params)).await)
     }
 
     fn drop(&mut self, conn: Resource<Connection>) -> wasmtime::Result<()> {
@@ -445,12 +533,13 @@ impl pg::HostConnectionBuilder for PostgresView<'_> {
     }
 }
 
-/// Clones the client of `conn` out of the store so the query can await without it.
+/// Clones the client of `conn` (and its spans) out of the store so the query can await
+/// without it.
 fn client_of<T>(
     accessor: &Accessor<T, Postgres>,
     conn: &Resource<Connection>,
-) -> wasmtime::Result<Arc<PooledClient>> {
-    accessor.with(|mut access| Ok(access.get().table.get(conn)?.client.clone()))
+) -> wasmtime::Result<(Arc<PooledClient>, Option<StatementSpans>)> {
+    accessor.with(|mut access| Ok(access.get().table.get(conn)?.parts()))
 }
 
 impl<T> pg::HostConnectionWithStore<T> for Postgres {
@@ -458,12 +547,17 @@ impl<T> pg::HostConnectionWithStore<T> for Postgres {
         accessor: &Accessor<T, Self>,
         address: String,
     ) -> wasmtime::Result<Result<Resource<Connection>, Error>> {
-        let pool = match accessor.with(|mut access| access.get().state.authorize(&address)) {
-            Ok(pool) => pool,
+        let (pool, spans) = match accessor.with(|mut access| {
+            let state = &access.get().state;
+            state
+                .authorize(&address)
+                .map(|pool| (pool, state.statement_spans()))
+        }) {
+            Ok(found) => found,
             Err(e) => return Ok(Err(e)),
         };
         let conn = match connect(pool).await {
-            Ok(conn) => conn,
+            Ok(conn) => conn.traced(spans),
             Err(e) => return Ok(Err(e)),
         };
         accessor.with(|mut access| Ok(Ok(access.get().table.push(conn)?)))
@@ -484,8 +578,9 @@ impl<T> pg::HostConnectionWithStore<T> for Postgres {
             Error,
         >,
     > {
-        let client = client_of(accessor, &conn)?;
-        let RowSet { columns, rows } = match run_query(&client, &statement, &params).await {
+        let (client, spans) = client_of(accessor, &conn)?;
+        let ran = traced(spans, &statement, run_query(&client, &statement, &params)).await;
+        let RowSet { columns, rows } = match ran {
             Ok(set) => set,
             Err(e) => return Ok(Err(e)),
         };
@@ -504,8 +599,8 @@ impl<T> pg::HostConnectionWithStore<T> for Postgres {
         statement: String,
         params: Vec<ParameterValue>,
     ) -> wasmtime::Result<Result<u64, Error>> {
-        let client = client_of(accessor, &conn)?;
-        Ok(run_execute(&client, &statement, &params).await)
+        let (client, spans) = client_of(accessor, &conn)?;
+        Ok(traced(spans, &statement, run_execute(&client, &statement, &params)).await)
     }
 }
 

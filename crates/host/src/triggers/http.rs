@@ -257,7 +257,9 @@ impl HttpTrigger {
         let path = req.uri().path().to_string();
         let method = req.method().clone();
         let started = std::time::Instant::now();
-        // The client's trace context when valid, else a new trace; the component sees it.
+        let started_at = std::time::SystemTime::now();
+        // The client's trace context when valid, else a new trace; the component sees the
+        // host's span for this request as its parent.
         let trace = trace::adopt_or_start(req.headers_mut());
         let trace_id = trace.trace_id_hex();
         // Every line logged while the request runs carries its ids.
@@ -276,18 +278,27 @@ impl HttpTrigger {
                 },
                 "/metrics" => self.metrics(),
                 _ => {
-                    let (response, route) = self.route_external(req, client, &request_id).await;
-                    let (component, route) = match &route {
+                    let (response, matched) = self.route_external(req, client, &request_id).await;
+                    let (component, route) = match &matched {
                         Some(m) => (m.component_id.as_str(), m.based_route.as_str()),
                         // Answered by the host before any route matched (404, 413, 414, 431).
                         None => (NO_COMPONENT, NO_ROUTE),
                     };
-                    self.requests.record(
-                        component,
-                        route,
-                        Source::Client,
-                        response.status().as_u16(),
-                        started.elapsed(),
+                    let elapsed = started.elapsed();
+                    let status = response.status().as_u16();
+                    self.requests
+                        .record(component, route, Source::Client, status, elapsed);
+                    export_request_span(
+                        &trace,
+                        RequestSpan {
+                            method: &method,
+                            component,
+                            route: matched.as_ref().map(|m| m.based_route.as_str()),
+                            status,
+                            request_id: &request_id,
+                        },
+                        started_at,
+                        elapsed,
                     );
                     response
                 }
@@ -750,13 +761,30 @@ impl HttpTrigger {
     ) -> http::Response<WasiBody> {
         let request_id = self.request_id();
         let started = std::time::Instant::now();
-        // The calling component's outbound request carries its trace on (a child span).
+        let started_at = std::time::SystemTime::now();
+        let method = req.method().clone();
+        // The calling component's outbound request carries its trace on (its client span
+        // is this request's parent).
         let trace = trace::adopt_or_start(req.headers_mut());
         let span = tracing::info_span!(
             "request",
             request_id = %request_id,
             trace_id = %trace.trace_id_hex()
         );
+        let span_of = |component: &str, route: Option<&str>, status: u16| {
+            export_request_span(
+                &trace,
+                RequestSpan {
+                    method: &method,
+                    component,
+                    route,
+                    status,
+                    request_id: &request_id,
+                },
+                started_at,
+                started.elapsed(),
+            )
+        };
         let matched = match component {
             Some(id) => Some(RouteMatch::synthetic(&id, req.uri().path())),
             None => self.router.route(req.uri().path()),
@@ -769,6 +797,7 @@ impl HttpTrigger {
                 StatusCode::NOT_FOUND.as_u16(),
                 started.elapsed(),
             );
+            span_of(NO_COMPONENT, None, StatusCode::NOT_FOUND.as_u16());
             return json_response(
                 StatusCode::NOT_FOUND,
                 "route_not_found",
@@ -787,8 +816,57 @@ impl HttpTrigger {
             response.status().as_u16(),
             started.elapsed(),
         );
+        span_of(
+            &matched.component_id,
+            Some(&matched.based_route),
+            response.status().as_u16(),
+        );
         response
     }
+}
+
+/// What the span of a request says about it.
+struct RequestSpan<'a> {
+    method: &'a http::Method,
+    component: &'a str,
+    /// The manifest's route pattern, `None` when no route matched.
+    route: Option<&'a str>,
+    status: u16,
+    request_id: &'a str,
+}
+
+/// Exports the host's server span of a request, when spans are exported (OpenTelemetry's
+/// HTTP conventions: named `METHOD route`, failed on a 5xx).
+fn export_request_span(
+    trace: &trace::RequestTrace,
+    request: RequestSpan<'_>,
+    start: std::time::SystemTime,
+    elapsed: std::time::Duration,
+) {
+    if !tessera_otlp::exporting(&trace.own) {
+        return;
+    }
+    let name = match request.route {
+        Some(route) => format!("{} {route}", request.method),
+        None => request.method.to_string(),
+    };
+    let mut span = tessera_otlp::SpanRecord::new(
+        &trace.own,
+        trace.caller,
+        name,
+        tessera_otlp::Kind::Server,
+        start,
+        elapsed,
+    )
+    .attribute("http.request.method", request.method.as_str())
+    .attribute("http.response.status_code", i64::from(request.status))
+    .attribute("tessera.component", request.component)
+    .attribute("tessera.request_id", request.request_id)
+    .failed((request.status >= 500).then(|| format!("answered {}", request.status)));
+    if let Some(route) = request.route {
+        span = span.attribute("http.route", route);
+    }
+    tessera_otlp::export(span);
 }
 
 /// Metric labels of requests the host answered before any component was chosen.

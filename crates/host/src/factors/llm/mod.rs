@@ -13,6 +13,7 @@ use crate::app::ComponentConfig;
 use crate::bindings::fermyon::spin::llm::{self, EmbeddingsResult, Error};
 use crate::metrics::LlmMetrics;
 use crate::state::HostState;
+use crate::trace::TraceParent;
 use anyhow::Result;
 use local::LocalModels;
 pub use remote::LlmWorker;
@@ -57,11 +58,12 @@ impl LlmFactor {
         component: &Arc<str>,
         model: String,
         input: Vec<String>,
+        trace: Option<TraceParent>,
     ) -> Result<EmbeddingsResult, Error> {
         let texts = input.len();
         let (backend, result) = match (&self.local, &self.remote) {
             (Some(local), _) if local.offers(&model) => ("host", local.embed(input).await),
-            (_, Some(remote)) => ("worker", remote.embed(&model, input).await),
+            (_, Some(remote)) => ("worker", remote.embed(&model, input, trace).await),
             (local, None) => ("none", Err(no_model(local.is_some()))),
         };
         let outcome = if result.is_ok() { "ok" } else { "error" };
@@ -88,6 +90,15 @@ pub struct LlmState {
     component: Arc<str>,
     /// The component's `ai_models`.
     allowed: Arc<[String]>,
+    /// The trace of the request the instance is serving: calls to the worker are its
+    /// children.
+    trace: Option<TraceParent>,
+}
+
+impl LlmState {
+    pub fn set_trace(&mut self, trace: Option<TraceParent>) {
+        self.trace = trace;
+    }
 }
 
 impl Factor for Arc<LlmFactor> {
@@ -103,6 +114,7 @@ impl Factor for Arc<LlmFactor> {
             factor: self.clone(),
             component: component.id.clone(),
             allowed: component.ai_models.clone(),
+            trace: None,
         }
     }
 }
@@ -145,6 +157,9 @@ impl llm::Host for LlmState {
                 .record(&self.component, "none", "denied", text.len());
             return Ok(Err(access_denied(&model)));
         }
-        Ok(self.factor.embed(&self.component, model, text).await)
+        Ok(self
+            .factor
+            .embed(&self.component, model, text, self.trace)
+            .await)
     }
 }

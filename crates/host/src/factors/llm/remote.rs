@@ -2,6 +2,7 @@
 //! the endpoint real Spin's `[llm_compute] type = "remote_http"` calls.
 
 use crate::bindings::fermyon::spin::llm::{EmbeddingsResult, EmbeddingsUsage, Error};
+use crate::trace::TraceParent;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
@@ -47,11 +48,51 @@ impl RemoteModels {
         }
     }
 
-    pub async fn embed(&self, model: &str, input: Vec<String>) -> Result<EmbeddingsResult, Error> {
+    /// Embeds `input` on the worker; with `trace`, the call is a child span of it (sent as
+    /// `traceparent`, exported when spans are).
+    pub async fn embed(
+        &self,
+        model: &str,
+        input: Vec<String>,
+        trace: Option<TraceParent>,
+    ) -> Result<EmbeddingsResult, Error> {
+        let call = trace.map(|parent| (parent, parent.child()));
+        let start = std::time::SystemTime::now();
+        let started = std::time::Instant::now();
+        let result = self.send(model, input, call.map(|(_, own)| own)).await;
+        if let Some((parent, own)) = call
+            && tessera_otlp::exporting(&own)
+        {
+            tessera_otlp::export(
+                tessera_otlp::SpanRecord::new(
+                    &own,
+                    Some(parent.parent_id),
+                    "POST /embed",
+                    tessera_otlp::Kind::Client,
+                    start,
+                    started.elapsed(),
+                )
+                .attribute("http.request.method", "POST")
+                .attribute("server.address", "embedding-worker")
+                .failed(result.as_ref().err().map(|e| format!("{e:?}"))),
+            );
+        }
+        result
+    }
+
+    async fn send(
+        &self,
+        model: &str,
+        input: Vec<String>,
+        trace: Option<TraceParent>,
+    ) -> Result<EmbeddingsResult, Error> {
         let body = serde_json::json!({ "model": model, "input": input });
         let mut request =
             http::Request::post(format!("{}/embed", self.worker.url.trim_end_matches('/')))
                 .header(http::header::CONTENT_TYPE, "application/json");
+        if let Some(trace) = trace {
+            request = request.header(crate::trace::TRACEPARENT, trace.to_string());
+        }
         if let Some(token) = &self.worker.token {
             request = request.header(http::header::AUTHORIZATION, format!("bearer {token}"));
         }

@@ -91,10 +91,21 @@ impl WasiHttpHooks for OutboundHttp {
         fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> SendFuture {
         drop(fut);
+        // The request is a child span of the one the instance serves, unless the guest set
+        // its own context.
+        let mut span = None;
         if let Some(current) = &self.trace
             && !request.headers().contains_key(trace::TRACEPARENT)
         {
-            trace::set(request.headers_mut(), &current.child());
+            let child = current.child();
+            trace::set(request.headers_mut(), &child);
+            span = tessera_otlp::exporting(&child).then(|| ClientSpan {
+                own: child,
+                parent: current.parent_id,
+                method: request.method().clone(),
+                start: std::time::SystemTime::now(),
+                started: std::time::Instant::now(),
+            });
         }
         let uri = request.uri().clone();
         let host = uri.host().unwrap_or("self");
@@ -115,7 +126,7 @@ impl WasiHttpHooks for OutboundHttp {
             let Some(dispatch) = self.factor.self_dispatch.get().cloned() else {
                 return Box::new(async { Err(HttpError::DestinationUnavailable) });
             };
-            let record = self.recorder(host.to_string());
+            let record = self.recorder(host.to_string(), span);
             return Box::new(async move {
                 let response = record.outcome(dispatch.dispatch(chained, request).await)?;
                 Ok((
@@ -127,10 +138,13 @@ impl WasiHttpHooks for OutboundHttp {
         if !self.allowed.allows(scheme, host, port) {
             return self.deny(&uri);
         }
-        let record = self.recorder(match uri.port_u16() {
-            Some(port) => format!("{host}:{port}"),
-            None => host.to_string(),
-        });
+        let record = self.recorder(
+            match uri.port_u16() {
+                Some(port) => format!("{host}:{port}"),
+                None => host.to_string(),
+            },
+            span,
+        );
         if options.is_none_or(|o| {
             o.connect_timeout.is_none()
                 && o.first_byte_timeout.is_none()
@@ -173,31 +187,63 @@ impl OutboundHttp {
         Box::new(async { Err(HttpError::HttpRequestDenied) })
     }
 
-    fn recorder(&self, host: String) -> Recorder {
+    fn recorder(&self, host: String, span: Option<ClientSpan>) -> Recorder {
         Recorder {
             factor: self.factor.clone(),
             component: self.component.clone(),
             host,
+            span,
         }
     }
 }
 
-/// Counts one outbound request once its answer (or failure) is known.
+/// Counts one outbound request once its answer (or failure) is known, and exports its span.
 struct Recorder {
     factor: Arc<OutboundHttpFactor>,
     component: Arc<str>,
     host: String,
+    span: Option<ClientSpan>,
+}
+
+/// An outbound request's span while it runs (only when spans are exported).
+struct ClientSpan {
+    own: TraceParent,
+    parent: [u8; 8],
+    method: http::Method,
+    start: std::time::SystemTime,
+    started: std::time::Instant,
 }
 
 impl Recorder {
-    fn outcome<T: AnswerStatus, E>(self, result: Result<T, E>) -> Result<T, E> {
-        let class = match &result {
-            Ok(answer) => status_class(answer.answer_status()),
-            Err(_) => "error",
-        };
-        self.factor
-            .metrics
-            .record(&self.component, &self.host, class);
+    fn outcome<T: AnswerStatus, E: std::fmt::Debug>(self, result: Result<T, E>) -> Result<T, E> {
+        let status = result.as_ref().ok().map(|answer| answer.answer_status());
+        self.factor.metrics.record(
+            &self.component,
+            &self.host,
+            status.map_or("error", status_class),
+        );
+        if let Some(span) = self.span {
+            let mut record = tessera_otlp::SpanRecord::new(
+                &span.own,
+                Some(span.parent),
+                span.method.as_str(),
+                tessera_otlp::Kind::Client,
+                span.start,
+                span.started.elapsed(),
+            )
+            .attribute("http.request.method", span.method.as_str())
+            .attribute("server.address", self.host.as_str())
+            .attribute("tessera.component", self.component.as_ref())
+            .failed(match (&result, status) {
+                (Err(e), _) => Some(format!("{e:?}")),
+                (Ok(_), Some(s)) if s >= 500 => Some(format!("answered {s}")),
+                _ => None,
+            });
+            if let Some(status) = status {
+                record = record.attribute("http.response.status_code", i64::from(status));
+            }
+            tessera_otlp::export(record);
+        }
         result
     }
 }

@@ -4,7 +4,7 @@
 //! converts the rows back. A column of a type the older interface has no value for arrives
 //! as its `unsupported` case, as on Spin.
 
-use super::{Connection, Postgres, PostgresView, connect, run_execute, run_query};
+use super::{Connection, Postgres, PostgresView, connect, run_execute, run_query, traced};
 use crate::bindings::compat::spin::postgres::postgres as v3;
 use crate::bindings::fermyon::spin::{postgres as v2, rdbms_types as v2t};
 use crate::bindings::spin::postgres::postgres as v4;
@@ -33,8 +33,9 @@ impl PostgresView<'_> {
             Ok(pool) => pool,
             Err(e) => return Ok(Err(e)),
         };
+        let spans = self.state.statement_spans();
         Ok(match connect(pool).await {
-            Ok(conn) => Ok(self.table.push(conn)?),
+            Ok(conn) => Ok(self.table.push(conn.traced(spans))?),
             Err(e) => Err(e),
         })
     }
@@ -45,9 +46,9 @@ impl PostgresView<'_> {
         statement: &str,
         params: Result<Vec<v4::ParameterValue>, v4::Error>,
     ) -> wasmtime::Result<Result<v4::RowSet, v4::Error>> {
-        let client = self.table.get(conn)?.client.clone();
+        let (client, spans) = self.table.get(conn)?.parts();
         Ok(match params {
-            Ok(params) => run_query(&client, statement, &params).await,
+            Ok(params) => traced(spans, statement, run_query(&client, statement, &params)).await,
             Err(e) => Err(e),
         })
     }
@@ -58,9 +59,9 @@ impl PostgresView<'_> {
         statement: &str,
         params: Result<Vec<v4::ParameterValue>, v4::Error>,
     ) -> wasmtime::Result<Result<u64, v4::Error>> {
-        let client = self.table.get(conn)?.client.clone();
+        let (client, spans) = self.table.get(conn)?.parts();
         Ok(match params {
-            Ok(params) => run_execute(&client, statement, &params).await,
+            Ok(params) => traced(spans, statement, run_execute(&client, statement, &params)).await,
             Err(e) => Err(e),
         })
     }
