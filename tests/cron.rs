@@ -1,5 +1,6 @@
 //! `[[trigger.cron]]`: a component built with wit-bindgen against wit/ (Spin's cron world)
-//! fires every second and records each tick in Postgres.
+//! fires every second and records each tick in Postgres; each run is a trace of its own,
+//! exported over OTLP to a collector double.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tessera_e2e::{Checks, HostCommand, TestDb};
@@ -7,6 +8,7 @@ use tessera_e2e::{Checks, HostCommand, TestDb};
 #[test]
 fn cron_trigger_fires_every_second() {
     let db = TestDb::new();
+    let collector = tessera_e2e::TestServer::start("");
     let manifest = format!(
         r#"
 spin_manifest_version = 2
@@ -36,8 +38,39 @@ source = "WASM:hello"
 "#,
         db.host_port()
     );
-    let host = HostCommand::new(&db, &manifest).start();
+    let host = HostCommand::new(&db, &manifest)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", collector.origin())
+        .env("OTEL_BSP_SCHEDULE_DELAY", "50")
+        .start();
     let mut c = Checks::new("cron");
+
+    c.check(
+        "a run is a root span; its statements are its children",
+        || {
+            let spans = tessera_e2e::otlp::spans_when(&collector, |spans| {
+                spans.iter().any(|run| {
+                    run.name == "cron cron-tick"
+                        && spans.iter().any(|s| {
+                            s.parent == run.span_id
+                                && s.attribute("db.operation.name") == Some("INSERT")
+                        })
+                })
+            });
+            let run = spans
+                .iter()
+                .find(|run| {
+                    run.name == "cron cron-tick" && spans.iter().any(|s| s.parent == run.span_id)
+                })
+                .unwrap_or_else(|| panic!("{spans:#?}"));
+            assert_eq!(run.parent, "", "a cron run starts its trace: {run:#?}");
+            assert!(!run.server, "{run:#?}");
+            assert_eq!(run.attribute("tessera.component"), Some("cron-tick"));
+            for child in spans.iter().filter(|s| s.parent == run.span_id) {
+                assert_eq!(child.trace_id, run.trace_id, "{child:#?}");
+                assert_eq!(child.attribute("db.system.name"), Some("postgresql"));
+            }
+        },
+    );
 
     c.check("at least two ticks recorded within 6 s", || {
         let count = || -> i64 {

@@ -106,11 +106,9 @@ impl WorkerState for Policy {
         // Outbound requests carry the trace of the request the instance is serving; with
         // several at once there is no telling which one a request belongs to.
         let one_at_a_time = !self.reuse || self.concurrency == 1;
-        let trace = clock.trace.filter(|_| one_at_a_time);
-        let state = store.data_mut();
-        state.outbound_http.set_trace(trace);
-        state.postgres.set_trace(trace);
-        state.llm.set_trace(trace);
+        store
+            .data_mut()
+            .set_trace(clock.trace.filter(|_| one_at_a_time));
         let remaining = self.timeout.saturating_sub(clock.started.elapsed());
         store.data().deadlines.start(clock);
         Box::pin(tokio::time::sleep(remaining))

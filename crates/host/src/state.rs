@@ -25,6 +25,16 @@ pub struct HostState {
     pub deadlines: Arc<Deadlines>,
 }
 
+impl HostState {
+    /// The trace the instance works in from now on: its outbound requests, Postgres
+    /// statements and model calls become child spans of `trace`.
+    pub fn set_trace(&mut self, trace: Option<crate::trace::TraceParent>) {
+        self.outbound_http.set_trace(trace);
+        self.postgres.set_trace(trace);
+        self.llm.set_trace(trace);
+    }
+}
+
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {

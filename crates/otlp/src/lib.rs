@@ -92,6 +92,8 @@ pub enum Kind {
     Server,
     /// A request this process sent (HTTP, or a statement to Postgres).
     Client,
+    /// Work this process started itself (a scheduled run).
+    Internal,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -245,6 +247,7 @@ impl Exporter {
             .with_kind(match span.kind {
                 Kind::Server => SpanKind::Server,
                 Kind::Client => SpanKind::Client,
+                Kind::Internal => SpanKind::Internal,
             })
             .with_start_time(span.start)
             .with_attributes(span.attributes.into_iter().map(|(key, value)| match value {

@@ -6,6 +6,7 @@ use crate::app::{App, Entry, LoadedComponent};
 use crate::bindings::cron::SpinCronPre;
 use crate::bindings::cron::fermyon::spin_cron::cron_types::{Error as CronError, Metadata};
 use crate::state::RequestClock;
+use crate::trace::TraceParent;
 use anyhow::{Context, Result};
 use chrono::Utc;
 use cron::Schedule;
@@ -77,12 +78,37 @@ impl CronJob {
         }
     }
 
+    /// One run, a trace of its own: what the component calls and queries are children of
+    /// the run's span (exported when spans are).
     async fn fire(&self, timestamp: u64, event_id: &str) -> Result<()> {
+        let trace = TraceParent::start();
+        let start = std::time::SystemTime::now();
+        let started = std::time::Instant::now();
+        let result = self.run_once(timestamp, event_id, trace).await;
+        tessera_otlp::export(
+            tessera_otlp::SpanRecord::new(
+                &trace,
+                None,
+                format!("cron {}", self.component.id()),
+                tessera_otlp::Kind::Internal,
+                start,
+                started.elapsed(),
+            )
+            .attribute("tessera.component", self.component.id())
+            .attribute("tessera.cron.expression", self.expression.to_string())
+            .attribute("tessera.request_id", event_id)
+            .failed(result.as_ref().err().map(|e| format!("{e:#}"))),
+        );
+        result
+    }
+
+    async fn run_once(&self, timestamp: u64, event_id: &str, trace: TraceParent) -> Result<()> {
         let mut store = self.app.new_store(&self.component);
         store
             .data()
             .deadlines
-            .start(RequestClock::new(event_id.to_string()));
+            .start(RequestClock::traced(event_id.to_string(), Some(trace)));
+        store.data_mut().set_trace(Some(trace));
         let timeout = self.app.config.request_timeout;
         let call = async {
             let instance = self.pre.instantiate_async(&mut store).await?;
