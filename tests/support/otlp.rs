@@ -83,16 +83,14 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Waits (up to a minute) until the exported spans satisfy `done`, then returns them.
 pub fn spans_when(collector: &TestServer, done: impl Fn(&[Exported]) -> bool) -> Vec<Exported> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
+    crate::wait_for(std::time::Duration::from_secs(60), || {
         let spans = exported_spans(collector);
-        if done(&spans) {
-            return spans;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the spans expected never arrived; exported: {spans:#?}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+        done(&spans).then_some(spans)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the spans expected never arrived; exported: {:#?}",
+            exported_spans(collector)
+        )
+    })
 }

@@ -74,6 +74,23 @@ impl SpanRecord {
         }
     }
 
+    /// A request this process served, named and described by OpenTelemetry's HTTP
+    /// conventions (`http.request.method`, `http.response.status_code`), failed on a 5xx.
+    pub fn http_server(
+        own: &TraceParent,
+        caller: Option<[u8; 8]>,
+        name: impl Into<String>,
+        method: &str,
+        status: u16,
+        start: SystemTime,
+        elapsed: Duration,
+    ) -> Self {
+        SpanRecord::new(own, caller, name, Kind::Server, start, elapsed)
+            .attribute("http.request.method", method)
+            .attribute("http.response.status_code", i64::from(status))
+            .failed((status >= 500).then(|| format!("answered {status}")))
+    }
+
     pub fn attribute(mut self, key: &'static str, value: impl Into<Attribute>) -> Self {
         self.attributes.push((key, value.into()));
         self

@@ -144,19 +144,15 @@ impl RequestSpan {
     }
 
     fn end(self, status: u16, elapsed: std::time::Duration) {
-        tessera_otlp::export(
-            tessera_otlp::SpanRecord::new(
-                &self.own,
-                self.caller,
-                self.name,
-                tessera_otlp::Kind::Server,
-                self.start,
-                elapsed,
-            )
-            .attribute("http.request.method", self.method.as_str())
-            .attribute("http.response.status_code", i64::from(status))
-            .failed((status >= 500).then(|| format!("answered {status}"))),
-        );
+        tessera_otlp::export(tessera_otlp::SpanRecord::http_server(
+            &self.own,
+            self.caller,
+            self.name,
+            self.method.as_str(),
+            status,
+            self.start,
+            elapsed,
+        ));
     }
 }
 

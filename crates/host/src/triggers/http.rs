@@ -850,19 +850,17 @@ fn export_request_span(
         Some(route) => format!("{} {route}", request.method),
         None => request.method.to_string(),
     };
-    let mut span = tessera_otlp::SpanRecord::new(
+    let mut span = tessera_otlp::SpanRecord::http_server(
         &trace.own,
         trace.caller,
         name,
-        tessera_otlp::Kind::Server,
+        request.method.as_str(),
+        request.status,
         start,
         elapsed,
     )
-    .attribute("http.request.method", request.method.as_str())
-    .attribute("http.response.status_code", i64::from(request.status))
     .attribute("tessera.component", request.component)
-    .attribute("tessera.request_id", request.request_id)
-    .failed((request.status >= 500).then(|| format!("answered {}", request.status)));
+    .attribute("tessera.request_id", request.request_id);
     if let Some(route) = request.route {
         span = span.attribute("http.route", route);
     }
