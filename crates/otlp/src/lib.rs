@@ -146,13 +146,27 @@ impl From<i64> for Attribute {
 static INSTALLED: OnceLock<Exporter> = OnceLock::new();
 
 /// Sets up this process's exporter from the environment (see the crate's documentation);
-/// call it once, inside the tokio runtime. Returns the endpoint when spans will be exported.
+/// call it once, inside the tokio runtime. Returns the endpoint, fit for a log line (user
+/// info masked), when spans will be exported.
 pub fn install(default_service: &str) -> Result<Option<String>> {
     let Some(exporter) = Exporter::from_env(default_service)? else {
         return Ok(None);
     };
     let _ = INSTALLED.set(exporter);
-    Ok(configured_endpoint())
+    Ok(configured_endpoint().map(|e| redacted(&e)))
+}
+
+/// `endpoint` with its user info, if any, replaced by `***` (a token may stand there as
+/// well as a password).
+fn redacted(endpoint: &str) -> String {
+    let Some((scheme, rest)) = endpoint.split_once("://") else {
+        return endpoint.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}://***@{host}{}", &rest[authority_end..]),
+        None => endpoint.to_string(),
+    }
 }
 
 /// Whether a span of `trace` would be exported: an exporter is installed and the trace is
@@ -346,6 +360,23 @@ mod tests {
             ("OTEL_SDK_DISABLED", "TRUE"),
         ];
         assert_eq!(endpoint_from(vars(&disabled)), None);
+    }
+
+    #[test]
+    fn the_logged_endpoint_hides_its_user_info() {
+        assert_eq!(
+            redacted("http://u:secret@collector:4318/v1"),
+            "http://***@collector:4318/v1"
+        );
+        assert_eq!(
+            redacted("http://token@collector:4318"),
+            "http://***@collector:4318"
+        );
+        assert_eq!(
+            redacted("http://collector:4318/a@b"),
+            "http://collector:4318/a@b"
+        );
+        assert_eq!(redacted("http://127.0.0.1:4318"), "http://127.0.0.1:4318");
     }
 
     #[test]
