@@ -38,7 +38,9 @@ source = "WASM:hello"
 "#,
         db.host_port()
     );
+    // cron-tick is a Spin app of its own making: it creates its table.
     let host = HostCommand::new(&db, &manifest)
+        .components_as_owner()
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", collector.origin())
         .env("OTEL_BSP_SCHEDULE_DELAY", "50")
         .start();

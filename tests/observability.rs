@@ -75,7 +75,10 @@ allowed_outbound_hosts = ["{}"]
         upstream.origin()
     );
     let db = TestDb::new();
-    let host = HostCommand::new(&db, &manifest).start();
+    // spin2 is a Spin app of its own making: it creates its table.
+    let host = HostCommand::new(&db, &manifest)
+        .components_as_owner()
+        .start();
     let mut c = Checks::new("metrics");
 
     for _ in 0..3 {
@@ -239,7 +242,10 @@ allowed_outbound_hosts = ["{origin}"]
         origin = upstream.origin()
     );
     let db = TestDb::new();
-    let host = HostCommand::new(&db, &manifest).start();
+    // spin2 is a Spin app of its own making: it creates its table.
+    let host = HostCommand::new(&db, &manifest)
+        .components_as_owner()
+        .start();
     let mut c = Checks::new("trace");
     let echoed = |traceparent: Option<&str>| -> String {
         let mut req = Request::new("GET", "/echo/x");

@@ -265,6 +265,18 @@ fn picker_end_to_end() {
             "interval",
         );
         assert_field(send(&host, "GET", "/v1/market/bars", None), 400, "symbol");
+        // A multi-byte character across the date's tenth byte (found by the fuzzer, which
+        // made the picker panic on it): a 400 naming the parameter.
+        assert_field(
+            send(
+                &host,
+                "GET",
+                "/v1/market/bars?symbol=X&interval=1d&to=2024-01-0%C3%81T00:00:00Z",
+                None,
+            ),
+            400,
+            "to",
+        );
     });
 
     c.check(

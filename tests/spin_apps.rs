@@ -77,7 +77,9 @@ fn a_spin2_component_runs_with_spins_interfaces() {
         ),
     )
     .unwrap();
+    // Spin apps of their own making: spin2 creates its table.
     let host = HostCommand::new(&db, &manifest(&app, &db, &upstream))
+        .components_as_owner()
         .arg("--runtime-config-file")
         .arg(runtime_config.to_string_lossy())
         .start();

@@ -189,7 +189,7 @@ fn app_idle_rss(args: &HostArgs, db: &tessera_e2e::TestDb) -> Result<f64> {
         .arg(db.url())
         .arg("--state-dir")
         .arg(tessera_e2e::root().join(".tessera"))
-        .env("SPIN_VARIABLE_DATABASE_URL", db.url())
+        .env("SPIN_VARIABLE_DATABASE_URL", db.app_url())
         .env("RUST_LOG", "warn")
         .current_dir(manifest.parent().context("manifest has no directory")?);
     let app = Server::start("tessera up (app)", cmd, addr, "/health")?;

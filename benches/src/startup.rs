@@ -90,7 +90,7 @@ fn start(db: &tessera_e2e::TestDb, state: &Path, path: &str) -> Result<(Duration
         .arg(db.url())
         .arg("--state-dir")
         .arg(state)
-        .env("SPIN_VARIABLE_DATABASE_URL", db.url())
+        .env("SPIN_VARIABLE_DATABASE_URL", db.app_url())
         .env("RUST_LOG", "info")
         .current_dir(&root);
     let (server, took) = Server::start_polling(

@@ -8,7 +8,13 @@ pub struct TestDb {
     name: String,
     admin_url: String,
     url: String,
+    app_url: String,
 }
+
+/// The role the components connect as (`cargo xtask` makes it on the embedded server;
+/// migrations/0018 grants it the tables): not their owner and not a superuser, so
+/// row-level security applies to it.
+pub const APP_ROLE: &str = "tessera_app";
 
 impl TestDb {
     /// Creates database `t_<random>` with pgvector enabled.
@@ -29,10 +35,12 @@ impl TestDb {
         let admin_url = admin_url.to_string();
         let name = format!("t_{}", crate::random_hex());
         let url = with_database(&admin_url, &name);
+        let app_url = with_user(&url, APP_ROLE);
         let db = Self {
             name,
             admin_url,
             url,
+            app_url,
         };
         let name = db.name.clone();
         block_on(async {
@@ -41,15 +49,46 @@ impl TestDb {
                 .batch_execute(&format!("CREATE DATABASE \"{name}\""))
                 .await
                 .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e:?}"));
+            ensure_app_role(&admin).await;
         });
         // Migrations create it too; doing it here keeps tests independent of them.
         db.execute("CREATE EXTENSION IF NOT EXISTS vector");
         db
     }
 
-    /// The URL of this test's database.
+    /// The URL of this test's database, as its owner (a superuser: row-level security
+    /// does not apply), for migrations, set-up and checks.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The same database as [`APP_ROLE`], the components' role: row-level security applies.
+    pub fn app_url(&self) -> &str {
+        &self.app_url
+    }
+
+    /// Runs `sql` as [`APP_ROLE`] after naming the connection's tenant as the components do
+    /// (`None`: names none); `Err` carries the database's message.
+    pub fn query_as_app(&self, tenant: Option<&str>, sql: &str) -> Result<Vec<Row>, String> {
+        let url = self.app_url.clone();
+        let sql = sql.to_string();
+        let tenant = tenant.map(str::to_string);
+        block_on(async move {
+            let client = connect(&url).await;
+            if let Some(tenant) = tenant {
+                client
+                    .execute(tessera_api::tenancy::SET_TENANT_SQL, &[&tenant])
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            client
+                .query(&sql, &[])
+                .await
+                .map_err(|e| match e.as_db_error() {
+                    Some(db) => db.message().to_string(),
+                    None => e.to_string(),
+                })
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -125,6 +164,40 @@ impl Drop for TestDb {
     }
 }
 
+/// Makes [`APP_ROLE`] a login role on the server (tests on a server of their own need it
+/// too). Concurrent tests race to make it; a loser's error is fine once the role is there.
+async fn ensure_app_role(admin: &Client) {
+    let ready = || async {
+        admin
+            .query(
+                "SELECT 1 FROM pg_roles WHERE rolname = $1 AND rolcanlogin
+                   AND NOT rolsuper AND NOT rolbypassrls",
+                &[&APP_ROLE],
+            )
+            .await
+            .map(|rows| !rows.is_empty())
+            .unwrap_or(false)
+    };
+    if ready().await {
+        return;
+    }
+    let made = admin
+        .batch_execute(&format!(
+            "DO $$ BEGIN
+               IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
+                 CREATE ROLE {APP_ROLE};
+               END IF;
+             END $$;
+             ALTER ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS"
+        ))
+        .await;
+    if let Err(e) = made
+        && !ready().await
+    {
+        panic!("making role {APP_ROLE} (the server's role must have CREATEROLE): {e:?}");
+    }
+}
+
 async fn connect(url: &str) -> Client {
     let (client, connection) = tokio_postgres::connect(url, NoTls)
         .await
@@ -157,6 +230,26 @@ fn with_database(url: &str, name: &str) -> String {
         format!("{}{authority}/{name}{query}", &url[..scheme_end + 3])
     } else {
         format!("{url} dbname={name}")
+    }
+}
+
+/// `url` with its user replaced by `user` and no password (URL or key=value form).
+fn with_user(url: &str, user: &str) -> String {
+    let url = url.trim();
+    if let Some(scheme_end) = url.find("://") {
+        let rest = &url[scheme_end + 3..];
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let host = match rest[..authority_end].rfind('@') {
+            Some(at) => &rest[at + 1..],
+            None => rest,
+        };
+        format!("{}{user}@{host}", &url[..scheme_end + 3])
+    } else {
+        let kept: Vec<&str> = url
+            .split_whitespace()
+            .filter(|kv| !kv.starts_with("user=") && !kv.starts_with("password="))
+            .collect();
+        format!("{} user={user}", kept.join(" "))
     }
 }
 
@@ -197,5 +290,17 @@ mod tests {
             "host=h user=u dbname=t_1"
         );
         assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            with_user("postgres://u:p@127.0.0.1:5432/t_1?sslmode=disable", "app"),
+            "postgres://app@127.0.0.1:5432/t_1?sslmode=disable"
+        );
+        assert_eq!(
+            with_user("postgres://h:1/t_1", "app"),
+            "postgres://app@h:1/t_1"
+        );
+        assert_eq!(
+            with_user("host=h user=u password=p dbname=t", "app"),
+            "host=h dbname=t user=app"
+        );
     }
 }

@@ -16,7 +16,10 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(120);
 /// [`HostCommand::run_to_exit`]ed (expected to fail at start-up).
 pub struct HostCommand {
     manifest: Manifest,
+    /// The host's own: migrations, key-value (the owner's).
     database_url: String,
+    /// The components' `database_url` (the application role, under row-level security).
+    component_database_url: String,
     listen: Option<SocketAddr>,
     args: Vec<String>,
     env: Vec<(String, String)>,
@@ -48,6 +51,7 @@ impl HostCommand {
         Self {
             manifest: Manifest::Text(crate::resolve_wasm_sources(manifest)),
             database_url: db.url().to_string(),
+            component_database_url: db.app_url().to_string(),
             listen: None,
             args: Vec::new(),
             env: Vec::new(),
@@ -102,10 +106,19 @@ impl HostCommand {
         self
     }
 
+    /// Gives the components the owner's URL instead of the application role's: for Spin
+    /// apps that are not Tessera's and make their own tables (DDL), which the application
+    /// role may not (migrations/0018).
+    pub fn components_as_owner(mut self) -> Self {
+        self.component_database_url = self.database_url.clone();
+        self
+    }
+
     /// Connects to `url` instead of the test database's URL (the same database by another
     /// route, e.g. through a TLS front), as `--database-url` and `database_url`.
     pub fn database_url(mut self, url: impl Into<String>) -> Self {
         self.database_url = url.into();
+        self.component_database_url = self.database_url.clone();
         self
     }
 
@@ -141,7 +154,7 @@ impl HostCommand {
             .arg(root.join("migrations"))
             .args(&self.args)
             .current_dir(dir.path())
-            .env("SPIN_VARIABLE_DATABASE_URL", &self.database_url)
+            .env("SPIN_VARIABLE_DATABASE_URL", &self.component_database_url)
             // For manifests that map the application variable (the repository's spin.toml).
             .env(
                 "SPIN_VARIABLE_AUTH_MODE",

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use tessera_devdb::{PgServer, ensure_installed};
 
 mod admin_key;
+mod fuzzer;
 mod onnxruntime;
 mod picker;
 mod sampledata;
@@ -193,6 +194,11 @@ fn setup(ctx: &Ctx) -> Result<()> {
         "real market data for the picker (PyPI bokeh_sampledata)",
         || sampledata::ensure(&ctx.state_dir).map(|_| ()),
     )?;
+    // tests/openapi.rs fuzzes the host's API with it.
+    step(
+        &format!("API fuzzer (PyPI schemathesis {})", fuzzer::VERSION),
+        || fuzzer::ensure(&ctx.state_dir).map(|_| ()),
+    )?;
     // Compiling the components and pre-initialising the kb (its model loaded into a memory
     // snapshot) takes a minute the first time; doing it here keeps `up` and the tests fast.
     step("compile and pre-initialise components", || {
@@ -215,10 +221,31 @@ fn setup(ctx: &Ctx) -> Result<()> {
 fn up(ctx: &Ctx) -> Result<i32> {
     setup(ctx)?;
     check_interrupted()?;
-    let (_server, url) = match external_database_url() {
+    // The host migrates as the tables' owner (`url`); the components connect as the
+    // application role (`app_url`), which row-level security applies to (docs/adr/0018).
+    let (_server, url, app_url) = match external_database_url() {
         Some(url) => {
             println!("xtask: using DATABASE_URL ({})", redact(&url));
-            (None, url)
+            let app_url = match std::env::var("APP_DATABASE_URL")
+                .ok()
+                .filter(|u| !u.is_empty())
+            {
+                Some(app_url) => {
+                    println!(
+                        "xtask: components use APP_DATABASE_URL ({})",
+                        redact(&app_url)
+                    );
+                    app_url
+                }
+                None => {
+                    println!(
+                        "xtask: components use DATABASE_URL too; set APP_DATABASE_URL to a role \
+                         in tessera_app so row-level security applies (docs/deploy-spinkube.md)"
+                    );
+                    url.clone()
+                }
+            };
+            (None, url, app_url)
         }
         None => {
             let server = start_embedded(ctx)?;
@@ -227,7 +254,8 @@ fn up(ctx: &Ctx) -> Result<i32> {
                 .context("preparing database `tessera`")?;
             println!("xtask: database `{APP_DATABASE}` ready (pgvector {vector})");
             let url = server.url_for(APP_DATABASE);
-            (Some(server), url)
+            let app_url = server.app_url_for(APP_DATABASE);
+            (Some(server), url, app_url)
         }
     };
     check_interrupted()?;
@@ -244,7 +272,7 @@ fn up(ctx: &Ctx) -> Result<i32> {
         .arg(format!("http://{}", worker.listen))
         // A component answering 5xx becomes a `system.error` alert (README: Alerts).
         .args(["--report-errors-to", "alert"])
-        .env("SPIN_VARIABLE_DATABASE_URL", &url)
+        .env("SPIN_VARIABLE_DATABASE_URL", &app_url)
         // The token travels in the environment, not on the command line `ps` shows.
         .env("TESSERA_LLM_TOKEN", &worker.token);
     if std::env::var_os("SPIN_VARIABLE_FEEDBACK_SIGNING_KEY").is_none() {
@@ -457,6 +485,10 @@ fn db(ctx: &Ctx) -> Result<i32> {
     println!("xtask: database `{APP_DATABASE}` ready (pgvector {vector})");
     println!();
     println!("  DATABASE_URL={}", server.url_for(APP_DATABASE));
+    println!(
+        "  components:   {} (row-level security applies)",
+        server.app_url_for(APP_DATABASE)
+    );
     println!("  admin:        {}", server.admin_url());
     println!(
         "  psql:         {} {}",

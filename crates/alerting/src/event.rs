@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2_11::{Digest, Sha256};
 
@@ -13,8 +14,11 @@ pub const TYPE_LABEL: &str = "type";
 /// The pseudo-label matchers see holding the event's severity.
 pub const SEVERITY_LABEL: &str = "severity";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
+#[schemars(rename = "AlertSeverity")]
 pub enum Severity {
     Info,
     Warning,

@@ -212,6 +212,25 @@ impl Serialize for Matcher {
     }
 }
 
+/// Sent and answered in its text form, so its schema is a string (what [`FromStr`] reads).
+impl schemars::JsonSchema for Matcher {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "AlertMatcher".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "An Alertmanager label matcher: `name=\"v\"`, `name!=\"v\"`, `name=~\"re\"` or `name!~\"re\"` (regexes anchored; a missing label reads as \"\")",
+            "examples": ["symbol=~\"AAPL|MSFT\"", "env=\"prod\""],
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for Matcher {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Event, Labels, TYPE_LABEL};
@@ -20,19 +21,24 @@ pub const DEFAULT_REPEAT_INTERVAL: Duration = Duration::from_secs(4 * 3600);
 pub const DEFAULT_RESOLVE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 /// When a group's notifications go out. JSON fields are milliseconds (`group_wait_ms`, …).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
+#[schemars(rename = "AlertGroupTiming")]
 pub struct GroupTiming {
     /// From a group's first alert to its first notification: gathers a burst into one.
     #[serde(rename = "group_wait_ms", with = "millis")]
+    #[schemars(with = "u64")]
     pub group_wait: Duration,
     /// Between notifications of a group whose alerts changed.
     #[serde(rename = "group_interval_ms", with = "millis")]
+    #[schemars(with = "u64")]
     pub group_interval: Duration,
     /// Before the same unchanged alerts are notified again.
     #[serde(rename = "repeat_interval_ms", with = "millis")]
+    #[schemars(with = "u64")]
     pub repeat_interval: Duration,
     #[serde(rename = "resolve_timeout_ms", with = "millis")]
+    #[schemars(with = "u64")]
     pub resolve_timeout: Duration,
 }
 

@@ -5,6 +5,8 @@
 
 mod error;
 mod input;
+pub mod openapi;
+pub mod tenancy;
 
 pub use error::{ApiError, ECHO_CHARS, db_error, db_failure, echo};
 pub use input::{Query, check_json_content_type, parse_uuid, refuse_nul};

@@ -39,6 +39,10 @@ const WHEEL_SHA256: &[&str] = &[
 ];
 /// The role initdb creates (superuser, trust authentication on 127.0.0.1 only).
 pub const SUPERUSER: &str = "tessera";
+/// The role the components connect as: not a superuser and not the tables' owner, so
+/// row-level security applies to it (migrations/0018 grants it the tables). Trust
+/// authentication on 127.0.0.1, like [`SUPERUSER`].
+pub const APP_ROLE: &str = "tessera_app";
 /// The system user the server runs as when this process is root.
 pub const SYSTEM_USER: &str = "tessera-pg";
 const HOST: &str = "127.0.0.1";
@@ -399,6 +403,26 @@ impl PgServer {
         format!("postgres://{SUPERUSER}@{HOST}:{}/{db}", self.port)
     }
 
+    /// `postgres://tessera_app@127.0.0.1:PORT/<db>`: the components' URL ([`APP_ROLE`]).
+    pub fn app_url_for(&self, db: &str) -> String {
+        format!("postgres://{APP_ROLE}@{HOST}:{}/{db}", self.port)
+    }
+
+    /// Makes [`APP_ROLE`] a login role if it is not one yet. Migrations grant it the
+    /// tables; a migration that ran before may have made it without login.
+    pub fn ensure_app_role(&self) -> Result<()> {
+        let sql = format!(
+            "DO $$ BEGIN
+               IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
+                 CREATE ROLE {APP_ROLE};
+               END IF;
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+             END $$;
+             ALTER ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS;"
+        );
+        self.query("postgres", &sql).map(|_| ())
+    }
+
     /// Path of the server log (`<data>/../postgres.log`).
     pub fn log_file(&self) -> PathBuf {
         self.data_dir
@@ -407,9 +431,10 @@ impl PgServer {
             .unwrap_or_else(|| PathBuf::from("postgres.log"))
     }
 
-    /// Creates database `name` if missing, enables pgvector in it, checks that vectors work
-    /// and returns pgvector's version there.
+    /// Creates database `name` if missing (and the login role [`APP_ROLE`]), enables
+    /// pgvector in it, checks that vectors work and returns pgvector's version there.
     pub fn ensure_database(&self, name: &str) -> Result<String> {
+        self.ensure_app_role()?;
         let exists = |s: &Self| -> Result<bool> {
             Ok(s.query(
                 "postgres",

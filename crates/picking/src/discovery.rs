@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::date::Date;
@@ -17,7 +18,7 @@ use crate::pick::{Candidate, PickerId, PickerOutput, Verdict};
 
 /// A tenant's discovery settings. Every field is optional in JSON (the default is used);
 /// `metric` replaces the whole criteria (an absent criterion is off).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct DiscoverySettings {
     pub metric: MetricCriteria,

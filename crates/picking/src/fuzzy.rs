@@ -22,6 +22,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::indicators::SymbolFeatures;
@@ -55,7 +56,7 @@ impl Membership {
 }
 
 /// Relative weights of the four criteria (need not sum to 1).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct FuzzyWeights {
     pub liquidity: f64,
     pub volatility: f64,

@@ -7,12 +7,14 @@
 use std::fmt;
 use std::str::FromStr;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::date::{Date, SECONDS_PER_DAY, Timestamp};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(rename = "MarketAssetClass")]
 pub enum AssetClass {
     Stock,
     Etf,
@@ -21,7 +23,8 @@ pub enum AssetClass {
 }
 
 /// A tradable instrument. Everything past the ticker may be unknown (`None`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "MarketSymbol")]
 pub struct Symbol {
     pub ticker: String,
     pub name: Option<String>,

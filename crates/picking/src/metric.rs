@@ -7,11 +7,12 @@
 //! minimum) and spread `1 - spread / max` — or 1 when neither is configured. Market cap and
 //! beta ranges only filter.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::pick::{Candidate, PickerId, PickerOutput, Reason, SymbolScore, Verdict};
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MetricCriteria {
     /// Minimum average daily volume (shares).
     pub min_avg_volume: Option<f64>,

@@ -1,5 +1,6 @@
 //! What every picker returns: a score per symbol, a verdict where it filters, and reasons.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::date::Date;
@@ -7,7 +8,9 @@ use crate::indicators::{FeatureWindows, SymbolFeatures};
 use crate::market::{Bar, Symbol};
 
 /// The pickers the ensemble knows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum PickerId {
     Metric,
@@ -113,14 +116,16 @@ impl Candidate {
 }
 
 /// A holding in the current portfolio; `weight` is its share of the portfolio's value.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "PickerPosition")]
 pub struct Position {
     pub ticker: String,
     pub sector: Option<String>,
     pub weight: f64,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "PickerPortfolio")]
 pub struct Portfolio {
     pub positions: Vec<Position>,
 }

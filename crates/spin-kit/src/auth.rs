@@ -278,7 +278,8 @@ fn from_headers(req: &Request) -> Result<Caller, ApiError> {
 /// so the answer does not tell which prefixes exist).
 async fn lookup(token: &str) -> Result<Caller, Refusal> {
     let presented = key::parse(token).map_err(|e| unauthorized(e.message()))?;
-    let db = crate::connect().await?;
+    // The key names its tenant: the lookup by prefix cannot be scoped to one yet.
+    let db = crate::connect_across_tenants().await?;
     let row = pg::one(
         &db,
         "look up the API key",
@@ -429,7 +430,7 @@ impl Audit {
     /// change it records has already happened.
     pub async fn finish(self, status: u16, target: Option<String>) {
         let result = async {
-            let db = crate::connect().await?;
+            let db = crate::connect(&self.caller.tenant).await?;
             pg::execute(
                 &db,
                 "write the audit row",

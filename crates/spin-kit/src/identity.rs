@@ -30,9 +30,5 @@ pub fn tenant(req: &Request) -> Result<String, ApiError> {
 
 /// Whether `text` may name a tenant or a user.
 pub fn valid_identity(text: &str) -> bool {
-    !text.is_empty()
-        && text.len() <= 64
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b))
+    tessera_api::tenancy::valid_tenant(text)
 }

@@ -35,10 +35,38 @@ pub async fn db_url() -> Result<String, ApiError> {
         .map_err(|e| ApiError::internal(format!("component variable db_url: {e}")))
 }
 
-/// Opens the database named by `db_url`; 503 when it cannot be reached.
-pub async fn connect() -> Result<spin_sdk::pg::Connection, ApiError> {
+/// Opens the database named by `db_url` for `tenant`: row-level security lets the
+/// connection see and write only that tenant's rows (a query that forgets its
+/// `WHERE tenant_id` finds nothing of another tenant); 503 when the database cannot be
+/// reached, 500 for a tenant that is not a valid identity (a bug: callers pass checked ids).
+pub async fn connect(tenant: &str) -> Result<spin_sdk::pg::Connection, ApiError> {
+    if !tessera_api::tenancy::valid_tenant(tenant) {
+        return Err(ApiError::internal(format!(
+            "connect: {} is not a tenant id",
+            tessera_api::echo(tenant)
+        )));
+    }
+    open_scoped(tenant).await
+}
+
+/// Opens the database for work that spans tenants by design (the alert dispatcher, the
+/// API-key lookup that finds a key's tenant). Anything acting for a caller uses
+/// [`connect`] with the caller's tenant.
+pub async fn connect_across_tenants() -> Result<spin_sdk::pg::Connection, ApiError> {
+    open_scoped(tessera_api::tenancy::ACROSS_TENANTS).await
+}
+
+async fn open_scoped(scope: &str) -> Result<spin_sdk::pg::Connection, ApiError> {
     let url = db_url().await?;
-    spin_sdk::pg::Connection::open(url)
+    let db = spin_sdk::pg::Connection::open(url)
         .await
-        .map_err(|e| pg_error("connect", e))
+        .map_err(|e| pg_error("connect", e))?;
+    pg::rows(
+        &db,
+        "name the connection's tenant",
+        tessera_api::tenancy::SET_TENANT_SQL,
+        vec![pg::P::Str(scope.to_string())],
+    )
+    .await?;
+    Ok(db)
 }

@@ -3,6 +3,7 @@
 //! resumed). Passing the auto-resume check never closes the breaker by itself; only an
 //! operator does, and only from `awaiting_approval`. Every transition carries its reason.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,7 +34,7 @@ impl BreakerState {
 }
 
 /// Activation rules (X, Y, N and the error rate) and the auto-resume conditions.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct BreakerRules {
     /// Open when the drawdown from the peak reaches this percentage.

@@ -12,7 +12,7 @@ use tessera_spin_kit::{ApiError, StatusCode, connect};
 use crate::ISO;
 
 const DEFAULT_PAGE: i64 = 100;
-const MAX_PAGE: i64 = 500;
+pub const MAX_PAGE: i64 = 500;
 
 fn timestamp(query: &Query, name: &str) -> Result<Option<String>, ApiError> {
     let Some(t) = query.get(name) else {
@@ -98,7 +98,7 @@ pub async fn list(caller: &Caller, query: &Query) -> crate::Handled {
     let limit = number(query, "limit", 1..=MAX_PAGE)?.unwrap_or(DEFAULT_PAGE);
     let since = timestamp(query, "since")?;
     let until = timestamp(query, "until")?;
-    let db = connect().await?;
+    let db = connect(&caller.tenant).await?;
     let rows = pg::rows(
         &db,
         "read the audit log",

@@ -15,9 +15,10 @@ use crate::ISO;
 const MAX_NAME_CHARS: usize = 100;
 const MAX_RATE_LIMIT: i64 = 1_000_000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct NewKey {
+pub struct NewKey {
+    /// member, service, operator or admin.
     role: String,
     #[serde(default)]
     user_id: Option<String>,
@@ -152,7 +153,7 @@ async fn insert(
 
 pub async fn create(req: Request, caller: &Caller) -> crate::Handled {
     let spec = validate(read_json::<NewKey>(req, crate::BODY_LIMIT).await?)?;
-    let db = connect().await?;
+    let db = connect(&caller.tenant).await?;
     Ok((
         StatusCode::CREATED,
         insert(&db, &caller.tenant, &spec, None).await?,
@@ -160,7 +161,7 @@ pub async fn create(req: Request, caller: &Caller) -> crate::Handled {
 }
 
 pub async fn list(caller: &Caller) -> crate::Handled {
-    let db = connect().await?;
+    let db = connect(&caller.tenant).await?;
     let rows = pg::rows(
         &db,
         "list keys",
@@ -253,7 +254,7 @@ async fn mark_revoked(db: &Connection, tenant: &str, prefix: &str) -> Result<Val
 
 pub async fn revoke(caller: &Caller, prefix: &str) -> crate::Handled {
     let prefix = checked_prefix(prefix)?;
-    let db = connect().await?;
+    let db = connect(&caller.tenant).await?;
     pg::begin(&db).await?;
     let result = async {
         let current = revoke_in(&db, &caller.tenant, &prefix).await?;
@@ -277,7 +278,7 @@ pub async fn revoke(caller: &Caller, prefix: &str) -> crate::Handled {
 
 pub async fn rotate(caller: &Caller, prefix: &str) -> crate::Handled {
     let prefix = checked_prefix(prefix)?;
-    let db = connect().await?;
+    let db = connect(&caller.tenant).await?;
     pg::begin(&db).await?;
     let result = async {
         revoke_in(&db, &caller.tenant, &prefix).await?;

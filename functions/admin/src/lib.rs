@@ -6,11 +6,14 @@
 //! - `DELETE /v1/admin/keys/{prefix}`         revoke (refused for the tenant's last admin key)
 //! - `GET    /v1/admin/audit`                 state-changing requests, newest first, with filters
 //!
-//! Every route needs the admin role (tessera_spin_kit::auth::policy); an admin manages the
+//! - `GET    /openapi.json`                   the API description of the whole application
+//!
+//! Every route but the description needs the admin role (tessera_spin_kit::auth::policy); an admin manages the
 //! keys of its own tenant. The first key of an installation is made by `cargo xtask up`.
 
 mod audit;
 mod keys;
+mod openapi;
 
 use spin_sdk::http::{IntoResponse, Method, Request};
 use spin_sdk::http_service;
@@ -28,6 +31,21 @@ pub const ISO: &str = "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'";
 
 #[http_service]
 async fn handle(req: Request) -> impl IntoResponse {
+    // The API description is public (like /health): it names routes, never data.
+    if req.method() == Method::GET {
+        let answer = match req.uri().path() {
+            "/openapi.json" => Some(openapi::document().await),
+            tessera_api::openapi::FRAGMENT_PATH => Some(Ok((StatusCode::OK, openapi::fragment()))),
+            _ => None,
+        };
+        if let Some(answer) = answer {
+            let id = tessera_spin_kit::request_id(&req);
+            return match answer {
+                Ok((status, body)) => tessera_spin_kit::json_response(status, &body),
+                Err(err) => tessera_spin_kit::error_response_for(err, id.as_deref()),
+            };
+        }
+    }
     auth::serve_json(req, |req, caller| async move { route(req, &caller).await }).await
 }
 

@@ -14,15 +14,26 @@ use crate::{BODY_LIMIT, Handled};
 
 pub const KINDS: [&str; 4] = ["discord", "slack", "email", "webhook"];
 
-#[derive(Deserialize)]
+/// A channel as created or replaced (`POST /v1/alerts/channels`, `PUT …/{id}`).
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ChannelInput {
+#[schemars(rename = "AlertChannelInput")]
+pub(crate) struct ChannelInput {
+    #[schemars(length(min = 1, max = 100))]
     name: String,
+    #[schemars(schema_with = "kind_schema")]
     kind: String,
+    /// An http(s) URL without spaces.
+    #[schemars(length(max = 2048))]
     url: String,
+    /// An object; an `email` channel's is `{"from", "to": [..], "message_stream"?}`.
     #[serde(default)]
+    #[schemars(with = "Option<serde_json::Map<String, Value>>")]
     config: Option<Value>,
+    /// The Spin variable holding the channel's secret (a webhook's `whsec_` signing
+    /// secret(s), an e-mail channel's Postmark server token); needed by those two kinds.
     #[serde(default)]
+    #[schemars(regex(pattern = r"^[a-z][a-z0-9_]{0,63}$"))]
     secret_variable: Option<String>,
     /// `false` re-enables an endpoint the dispatcher disabled (its failure count restarts).
     #[serde(default)]
@@ -31,6 +42,11 @@ struct ChannelInput {
     /// concurrently, faster, for receivers that do not care about order.
     #[serde(default)]
     ordered: Option<bool>,
+}
+
+/// `kind` is a string checked against [`KINDS`] by `validate`.
+fn kind_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "string", "enum": KINDS})
 }
 
 impl ChannelInput {
@@ -150,7 +166,7 @@ fn conflict_or(e: ApiError) -> ApiError {
 pub async fn create(req: Request, tenant: &str) -> Handled {
     let mut input: ChannelInput = read_json(req, BODY_LIMIT).await?;
     input.validate()?;
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(tenant).await?;
     let exists = db::one(
         &db,
         "channel name",
@@ -187,7 +203,7 @@ pub async fn create(req: Request, tenant: &str) -> Handled {
 }
 
 pub async fn list(tenant: &str) -> Handled {
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(tenant).await?;
     let rows = db::rows(
         &db,
         "list channels",
@@ -207,7 +223,7 @@ fn not_found(id: &str) -> ApiError {
 
 pub async fn get(tenant: &str, id: &str) -> Handled {
     let id = parse_uuid(id, "id")?;
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(tenant).await?;
     let row = db::one(
         &db,
         "get channel",
@@ -225,7 +241,7 @@ pub async fn update(req: Request, tenant: &str, id: &str) -> Handled {
     let id = parse_uuid(id, "id")?;
     let mut input: ChannelInput = read_json(req, BODY_LIMIT).await?;
     input.validate()?;
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(tenant).await?;
     let row = db::one(
         &db,
         "update channel",
@@ -262,7 +278,7 @@ pub async fn update(req: Request, tenant: &str, id: &str) -> Handled {
 
 pub async fn delete(tenant: &str, id: &str) -> Handled {
     let id = parse_uuid(id, "id")?;
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(tenant).await?;
     let n = db::execute(
         &db,
         "delete channel",

@@ -242,7 +242,7 @@ async fn save_groups(
 /// then flush due groups and send due
 /// deliveries.
 pub async fn run() -> Handled {
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect_across_tenants().await?;
     // Before the flush, so their notifications go out on this same tick.
     let routed = crate::inbox::route_pending(&db).await?;
     let monitor = crate::monitor::run_if_due(&db).await?;
@@ -251,7 +251,7 @@ pub async fn run() -> Handled {
     // Deliveries go out while later groups are still being flushed, on a connection of
     // their own (each flush holds a transaction open on `db`): a backlog's flush and its
     // sends overlap instead of the sends waiting for the last group.
-    let sender_db = tessera_spin_kit::connect().await?;
+    let sender_db = tessera_spin_kit::connect_across_tenants().await?;
     let flushing = std::cell::Cell::new(true);
     let flush = async {
         let flushed = flush_all_due(&db).await;
@@ -828,7 +828,7 @@ async fn operator_alert(db: &Connection, c: &Claimed, failures: u32) -> Result<(
 /// schedule and the same `webhook-id`, and attempted at once.
 pub async fn replay(tenant: &str, id: &str) -> Handled {
     let id = parse_uuid(id, "id")?;
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(tenant).await?;
     let row = db::one(
         &db,
         "replay delivery",

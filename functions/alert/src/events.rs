@@ -15,16 +15,23 @@ use crate::clock::now_ms;
 use crate::db::{self, ISO, P};
 use crate::{BODY_LIMIT, Handled, dispatch, rules, silences};
 
-#[derive(Deserialize)]
+/// `POST /v1/alerts/events`'s body.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct EventInput {
+#[schemars(rename = "AlertEventInput")]
+pub(crate) struct EventInput {
+    /// Dotted, without spaces: `price.move`, `circuit_breaker.tripped`.
     #[serde(rename = "type")]
+    #[schemars(length(min = 1, max = 200))]
     event_type: String,
     #[serde(default = "warning")]
     severity: Severity,
+    /// Label name (`[a-zA-Z_][a-zA-Z0-9_]*`; not `type` or `severity`) → value, at most 64.
     #[serde(default)]
     labels: Labels,
+    /// One line for humans.
     #[serde(default)]
+    #[schemars(length(max = 1000))]
     summary: Option<String>,
     #[serde(default)]
     payload: Value,
@@ -33,6 +40,7 @@ struct EventInput {
     occurred_at_ms: Option<i64>,
     /// The caller's key: the same key again answers the first event and does nothing.
     #[serde(default)]
+    #[schemars(length(min = 1, max = 200))]
     idempotency_key: Option<String>,
 }
 
@@ -112,7 +120,7 @@ pub async fn raise(req: Request, tenant: &str) -> Handled {
     let input: EventInput = read_json(req, BODY_LIMIT).await?;
     let now = now_ms();
     let (event, idempotency_key) = input.into_event(now)?;
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(tenant).await?;
     db::begin(&db).await?;
     match raise_in(&db, tenant, &event, idempotency_key.as_deref(), now).await {
         Ok(Raised::Existing(id)) => {
@@ -291,7 +299,7 @@ pub async fn list(tenant: &str, query: &tessera_api::Query) -> Handled {
             .filter(|n| (1..=500).contains(n))
             .ok_or_else(|| ApiError::invalid("limit", "`limit` is an integer from 1 to 500"))?,
     };
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(tenant).await?;
     let rows = db::rows(
         &db,
         "list alerts",

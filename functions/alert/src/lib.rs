@@ -12,6 +12,8 @@
 //!   chaining every tick (see `tick`)
 //! - `POST /internal/system-errors` the host's report of a component answering 5xx
 //!   (`--report-errors-to alert`), raised as a `system.error` alert (see `system_errors`)
+//! - `GET /internal/openapi` the public operations described (see `openapi`), for the host's
+//!   `/openapi.json`; reached by service chaining only
 //!
 //! The caller is authenticated by tessera_spin_kit::auth (API keys; channels, rules, silences
 //! and replays need the operator role, raising events the service role); every write is audited.
@@ -25,6 +27,7 @@ mod events;
 mod identity;
 mod inbox;
 mod monitor;
+mod openapi;
 mod rules;
 mod silences;
 mod system_errors;
@@ -43,6 +46,11 @@ pub const BODY_LIMIT: usize = 256 * 1024;
 
 #[http_service]
 async fn handle(req: Request) -> impl IntoResponse {
+    // The API description, like the routes below, is reached only through service chaining
+    // (the host joins the components' fragments into `/openapi.json`).
+    if *req.method() == Method::GET && req.uri().path() == tessera_api::openapi::FRAGMENT_PATH {
+        return json_response(StatusCode::OK, &openapi::fragment());
+    }
     // The dispatcher and the host's error reports are reached only through service chaining
     // (no route of the application leads to them) and act for no caller's tenant.
     let internal = match req.uri().path() {

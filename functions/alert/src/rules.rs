@@ -13,16 +13,24 @@ use tessera_spin_kit::{ApiError, StatusCode, read_json};
 use crate::db::{self, ISO, P};
 use crate::{BODY_LIMIT, Handled};
 
-#[derive(Deserialize)]
+/// A rule as created or replaced (`POST /v1/alerts/rules`, `PUT …/{id}`).
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RuleInput {
+#[schemars(rename = "AlertRuleInput")]
+pub(crate) struct RuleInput {
+    #[schemars(length(min = 1, max = 100))]
     name: String,
+    /// Type patterns: exact (`price.move`), a prefix (`circuit_breaker.*`) or `*`; empty:
+    /// every type.
     #[serde(default)]
     event_types: Vec<String>,
     /// Alertmanager matchers in their text form, e.g. `symbol=~"AAPL|MSFT"`.
     #[serde(default)]
     matchers: Vec<Matcher>,
+    /// Channel ids (at least one) the group's notifications go to.
+    #[schemars(length(min = 1))]
     channels: Vec<String>,
+    /// Label names (or `"..."`: every label) whose values split groups.
     #[serde(default)]
     group_by: Vec<String>,
     #[serde(default)]
@@ -178,7 +186,7 @@ fn stored(rule: &Rule) -> Value {
 
 pub async fn create(req: Request, tenant: &str) -> Handled {
     let input: RuleInput = read_json(req, BODY_LIMIT).await?;
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(tenant).await?;
     let (name, rule) = input.into_rule(&db, tenant).await?;
     taken(&db, tenant, &name, None).await?;
     let row = db::one(
@@ -222,7 +230,7 @@ async fn taken(
 }
 
 pub async fn list(tenant: &str) -> Handled {
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(tenant).await?;
     let rows = db::rows(
         &db,
         "list rules",
@@ -242,7 +250,7 @@ fn not_found(id: &str) -> ApiError {
 
 pub async fn get(tenant: &str, id: &str) -> Handled {
     let id = parse_uuid(id, "id")?;
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(tenant).await?;
     let row = db::one(
         &db,
         "get rule",
@@ -257,7 +265,7 @@ pub async fn get(tenant: &str, id: &str) -> Handled {
 pub async fn update(req: Request, tenant: &str, id: &str) -> Handled {
     let id = parse_uuid(id, "id")?;
     let input: RuleInput = read_json(req, BODY_LIMIT).await?;
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(tenant).await?;
     let (name, rule) = input.into_rule(&db, tenant).await?;
     taken(&db, tenant, &name, Some(&id)).await?;
     let row = db::one(
@@ -283,7 +291,7 @@ pub async fn update(req: Request, tenant: &str, id: &str) -> Handled {
 
 pub async fn delete(tenant: &str, id: &str) -> Handled {
     let id = parse_uuid(id, "id")?;
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(tenant).await?;
     let n = db::execute(
         &db,
         "delete rule",

@@ -12,9 +12,12 @@ use crate::clock::now_ms;
 use crate::db::{self, P};
 use crate::{BODY_LIMIT, Handled};
 
-#[derive(Deserialize)]
+/// A silence as created or replaced (`POST /v1/alerts/silences`, `PUT …/{id}`): the end as
+/// `ends_at_ms` or `duration_ms` (one of the two).
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct SilenceInput {
+#[schemars(rename = "AlertSilenceInput")]
+pub(crate) struct SilenceInput {
     matchers: Vec<Matcher>,
     /// Unix milliseconds; default now.
     #[serde(default)]
@@ -135,7 +138,7 @@ fn params(tenant: &str, s: &Silence) -> Vec<P> {
 pub async fn create(req: Request, tenant: &str) -> Handled {
     let input: SilenceInput = read_json(req, BODY_LIMIT).await?;
     let mut silence = input.into_silence()?;
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(tenant).await?;
     let row = db::one(
         &db,
         "insert silence",
@@ -150,7 +153,7 @@ pub async fn create(req: Request, tenant: &str) -> Handled {
 }
 
 pub async fn list(tenant: &str) -> Handled {
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(tenant).await?;
     let rows = db::rows(
         &db,
         "list silences",
@@ -172,7 +175,7 @@ fn not_found(id: &str) -> ApiError {
 
 pub async fn get(tenant: &str, id: &str) -> Handled {
     let id = parse_uuid(id, "id")?;
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(tenant).await?;
     let row = db::one(
         &db,
         "get silence",
@@ -188,7 +191,7 @@ pub async fn update(req: Request, tenant: &str, id: &str) -> Handled {
     let id = parse_uuid(id, "id")?;
     let input: SilenceInput = read_json(req, BODY_LIMIT).await?;
     let mut silence = input.into_silence()?;
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(tenant).await?;
     let mut p = params(tenant, &silence);
     p.push(P::Str(id.clone()));
     let n = db::execute(
@@ -209,7 +212,7 @@ pub async fn update(req: Request, tenant: &str, id: &str) -> Handled {
 
 pub async fn delete(tenant: &str, id: &str) -> Handled {
     let id = parse_uuid(id, "id")?;
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(tenant).await?;
     let n = db::execute(
         &db,
         "delete silence",

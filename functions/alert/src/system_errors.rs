@@ -66,7 +66,7 @@ pub async fn receive(req: Request) -> Handled {
         .ok()
         .filter(|t| !t.trim().is_empty())
         .unwrap_or_else(|| "default".into());
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(tenant.trim()).await?;
     alert_inbox::raise(&db, tenant.trim(), &alert(&report)).await?;
     Ok((
         StatusCode::ACCEPTED,

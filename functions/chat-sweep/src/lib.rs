@@ -30,6 +30,12 @@ impl Guest for ChatSweep {
         let after = stale::stale_after(&variable("stale_turn_s").unwrap_or_default())
             .map_err(|e| Error::Other(format!("variable stale_turn_s: {e}")))?;
         let db = Connection::open(&url).map_err(|e| Error::Other(format!("connect: {e:?}")))?;
+        // A sweep over every tenant: row-level security scope '*' (migrations/0018).
+        db.query(
+            tessera_api::tenancy::SET_TENANT_SQL,
+            &[P::Str(tessera_api::tenancy::ACROSS_TENANTS.into())],
+        )
+        .map_err(|e| Error::Other(format!("name the connection's scope: {e:?}")))?;
         let set = db
             .query(
                 &stale::close_sql(false),

@@ -21,10 +21,12 @@ const BODY_LIMIT: usize = 64 * 1024;
 /// The longest question accepted, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 8_000;
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct NewConversation {
+pub struct NewConversation {
+    /// At most 200 characters.
     #[serde(default)]
+    #[schemars(length(max = 200))]
     title: Option<String>,
     /// `{"project": "…", "page": "/path"}`; a page adds its kb scope to searches.
     #[serde(default)]
@@ -53,7 +55,7 @@ pub async fn create(req: Request, caller: &Caller) -> Handled {
             "a page is a path starting with '/' (at most 200 characters)",
         ));
     }
-    let db = connect().await?;
+    let db = connect(&caller.tenant).await?;
     let row = db::one(
         &db,
         "create conversation",
@@ -70,16 +72,19 @@ pub async fn create(req: Request, caller: &Caller) -> Handled {
 }
 
 pub async fn get(caller: &Caller, id: &str) -> Handled {
-    let db = connect().await?;
+    let db = connect(&caller.tenant).await?;
     Ok((
         StatusCode::OK,
         store::conversation_view(&db, &caller.tenant, caller.owner_filter(), id).await?,
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct NewMessage {
+#[schemars(rename = "NewChatMessage")]
+pub struct NewMessage {
+    /// The question: not empty, at most 8000 characters.
+    #[schemars(length(min = 1, max = 8000))]
     content: String,
     /// `provider` or `provider/model` to use first for paid steps.
     #[serde(default)]
@@ -164,7 +169,7 @@ pub async fn post_message(req: Request, caller: Caller, id: &str) -> Result<Answ
         ));
     }
     let settings = Settings::load().await?;
-    let db = connect().await?;
+    let db = connect(&caller.tenant).await?;
     let conv = store::conversation(&db, &caller.tenant, caller.owner_filter(), id).await?;
     close_stale(&db, &conv.id, settings.stale_after_s).await?;
     ensure_idle(&db, &conv.id).await?;

@@ -28,13 +28,22 @@ use crate::sse::Sink;
 use crate::store::{self, NewStep};
 use crate::turn::{StepRow, Stop, Turn};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct EditRequest {
+#[schemars(rename = "ChatStepEdit")]
+pub struct EditRequest {
+    /// What should change: not empty, at most 4000 characters.
+    #[schemars(length(min = 1, max = 4000))]
     instructions: String,
+    /// `preview` (the default): the steps that would rerun and the estimated cost, as JSON;
+    /// `apply`: the reruns, streamed as Server-Sent Events.
     #[serde(default)]
+    #[schemars(extend("enum" = ["preview", "apply", null]))]
     mode: Option<String>,
+    /// `dependents` (the default): the step and the steps that use its output; `step`: that
+    /// step alone.
     #[serde(default)]
+    #[schemars(extend("enum" = ["step", "dependents", null]))]
     scope: Option<String>,
 }
 
@@ -141,7 +150,7 @@ pub async fn edit(
         )
     })?;
     let settings = Settings::load().await?;
-    let db = connect().await?;
+    let db = connect(&caller.tenant).await?;
     let conv =
         store::conversation(&db, &caller.tenant, caller.owner_filter(), conversation).await?;
     // A turn cut off mid-way would otherwise leave its steps `running` (409) for ever.

@@ -7,6 +7,7 @@
 //! - `POST /v1/chat/conversations/{id}/steps/{n}/edit` preview (JSON) or apply (SSE) a step's changed requirements
 //! - `GET|PUT /v1/chat/profile`                        skill level, plan tier, monthly budget, own provider keys
 //! - `GET  /v1/usage`                                  tokens and cost by user, provider, model and day
+//! - `GET  /internal/openapi`                          these operations as an OpenAPI fragment (see `openapi`)
 //!
 //! The caller is authenticated by tessera_spin_kit::auth (an API key; members see only their
 //! own conversations and usage, plan tier and budget need an operator). Completed answers
@@ -25,6 +26,7 @@ mod feedback_token;
 mod gateway;
 mod identity;
 mod kb;
+mod openapi;
 mod profile;
 mod sse;
 mod store;
@@ -46,6 +48,11 @@ pub type Handled = Result<(StatusCode, serde_json::Value), ApiError>;
 
 #[http_service]
 async fn handle(mut req: Request) -> impl IntoResponse {
+    // This component's part of the API description, asked for by service chaining (admin's
+    // `/openapi.json`); it names no tenant's data.
+    if req.method() == Method::GET && req.uri().path() == tessera_api::openapi::FRAGMENT_PATH {
+        return json_response(StatusCode::OK, &openapi::fragment());
+    }
     let id = request_id(&req);
     let caller = match auth::identify(&mut req).await {
         Ok(c) => c,

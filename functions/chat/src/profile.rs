@@ -110,19 +110,27 @@ fn view(p: &Profile) -> Value {
 }
 
 pub async fn get(caller: &Caller) -> crate::Handled {
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(&caller.tenant).await?;
     Ok((StatusCode::OK, view(&load(&db, caller).await?)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Update {
+#[schemars(rename = "ChatProfileUpdate")]
+pub struct Update {
+    /// The persona answers are written for.
+    #[schemars(extend("enum" = ["beginner", "intermediate", "expert", null]))]
     skill_level: Option<String>,
+    /// The plan tier; setting it needs an operator.
+    #[schemars(extend("enum" = ["free", "premium", "enterprise", null]))]
     tier: Option<String>,
-    /// USD per month; `null` removes the cap.
+    /// USD per month, 0 to 1000000; `null` removes the cap. Setting it needs an operator.
     #[serde(default, deserialize_with = "some")]
+    #[schemars(with = "Option<f64>", range(min = 0, max = 1_000_000))]
     monthly_budget_usd: Option<Option<f64>>,
-    /// provider id → key, or `null` to delete.
+    /// provider id → the user's own key for it (at most 512 characters), or `null` to delete
+    /// it. Needs the `key_encryption_key` variable.
+    #[schemars(with = "Option<std::collections::BTreeMap<String, Option<String>>>")]
     provider_keys: Option<Map<String, Value>>,
 }
 
@@ -132,7 +140,7 @@ fn some<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<f64>>, D
 
 pub async fn put(body: &[u8], caller: &Caller, settings: &Settings) -> crate::Handled {
     let u: Update = tessera_api::parse_json(body)?;
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(&caller.tenant).await?;
     let mut p = load(&db, caller).await?;
     if let Some(s) = &u.skill_level {
         p.skill = SkillLevel::parse(s).ok_or_else(|| {

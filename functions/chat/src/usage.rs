@@ -137,7 +137,7 @@ pub async fn get(caller: &Caller, query: &Query) -> crate::Handled {
         params.push(P::Str(user.to_string()));
         filter.push_str(&format!(" AND user_id = ${}", params.len()));
     }
-    let db = connect().await?;
+    let db = connect(&caller.tenant).await?;
     let all = db::one(
         &db,
         "read usage",

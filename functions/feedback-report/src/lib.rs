@@ -29,6 +29,12 @@ impl Guest for FeedbackReport {
         let url = wit_bindgen::block_on(spin::variables::variables::get("db_url".to_string()))
             .map_err(|e| Error::Other(format!("variable db_url: {e:?}")))?;
         let db = Connection::open(&url).map_err(|e| Error::Other(format!("connect: {e:?}")))?;
+        // A sweep over every tenant: row-level security scope '*' (migrations/0018).
+        db.query(
+            tessera_api::tenancy::SET_TENANT_SQL,
+            &[P::Str(tessera_api::tenancy::ACROSS_TENANTS.into())],
+        )
+        .map_err(|e| Error::Other(format!("name the connection's scope: {e:?}")))?;
         let window = query(&db, "default window", queries::DEFAULT_WINDOW, &[])?;
         let row = window
             .first()

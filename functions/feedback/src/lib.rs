@@ -4,6 +4,7 @@
 //! - `GET  /v1/messages/{id}/feedback`  the current feedback on a message, and its history
 //! - `GET  /v1/feedback/report`         questions clustered by embedding, worst feedback first
 //! - `POST /v1/feedback/{id}/promote`   an operator approves a correction: it becomes a `curated` kb document
+//! - `GET  /internal/openapi`           these operations as an OpenAPI fragment (see `openapi`)
 //!
 //! The caller is authenticated by tessera_spin_kit::auth (an API key; the report and promotion
 //! need an operator, members rate and read only answers given to them), or, for posting
@@ -11,6 +12,7 @@
 
 mod db;
 mod identity;
+mod openapi;
 mod promote;
 mod report;
 mod stats;
@@ -28,6 +30,11 @@ pub type Handled = Result<(StatusCode, serde_json::Value), ApiError>;
 
 #[http_service]
 async fn handle(mut req: Request) -> impl IntoResponse {
+    // This component's part of the API description, asked for by service chaining (admin's
+    // `/openapi.json`); it names no tenant's data.
+    if req.method() == Method::GET && req.uri().path() == tessera_api::openapi::FRAGMENT_PATH {
+        return json_response(StatusCode::OK, &openapi::fragment());
+    }
     let id = request_id(&req);
     // Rating (and reading back) an answer also takes the presigned token handed out with
     // it, so there an API key is optional; the handlers require one or the other.

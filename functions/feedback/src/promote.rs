@@ -16,11 +16,13 @@ use crate::db::{self, P};
 use crate::identity::Caller;
 use tessera_spin_kit::auth::Forward;
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Promotion {
-    /// The document's title; default: the question.
+#[schemars(rename = "FeedbackPromotion")]
+pub struct Promotion {
+    /// The document's title, 1-200 characters; default: the question.
     #[serde(default)]
+    #[schemars(length(min = 1, max = 200))]
     title: Option<String>,
 }
 
@@ -37,7 +39,7 @@ pub async fn post(req: Request, caller: &Caller, id: &str) -> crate::Handled {
         return Err(ApiError::invalid("title", "a title is 1-200 characters"));
     }
     let id = db::parse_uuid(id, "feedback_id")?;
-    let db = connect().await?;
+    let db = connect(&caller.tenant).await?;
     let row = db::one(
         &db,
         "read feedback",

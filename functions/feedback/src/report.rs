@@ -71,7 +71,7 @@ fn parse(query: &Query) -> Result<Params, ApiError> {
 
 pub async fn get(caller: &Caller, query: &Query) -> crate::Handled {
     let p = parse(query)?;
-    let db = connect().await?;
+    let db = connect(&caller.tenant).await?;
     let window = db::one(&db, "default window", queries::DEFAULT_WINDOW, vec![])
         .await?
         .ok_or_else(|| ApiError::internal("default window: no row"))?;

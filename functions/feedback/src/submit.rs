@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use spin_sdk::http::Request;
 use spin_sdk::pg::Connection;
 use tessera_feedback::Rating;
-use tessera_spin_kit::{ApiError, StatusCode, connect, read_json_body};
+use tessera_spin_kit::{ApiError, StatusCode, connect, connect_across_tenants, read_json_body};
 
 use crate::db::{self, P};
 use crate::identity;
@@ -18,18 +18,27 @@ pub const MAX_EDITED_CHARS: usize = 20_000;
 const MAX_TAGS: usize = 10;
 const MAX_TAG_CHARS: usize = 40;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct NewFeedback {
+pub struct NewFeedback {
+    /// Thumbs up or down.
+    #[schemars(extend("enum" = ["up", "down"]))]
     rating: String,
+    /// How good the answer was, from 0 to 1.
     #[serde(default)]
+    #[schemars(range(min = 0, max = 1))]
     score: Option<f64>,
-    /// The answer as it should have been (a correction).
+    /// The answer as it should have been (a correction), at most 20000 characters.
     #[serde(default)]
+    #[schemars(length(max = 20_000))]
     edited_text: Option<String>,
+    /// At most 2000 characters.
     #[serde(default)]
+    #[schemars(length(max = 2_000))]
     comment: Option<String>,
+    /// At most 10 tags, each 1-40 letters, digits, spaces or `-_:.` (lower-cased).
     #[serde(default)]
+    #[schemars(length(max = 10))]
     tags: Option<Vec<String>>,
     /// A presigned feedback token, for clients that cannot set `authorization` (sendBeacon).
     #[serde(default)]
@@ -172,19 +181,19 @@ pub async fn post(req: Request, id: &str) -> crate::Handled {
         (None, None) => None,
     };
     let valid = validate(f)?;
-    let db = connect().await?;
     // With a token the message names its tenant, and the rater is the conversation's owner
     // (the token was handed to them with the answer); otherwise the trusted headers decide.
     let (target, user, via) = match &presented {
         Some((t, carrier)) => {
             token::check(t, *carrier, id).await?;
-            let target = target(&db, id, None).await?;
+            // The token names the message, and the message its tenant.
+            let target = target(&connect_across_tenants().await?, id, None).await?;
             let owner = target.owner.clone();
             (target, owner, "token")
         }
         None => {
             let caller = caller?;
-            let target = target(&db, id, Some(&caller.tenant)).await?;
+            let target = target(&connect(&caller.tenant).await?, id, Some(&caller.tenant)).await?;
             // Members rate the answers they were given, like a token's holder.
             if !caller.may_act_for(&target.owner) {
                 return Err(not_found(id));
@@ -192,6 +201,7 @@ pub async fn post(req: Request, id: &str) -> crate::Handled {
             (target, caller.user.clone(), "api")
         }
     };
+    let db = connect(&target.tenant).await?;
     db::begin(&db).await?;
     let stored = store(&db, &target, &user, via, &valid).await;
     match stored {

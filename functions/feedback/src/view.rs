@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use spin_sdk::http::Request;
 use spin_sdk::pg::Row;
-use tessera_spin_kit::{StatusCode, connect};
+use tessera_spin_kit::{StatusCode, connect, connect_across_tenants};
 
 use crate::db::{self, P};
 use crate::token::{self, Carrier};
@@ -35,7 +35,6 @@ pub fn feedback_json(r: &Row) -> Value {
 }
 
 pub async fn get(req: &Request, id: &str) -> crate::Handled {
-    let db = connect().await?;
     // A browser may read back the feedback its token allows it to give.
     let target = match token::bearer(
         req.headers()
@@ -44,17 +43,20 @@ pub async fn get(req: &Request, id: &str) -> crate::Handled {
     )? {
         Some(t) => {
             token::check(&t, Carrier::Header, id).await?;
-            submit::target(&db, id, None).await?
+            // The token names the message, and the message its tenant.
+            submit::target(&connect_across_tenants().await?, id, None).await?
         }
         None => {
             let caller = identity::caller(req)?;
-            let target = submit::target(&db, id, Some(&caller.tenant)).await?;
+            let target =
+                submit::target(&connect(&caller.tenant).await?, id, Some(&caller.tenant)).await?;
             if !caller.may_act_for(&target.owner) {
                 return Err(submit::not_found(id));
             }
             target
         }
     };
+    let db = connect(&target.tenant).await?;
     let rows = db::rows(
         &db,
         "read feedback",

@@ -53,7 +53,7 @@ pub async fn ingest(req: Request, tenant: &str) -> Answer {
             "no documents: send one JSON document per line",
         ));
     }
-    let db = connect().await?;
+    let db = connect(tenant).await?;
     let mut results: Vec<Value> = Vec::with_capacity(lines.len());
     let (mut created, mut duplicates, mut failed) = (0, 0, 0);
     for line in lines {

@@ -24,7 +24,7 @@ pub async fn create(req: Request, tenant: &str) -> Answer {
     let body = read_json_body(req, BODY_LIMIT).await?;
     let doc = NewDocument::from_json_bytes(&body).map_err(refused)?;
     crate::access::check_scope(&doc.scope, may_curate)?;
-    let db = connect().await?;
+    let db = connect(tenant).await?;
     store(&db, tenant, &doc, Embedding::InlineWhenSmall).await
 }
 
@@ -262,7 +262,7 @@ fn parse_id(id: &str) -> Result<String, ApiError> {
 
 pub async fn get(id: &str, tenant: &str, with_chunks: bool) -> Answer {
     let id = parse_id(id)?;
-    let db = connect().await?;
+    let db = connect(tenant).await?;
     let rows = sql::rows(
         &db,
         "read document",
@@ -301,7 +301,7 @@ pub async fn get(id: &str, tenant: &str, with_chunks: bool) -> Answer {
 
 pub async fn delete(id: &str, tenant: &str, may_curate: bool) -> Answer {
     let id = parse_id(id)?;
-    let db = connect().await?;
+    let db = connect(tenant).await?;
     // Chunks and queued jobs go with it (ON DELETE CASCADE), in the same statement. A curated
     // document is left alone (404) unless the caller may curate.
     let deleted = sql::execute(
@@ -352,7 +352,7 @@ pub async fn delete_by_filter(req: Request, tenant: &str) -> Answer {
         params.push(P::Str(status.as_str().into()));
         conditions.push(format!("status = ${}", params.len()));
     }
-    let db = connect().await?;
+    let db = connect(tenant).await?;
     let deleted = sql::execute(
         &db,
         "delete documents",

@@ -14,13 +14,17 @@ const BODY_LIMIT: usize = 1 << 20;
 pub const MAX_INPUTS: usize = 64;
 const MAX_INPUT_CHARS: usize = 32_000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct EmbeddingsRequest {
+pub struct EmbeddingsRequest {
+    /// One text or a list of at most 64, each not blank and at most 32000 characters.
     input: Input,
+    /// `all-MiniLM-L6-v2` (the default; also `sentence-transformers/all-MiniLM-L6-v2`).
     #[serde(default)]
     model: Option<String>,
+    /// `float` (the default) or `base64` (little-endian f32s).
     #[serde(default)]
+    #[schemars(extend("enum" = ["float", "base64", null]))]
     encoding_format: Option<String>,
     /// Accepted for compatibility; must be absent or 384.
     #[serde(default)]
@@ -31,11 +35,18 @@ struct EmbeddingsRequest {
     user: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
+#[schemars(rename = "EmbeddingsInput")]
 enum Input {
-    One(String),
-    Many(Vec<String>),
+    One(#[schemars(length(min = 1, max = MAX_INPUT_CHARS))] String),
+    Many(
+        #[schemars(
+            length(min = 1, max = MAX_INPUTS),
+            inner(length(min = 1, max = MAX_INPUT_CHARS))
+        )]
+        Vec<String>,
+    ),
 }
 
 /// Names the model is known by.

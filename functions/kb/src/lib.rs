@@ -9,6 +9,7 @@
 //! - `DELETE /v1/kb/documents/{id}`  a document and its chunks
 //! - `POST   /v1/kb/search`          hybrid | vector | text search with scopes and filters
 //! - `POST   /v1/embeddings`         OpenAI-compatible embeddings (all-MiniLM-L6-v2)
+//! - `GET    /internal/openapi`      these operations as an OpenAPI fragment (see `openapi`)
 //!
 //! The tenant comes from the `x-tenant-id` header (default `default`). Domain rules
 //! (validation, chunking, fusion) live in `tessera-retrieval`; this crate is the adapter
@@ -21,6 +22,7 @@ mod embeddings;
 mod grouping;
 mod listing;
 mod model;
+mod openapi;
 mod search;
 mod sql;
 
@@ -48,10 +50,15 @@ use spin_sdk::http::{IntoResponse, Method, Request};
 use spin_sdk::http_service;
 use tessera_retrieval::QueryError;
 use tessera_spin_kit::auth;
-use tessera_spin_kit::{ApiError, StatusCode};
+use tessera_spin_kit::{ApiError, StatusCode, json_response};
 
 #[http_service]
 async fn handle(req: Request) -> impl IntoResponse {
+    // This component's part of the API description, asked for by service chaining (admin's
+    // `/openapi.json`); it names no tenant's data.
+    if req.method() == Method::GET && req.uri().path() == tessera_api::openapi::FRAGMENT_PATH {
+        return json_response(StatusCode::OK, &openapi::fragment());
+    }
     auth::serve_json(req, |req, _caller| route(req)).await
 }
 

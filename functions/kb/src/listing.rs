@@ -68,7 +68,7 @@ pub async fn list(raw_query: &str, tenant: &str) -> Answer {
         conditions.join(" AND "),
         q.limit + 1
     );
-    let db = connect().await?;
+    let db = connect(tenant).await?;
     let rows = sql::rows(&db, "list documents", &sql, params).await?;
     let more = rows.len() > q.limit;
     let page = &rows[..rows.len().min(q.limit)];

@@ -68,7 +68,7 @@ pub async fn search(req: Request, tenant: &str) -> Answer {
     let depth = candidates(q.k, q.mode, grouped);
     // Postgres drops English stop words: such a query has no text side at all.
     let stop_words_only = q.mode.uses_text() && only_stop_words(&q.query);
-    let db = connect().await?;
+    let db = connect(tenant).await?;
     let mut timing = serde_json::Map::new();
 
     let mut lists: Vec<RankedList<i64>> = Vec::new();
@@ -248,8 +248,11 @@ async fn text_side(
             -- A, then filtered), so scoring reads a few entries, not the whole chunk.
             SELECT c.id, c.text_length::float8 AS length,
                    ts_filter(setweight(setweight(c.tsv, 'D'), 'A', q.lexemes), '{{a}}') AS matched
-            FROM kb_chunks c, seeds, q
-            WHERE c.tsv @@ seeds.query AND {filters}
+            -- kb_text_matches: the GIN index lookup, which row-level security would
+            -- otherwise turn into a scan of the tenant's chunks (migrations/0018).
+            FROM seeds CROSS JOIN q
+            CROSS JOIN LATERAL kb_text_matches(seeds.query) AS c
+            WHERE {filters}
             LIMIT {MAX_TEXT_CANDIDATES})
          SELECT c.id, sum({score}) AS score
          FROM cand c CROSS JOIN stats s

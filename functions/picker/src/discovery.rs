@@ -40,11 +40,14 @@ const STALE_RUN_S: u32 = 300;
 /// Candidates (best fuzzy base score first) whose setups are compared with past trades.
 const SIMILARITY_CANDIDATES: usize = 20;
 
-#[derive(Deserialize, Default)]
+/// `POST /v1/discovery/run`'s body (optional: an empty body is every default).
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RunInput {
+#[schemars(rename = "DiscoveryRunInput")]
+pub(crate) struct RunInput {
     /// The decision day; default the latest day with daily bars.
     #[serde(default)]
+    #[schemars(extend("format" = "date"))]
     as_of: Option<String>,
     #[serde(default)]
     portfolio: Portfolio,
@@ -74,7 +77,7 @@ pub async fn post_run(req: Request, tenant: &str) -> Handled {
             ));
         }
     }
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(tenant).await?;
     let (id, status) = start_and_run(&db, tenant, "api", as_of, &input.portfolio).await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -573,7 +576,7 @@ fn run_select() -> String {
 
 pub async fn get_run(tenant: &str, id: &str) -> Handled {
     let id = parse_uuid(id, "id")?;
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(tenant).await?;
     let row = db::one(
         &db,
         "get run",
@@ -586,7 +589,7 @@ pub async fn get_run(tenant: &str, id: &str) -> Handled {
 }
 
 pub async fn status(tenant: &str) -> Handled {
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(tenant).await?;
     let running = db::one(
         &db,
         "running run",
@@ -645,7 +648,7 @@ pub async fn suggestions(tenant: &str, query: &tessera_api::Query) -> Handled {
             .filter(|n| (1..=200).contains(n))
             .ok_or_else(|| ApiError::invalid("limit", "limit must be 1-200"))?,
     };
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(tenant).await?;
     let run = db::one(
         &db,
         "latest run",

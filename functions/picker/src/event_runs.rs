@@ -30,7 +30,7 @@ fn claimable() -> String {
 
 /// Runs discovery for every tenant with pending requests; what happened per tenant.
 pub async fn drain() -> Handled {
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect_across_tenants().await?;
     let tenants: Vec<String> = db::rows(
         &db,
         "tenants with discovery requests",
@@ -197,7 +197,7 @@ async fn record_run(
 
 /// Requests and what came of them, newest first (`GET /v1/discovery/requests`).
 pub async fn list(tenant: &str) -> Handled {
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(tenant).await?;
     let rows = db::rows(
         &db,
         "discovery requests",

@@ -66,7 +66,7 @@ async fn run_job(db: &Connection, tenant: &str, job: Job) -> Value {
 }
 
 async fn run_jobs(query: &Query, jobs: &[Job]) -> Handled {
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect_across_tenants().await?;
     let mut out = Map::new();
     for tenant in tenants(&db, query).await? {
         let mut results = Map::new();

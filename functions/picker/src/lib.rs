@@ -15,6 +15,8 @@
 //!   `POST /internal/jobs/{snapshot|discovery|forward-returns}` (one job, every tenant): no
 //!   public route reaches them; this component's cron export calls `/internal/cron` by
 //!   service chaining (see `tick`)
+//! - `GET /internal/openapi`: the public operations described (see `openapi`), for the host's
+//!   `/openapi.json`; reached by service chaining only
 //!
 //! Tenant from `x-tenant-id` (set by a trusted gateway, as in the other components).
 
@@ -26,6 +28,7 @@ mod jobs;
 mod llm;
 mod market;
 mod model;
+mod openapi;
 mod performance;
 mod preinit;
 mod returns;
@@ -49,6 +52,12 @@ pub const BODY_LIMIT: usize = 256 * 1024;
 
 #[http_service]
 async fn handle(req: Request) -> impl IntoResponse {
+    // The API description, reached only through service chaining (the host joins the
+    // components' fragments into `/openapi.json`); before `/internal/*` below, which acts
+    // as the cron.
+    if *req.method() == Method::GET && req.uri().path() == tessera_api::openapi::FRAGMENT_PATH {
+        return json_response(StatusCode::OK, &openapi::fragment());
+    }
     // `/internal/*` is reached only by this component's own cron export through service
     // chaining (no route of the application leads to it) and acts for no single tenant.
     if req.uri().path().starts_with("/internal/") {

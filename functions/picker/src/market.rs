@@ -162,7 +162,7 @@ pub async fn post_symbols(req: Request, tenant: &str, query: &Query) -> Handled 
     }
     refuse_first(&rejected, skip)?;
     let symbols: Vec<&Symbol> = good.values().collect();
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(tenant).await?;
     let row = db::one(
         &db,
         "upsert symbols",
@@ -235,11 +235,20 @@ pub fn parse_time(value: &Value, field: &str) -> Result<Timestamp, FieldError> {
     }
 }
 
+/// The schema of what [`parse_time`] reads (null: the handler's default).
+pub fn time_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": ["integer", "string", "null"],
+        "description": "Unix seconds, YYYY-MM-DD (00:00 UTC) or YYYY-MM-DDTHH:MM:SSZ",
+    })
+}
+
 pub fn parse_time_text(s: &str) -> Option<Timestamp> {
     if let Ok(t) = s.parse::<i64>() {
         return Some(t);
     }
-    let (date, rest) = s.split_at(s.len().min(10));
+    // Checked: a multi-byte character across byte 10 is not a date (and must not panic).
+    let (date, rest) = s.split_at_checked(10).unwrap_or((s, ""));
     let day: Date = date.parse().ok()?;
     if rest.is_empty() {
         return Some(day.midnight_utc());
@@ -296,7 +305,7 @@ pub async fn post_bars(req: Request, tenant: &str, query: &Query) -> Handled {
             Err(e) => rejected.push(Rejection::new(i, e)),
         }
     }
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(tenant).await?;
     // Unknown symbols: one query for the batch's distinct tickers.
     let tickers: BTreeSet<&str> = bars.iter().map(|(_, b)| b.symbol.as_str()).collect();
     let known: BTreeSet<String> = db::rows(
@@ -452,7 +461,7 @@ pub async fn get_bars(tenant: &str, query: &Query) -> Handled {
             .filter(|n| (1..=MAX_BARS).contains(n))
             .ok_or_else(|| ApiError::invalid("limit", format!("limit must be 1-{MAX_BARS}")))?,
     };
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(tenant).await?;
     let rows = db::rows(
         &db,
         "read bars",

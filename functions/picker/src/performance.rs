@@ -24,7 +24,7 @@ pub async fn get(tenant: &str, query: &Query) -> Handled {
             .filter(|h| HORIZONS.contains(h))
             .ok_or_else(|| ApiError::invalid("horizon", "horizon must be 1, 5 or 20"))?,
     };
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(tenant).await?;
     let rows = db::rows(
         &db,
         "suggestion outcomes",

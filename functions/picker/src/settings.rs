@@ -27,7 +27,7 @@ pub async fn load(db: &Connection, tenant: &str) -> Result<DiscoverySettings, Ap
 }
 
 pub async fn get(tenant: &str) -> Handled {
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(tenant).await?;
     let settings = load(&db, tenant).await?;
     Ok((StatusCode::OK, json!({ "settings": settings })))
 }
@@ -38,7 +38,7 @@ pub async fn put(req: Request, tenant: &str) -> Handled {
         .validate()
         .map_err(|e| ApiError::invalid(&e.field, e.message))?;
     let value = serde_json::to_value(&settings).unwrap_or_default();
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(tenant).await?;
     db::execute(
         &db,
         "save settings",

@@ -16,27 +16,46 @@ use crate::db::{self, P};
 use crate::market::parse_time;
 use crate::{BODY_LIMIT, Handled, model, universe};
 
-#[derive(Deserialize)]
+/// `POST /v1/trades`'s body.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct TradeInput {
+#[schemars(rename = "ExecutedTradeInput")]
+pub(crate) struct TradeInput {
+    #[schemars(length(min = 1, max = 32))]
     symbol: String,
+    #[schemars(schema_with = "side_schema")]
     side: String,
+    #[schemars(extend("exclusiveMinimum" = 0))]
     quantity: f64,
+    #[schemars(extend("exclusiveMinimum" = 0))]
     price: f64,
     #[serde(default)]
+    #[schemars(length(max = 4000))]
     reasoning: String,
     /// Unix seconds, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ; default now.
     #[serde(default)]
+    #[schemars(schema_with = "crate::market::time_schema")]
     executed_at: Option<Value>,
 }
 
-#[derive(Deserialize)]
+/// `side` is a string checked by `create`.
+fn side_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "string", "enum": ["buy", "sell"]})
+}
+
+/// `POST /v1/trades/{id}/exit`'s body.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ExitInput {
+#[schemars(rename = "TradeExitInput")]
+pub(crate) struct ExitInput {
+    #[schemars(extend("exclusiveMinimum" = 0))]
     exit_price: f64,
+    /// Unix seconds, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ; default now.
     #[serde(default)]
+    #[schemars(schema_with = "crate::market::time_schema")]
     exited_at: Option<Value>,
     #[serde(default)]
+    #[schemars(length(max = 2000))]
     outcome: Option<String>,
 }
 
@@ -86,7 +105,7 @@ pub async fn create(req: Request, tenant: &str) -> Handled {
         ));
     }
     let executed_at = time_or_now(t.executed_at.as_ref(), "executed_at")?;
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(tenant).await?;
     // The setup as known on the trade's day: sector and features from the bars up to it.
     let sector = db::one(
         &db,
@@ -157,7 +176,7 @@ pub async fn exit(req: Request, tenant: &str, id: &str) -> Handled {
             "outcome is at most 2000 characters",
         ));
     }
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(tenant).await?;
     let trade = db::one(
         &db,
         "find trade",
@@ -190,7 +209,7 @@ pub async fn exit(req: Request, tenant: &str, id: &str) -> Handled {
 }
 
 pub async fn list(tenant: &str) -> Handled {
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(tenant).await?;
     let rows = db::rows(
         &db,
         "list trades",

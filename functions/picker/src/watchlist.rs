@@ -153,9 +153,12 @@ async fn raise_change_alert(
     alert_inbox::raise(db, tenant, &alert).await
 }
 
-#[derive(Deserialize)]
+/// `POST /v1/discovery/watchlist/add` and `…/remove`'s body.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct TickerInput {
+#[schemars(rename = "WatchlistTickerInput")]
+pub(crate) struct TickerInput {
+    #[schemars(length(min = 1, max = 32))]
     ticker: String,
 }
 
@@ -175,7 +178,7 @@ async fn change(req: Request, tenant: &str, add: bool) -> Handled {
             "ticker must be 1-32 characters",
         ));
     }
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(tenant).await?;
     if add {
         let known = db::one(
             &db,
@@ -232,7 +235,7 @@ pub async fn remove(req: Request, tenant: &str) -> Handled {
 }
 
 pub async fn list(tenant: &str) -> Handled {
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(tenant).await?;
     let max = settings::load(&db, tenant).await?.watchlist_max_size;
     let entries = db::rows(
         &db,

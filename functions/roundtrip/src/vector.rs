@@ -4,18 +4,14 @@
 
 use serde_json::{Value, json};
 use spin_sdk::pg::{Connection, DbValue, ParameterValue};
-use tessera_spin_kit::{ApiError, connect, db_error};
+use tessera_spin_kit::{ApiError, connect_across_tenants, db_error};
 
 pub const DIMS: usize = 384;
 
-const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS roundtrip_vectors (
-    id        bigserial PRIMARY KEY,
-    embedding vector(384) NOT NULL
-)";
-
+// The table is made by migrations/0018 (the application role runs no DDL).
 pub async fn handle(body: &Value) -> Result<Value, ApiError> {
     let embedding = parse(body)?;
-    let db = connect().await?;
+    let db = connect_across_tenants().await?;
     roundtrip(&db, &embedding).await
 }
 
@@ -66,14 +62,6 @@ fn from_text(text: &str) -> Option<Vec<f32>> {
 }
 
 async fn roundtrip(db: &Connection, embedding: &[f32]) -> Result<Value, ApiError> {
-    // Needs pgvector; the host's migrations create the extension. Ignore a failure here
-    // (no privilege on a managed database): the CREATE TABLE below says what is missing.
-    let _ = db
-        .execute("CREATE EXTENSION IF NOT EXISTS vector", Vec::new())
-        .await;
-    db.execute(CREATE_TABLE, Vec::new())
-        .await
-        .map_err(|e| db_error("create table roundtrip_vectors", e))?;
     let sent = to_text(embedding);
     let rows = db
         .query(
@@ -138,7 +126,7 @@ async fn roundtrip(db: &Connection, embedding: &[f32]) -> Result<Value, ApiError
 pub async fn self_check() -> Value {
     let embedding: Vec<f32> = (0..DIMS).map(|i| (i as f32 - 192.0) / 256.0).collect();
     let result = async {
-        let db = connect().await?;
+        let db = connect_across_tenants().await?;
         roundtrip(&db, &embedding).await
     }
     .await;

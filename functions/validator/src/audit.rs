@@ -111,7 +111,7 @@ pub async fn list(caller: &Caller, query: &Query) -> crate::Handled {
             "before is an ISO 8601 timestamp",
         ));
     }
-    let db = connect().await?;
+    let db = connect(&caller.tenant).await?;
     let rows = db::rows(
         &db,
         "list validations",

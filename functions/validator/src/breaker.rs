@@ -200,7 +200,7 @@ pub async fn view(
 /// `GET /v1/system/circuit-breaker`: the check before a trading cycle. An open breaker whose
 /// recovery conditions all pass moves to awaiting approval (never to closed).
 pub async fn get(caller: &Caller) -> crate::Handled {
-    let db = connect().await?;
+    let db = connect(&caller.tenant).await?;
     let (_, rules) = crate::limits::load(&db, &caller.tenant).await?;
     db::begin(&db).await?;
     let result = async {
@@ -229,13 +229,17 @@ pub async fn get(caller: &Caller) -> crate::Handled {
     ))
 }
 
-#[derive(Deserialize)]
+/// `POST /v1/system/circuit-breaker/resume`'s body.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Resume {
+#[schemars(rename = "CircuitBreakerResume")]
+pub(crate) struct Resume {
     /// Who approves; `x-user-id` when absent.
     #[serde(default)]
+    #[schemars(length(max = 64))]
     operator: Option<String>,
     #[serde(default)]
+    #[schemars(length(max = 500))]
     note: Option<String>,
 }
 
@@ -257,7 +261,7 @@ pub async fn resume(req: Request, caller: &Caller) -> crate::Handled {
     if body.note.as_ref().is_some_and(|n| n.chars().count() > 500) {
         return Err(ApiError::invalid("note", "note is at most 500 characters"));
     }
-    let db = connect().await?;
+    let db = connect(&caller.tenant).await?;
     let (_, rules) = crate::limits::load(&db, &caller.tenant).await?;
     db::begin(&db).await?;
     let result = async {

@@ -43,7 +43,7 @@ pub async fn post(req: Request, caller: &Caller) -> crate::Handled {
     if let Some(o) = findings.as_object_mut() {
         o.remove("cells");
     }
-    let db = connect().await?;
+    let db = connect(&caller.tenant).await?;
     let (id, at) = audit::record(
         &db,
         &caller.tenant,

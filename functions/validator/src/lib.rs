@@ -8,6 +8,8 @@
 //! - `POST /v1/system/circuit-breaker/resume`   an operator closes a breaker awaiting approval
 //! - `POST /v1/validate/formula`                a sheet of formulas evaluated and checked
 //! - `POST /v1/validate/model`                  DCF / LBO model checks
+//! - `GET  /internal/openapi`                   these operations described (see `openapi`), for
+//!   the host's `/openapi.json`; reached by service chaining only
 //!
 //! The caller is authenticated by tessera_spin_kit::auth (API keys; limits and the breaker's
 //! resume need the operator role), and every write is audited.
@@ -19,13 +21,14 @@ mod formula;
 mod identity;
 mod limits;
 mod model;
+mod openapi;
 mod snapshots;
 mod trade;
 
 use spin_sdk::http::{IntoResponse, Method, Request};
 use spin_sdk::http_service;
 use tessera_spin_kit::auth;
-use tessera_spin_kit::{ApiError, StatusCode};
+use tessera_spin_kit::{ApiError, StatusCode, json_response};
 
 /// A JSON answer.
 pub type Handled = Result<(StatusCode, serde_json::Value), ApiError>;
@@ -35,6 +38,11 @@ pub const BODY_LIMIT: usize = 4 * 1024 * 1024;
 
 #[http_service]
 async fn handle(req: Request) -> impl IntoResponse {
+    // The API description is reached only through service chaining (the host joins the
+    // components' fragments into `/openapi.json`) and holds nothing of any tenant's.
+    if *req.method() == Method::GET && req.uri().path() == tessera_api::openapi::FRAGMENT_PATH {
+        return json_response(StatusCode::OK, &openapi::fragment());
+    }
     auth::serve_json(req, |req, _caller| route(req)).await
 }
 

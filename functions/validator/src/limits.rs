@@ -55,16 +55,23 @@ async fn answer(db: &Connection, tenant: &str) -> Result<Value, ApiError> {
 }
 
 pub async fn get(caller: &Caller) -> crate::Handled {
-    let db = connect().await?;
+    let db = connect(&caller.tenant).await?;
     Ok((StatusCode::OK, answer(&db, &caller.tenant).await?))
 }
 
-#[derive(Deserialize)]
+/// `PUT /v1/validator/limits`'s body: the fields named are laid over the current ones (the
+/// rest keep their values), and the result is read as `RiskLimits` / `BreakerRules`.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Update {
+#[schemars(rename = "ValidatorLimitsUpdate")]
+pub(crate) struct Update {
+    /// The hard limits to change.
     #[serde(default)]
+    #[schemars(with = "Option<RiskLimits>")]
     limits: Option<Map<String, Value>>,
+    /// The breaker rules to change.
     #[serde(default)]
+    #[schemars(with = "Option<BreakerRules>")]
     breaker_rules: Option<Map<String, Value>>,
 }
 
@@ -96,7 +103,7 @@ pub async fn put(req: Request, caller: &Caller) -> crate::Handled {
     if update.limits.is_none() && update.breaker_rules.is_none() {
         return Err(ApiError::missing("limits"));
     }
-    let db = connect().await?;
+    let db = connect(&caller.tenant).await?;
     let (limits, rules) = load(&db, &caller.tenant).await?;
     let limits: RiskLimits = merge(&limits, update.limits, "limits")?;
     let rules: BreakerRules = merge(&rules, update.breaker_rules, "breaker_rules")?;

@@ -25,7 +25,7 @@ pub async fn post(req: Request, caller: &Caller) -> crate::Handled {
     let mut result =
         serde_json::to_value(&report).map_err(|e| ApiError::internal(e.to_string()))?;
     let verdict = if report.valid { "valid" } else { "invalid" };
-    let db = connect().await?;
+    let db = connect(&caller.tenant).await?;
     let (id, at) =
         audit::record(&db, &caller.tenant, "model", verdict, None, &input, &result).await?;
     result["id"] = json!(id);

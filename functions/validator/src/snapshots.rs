@@ -18,9 +18,11 @@ pub const EMBEDDING_DIM: usize = 384;
 const MAX_POSITIONS: usize = 5_000;
 const MAX_CLOSED: usize = 1_000;
 
-#[derive(Deserialize)]
+/// `POST /v1/portfolio/snapshots`'s body.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Snapshot {
+#[schemars(rename = "PortfolioSnapshot")]
+pub(crate) struct Snapshot {
     equity: f64,
     cash: f64,
     #[serde(default)]
@@ -37,16 +39,20 @@ struct Snapshot {
     closed_trades: Vec<ClosedTrade>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "SnapshotClosedTrade")]
 struct ClosedTrade {
+    #[schemars(length(min = 1, max = 32))]
     symbol: String,
     pnl: f64,
     /// A description of the setup, kept for people reading the warnings.
     #[serde(default)]
+    #[schemars(length(max = 2000))]
     setup: Option<String>,
     /// The setup's embedding (384 numbers, all-MiniLM-L6-v2), for similar-setup warnings.
     #[serde(default)]
+    #[schemars(length(equal = 384))]
     embedding: Option<Vec<f32>>,
     #[serde(default)]
     closed_at: Option<String>,
@@ -153,7 +159,7 @@ pub async fn post(req: Request, caller: &Caller) -> crate::Handled {
         closed.push((t, embedding));
     }
 
-    let db = connect().await?;
+    let db = connect(&caller.tenant).await?;
     let (_, rules) = crate::limits::load(&db, &caller.tenant).await?;
     db::begin(&db).await?;
     let stored = async {

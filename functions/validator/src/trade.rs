@@ -18,9 +18,12 @@ use crate::identity::Caller;
 use crate::snapshots::check_embedding;
 use crate::{audit, breaker};
 
-#[derive(Deserialize)]
+/// `POST /v1/validate/trade`'s body: the trade, and the account as `account` or as a stored
+/// snapshot's `snapshot_id` (one of the two).
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct TradeRequest {
+#[schemars(rename = "ValidateTradeRequest")]
+pub(crate) struct TradeRequest {
     trade: ProposedTrade,
     #[serde(default)]
     account: Option<Account>,
@@ -29,6 +32,7 @@ struct TradeRequest {
     snapshot_id: Option<String>,
     /// The setup's embedding (384 numbers), for the similar-failed-setups warning.
     #[serde(default)]
+    #[schemars(length(equal = 384))]
     setup_embedding: Option<Vec<f32>>,
     /// Accepted so callers can keep a model's rationale with the audit (stored through the
     /// raw input above); deliberately never read here or by a rule.
@@ -44,7 +48,7 @@ pub async fn post(req: Request, caller: &Caller) -> crate::Handled {
         Some(v) => Some(check_embedding("setup_embedding", v)?),
         None => None,
     };
-    let db = connect().await?;
+    let db = connect(&caller.tenant).await?;
     let account = match (r.account, &r.snapshot_id) {
         (Some(_), Some(_)) => {
             return Err(ApiError::invalid(

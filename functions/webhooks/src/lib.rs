@@ -15,6 +15,7 @@
 //! the same event id hands it on again (a refused event is final: 200, with the reason).
 
 mod handoff;
+mod openapi;
 
 use serde_json::json;
 use spin_sdk::http::{IntoResponse, Method, Request};
@@ -34,6 +35,9 @@ type Handled = Result<(StatusCode, serde_json::Value), ApiError>;
 #[http_service]
 async fn handle(req: Request) -> impl IntoResponse {
     let id = request_id(&req);
+    if req.method() == Method::GET && req.uri().path() == tessera_api::openapi::FRAGMENT_PATH {
+        return json_response(StatusCode::OK, &openapi::fragment());
+    }
     match route(req).await {
         Ok((status, body)) => json_response(status, &body),
         Err(err) => error_response_for(err, id.as_deref()),
@@ -144,7 +148,7 @@ async fn receive(req: Request, source: &str) -> Handled {
     let handed_off = event_type
         .as_deref()
         .is_some_and(|t| tessera_alerting::handoff::accepts(&accepted, t));
-    let db = tessera_spin_kit::connect().await?;
+    let db = tessera_spin_kit::connect(&tenant).await?;
     let inserted = pg::one(
         &db,
         "store webhook event",

@@ -28,6 +28,18 @@ pub struct DrainConfig {
     pub poll: Duration,
 }
 
+/// The drain embeds every tenant's chunks: as the application role, its sessions name the
+/// scope across tenants of row-level security (migrations/0018); as the tables' owner the
+/// setting is simply unused.
+fn across_tenants(config: &mut tokio_postgres::Config) {
+    let scope = format!("-c tessera.tenant={}", tessera_api::tenancy::ACROSS_TENANTS);
+    let options = match config.get_options() {
+        Some(given) if !given.trim().is_empty() => format!("{given} {scope}"),
+        _ => scope,
+    };
+    config.options(options);
+}
+
 /// Runs the drain until `stop` turns true; errors (Postgres away, schema not migrated yet)
 /// are logged and retried with back-off.
 pub async fn run(
@@ -36,8 +48,9 @@ pub async fn run(
     stop: watch::Receiver<bool>,
 ) -> Result<()> {
     // sslmode/sslrootcert as libpq reads them, so a managed Postgres is reached over TLS.
-    let target = tessera_pg_tls::parse(&config.database_url)
+    let mut target = tessera_pg_tls::parse(&config.database_url)
         .map_err(|e| anyhow::anyhow!("--database-url: {e}"))?;
+    across_tenants(&mut target.config);
     let manager = Manager::from_config(
         target.config.clone(),
         target.tls.clone(),
@@ -189,5 +202,26 @@ async fn embed_all(service: &EmbedService, texts: Vec<String>) -> Result<Vec<Vec
             }
             other => return Ok(other?),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_drain_names_the_scope_across_tenants_after_given_options() {
+        let mut config: tokio_postgres::Config =
+            "postgres://u@h/db?options=-c%20statement_timeout%3D5s"
+                .parse()
+                .unwrap();
+        across_tenants(&mut config);
+        assert_eq!(
+            config.get_options(),
+            Some("-c statement_timeout=5s -c tessera.tenant=*")
+        );
+        let mut bare: tokio_postgres::Config = "postgres://u@h/db".parse().unwrap();
+        across_tenants(&mut bare);
+        assert_eq!(bare.get_options(), Some("-c tessera.tenant=*"));
     }
 }

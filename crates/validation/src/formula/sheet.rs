@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 
@@ -21,22 +22,54 @@ pub const DEFAULT_SHEET: &str = "Sheet1";
 pub const DEFAULT_TOLERANCE: f64 = 1e-9;
 
 /// `POST /v1/validate/formula`'s body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "FormulaSheetRequest")]
 pub struct SheetRequest {
     /// Cells of the default sheet: address → number, text, boolean, or a formula (`"=…"`).
     #[serde(default)]
+    #[schemars(schema_with = "cells_schema")]
     pub cells: BTreeMap<String, Json>,
     /// Further sheets by name, each like `cells`.
     #[serde(default)]
+    #[schemars(schema_with = "sheets_schema")]
     pub sheets: BTreeMap<String, BTreeMap<String, Json>>,
     /// Values the caller expects: `A1` (default sheet) or `Sheet!A1` → number, text or boolean.
     #[serde(default)]
+    #[schemars(schema_with = "claims_schema")]
     pub claims: BTreeMap<String, Json>,
     /// Relative tolerance for numeric claims (absolute below 1): `|actual − claimed| ≤
     /// tolerance × max(1, |claimed|)`.
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub tolerance: Option<f64>,
+}
+
+// The cells and claims are read as JSON values by `evaluate` (a cell: number, text, boolean,
+// null for empty, or a formula `"=…"`; a claim: number, text or boolean), so their schemas
+// are written here from that reading.
+fn cells_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "description": "Cell address (`A1` … `XFD1048576`) → number, text, boolean, null (empty) or a formula (`\"=…\"`)",
+        "additionalProperties": {"type": ["number", "string", "boolean", "null"]},
+    })
+}
+
+fn sheets_schema(generator: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "description": "Sheet name → its cells, like `cells`",
+        "additionalProperties": cells_schema(generator),
+    })
+}
+
+fn claims_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "description": "`A1` (default sheet) or `Sheet!A1` → the value expected there",
+        "additionalProperties": {"type": ["number", "string", "boolean"]},
+    })
 }
 
 /// A request that cannot be evaluated, naming the field at fault.

@@ -2,6 +2,7 @@
 //! signs, periods, discount factors against the stated convention (end or mid-year), the
 //! terminal value, the enterprise value and the bridge to equity and per-share value.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -9,7 +10,7 @@ use super::{
     DEFAULT_TOLERANCE, Findings, InvalidModel, Severity, agrees, check_years, finite, invalid,
 };
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Dcf {
     /// WACC or the discount rate, as a fraction (0.09 for 9 %).
@@ -28,8 +29,9 @@ pub struct Dcf {
     pub tolerance: Option<f64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "DcfPeriod")]
 pub struct Period {
     #[serde(default)]
     pub year: Option<f64>,
@@ -40,8 +42,9 @@ pub struct Period {
     pub present_value: Option<f64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "DcfTerminal")]
 pub struct Terminal {
     /// Gordon growth, as a fraction.
     #[serde(default)]
@@ -58,8 +61,9 @@ pub struct Terminal {
     pub present_value: Option<f64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "DcfBridge")]
 pub struct Bridge {
     #[serde(default)]
     pub debt: f64,

@@ -2,6 +2,7 @@
 //! debt, the debt schedule's roll-forward, continuity and interest, and the stated IRR and
 //! MOIC against the flows.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -10,7 +11,7 @@ use super::{
 };
 use crate::finance;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Lbo {
     /// The sponsor's equity flows per year: the investment negative, the proceeds positive.
@@ -27,16 +28,18 @@ pub struct Lbo {
     pub tolerance: Option<f64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "LboFlow")]
 pub struct Flow {
     #[serde(default)]
     pub year: Option<f64>,
     pub amount: f64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "LboExit")]
 pub struct Exit {
     pub ebitda: f64,
     pub multiple: f64,
@@ -46,8 +49,9 @@ pub struct Exit {
     pub equity_value: Option<f64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "LboDebtRow")]
 pub struct DebtRow {
     #[serde(default)]
     pub year: Option<f64>,

@@ -6,6 +6,7 @@
 mod dcf;
 mod lbo;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -16,8 +17,10 @@ pub use lbo::Lbo;
 /// rounded, but a wrong formula is off by far more.
 pub const DEFAULT_TOLERANCE: f64 = 1e-4;
 
-#[derive(Debug, Deserialize)]
+/// `POST /v1/validate/model`'s body: a DCF or an LBO, told apart by `kind`.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "lowercase")]
+#[schemars(rename = "ValidateModelRequest")]
 pub enum ModelRequest {
     Dcf(Dcf),
     Lbo(Lbo),

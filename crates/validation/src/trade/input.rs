@@ -1,15 +1,17 @@
 //! What a trade validation reads: the trade, the account, the limits, similar past trades.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(rename = "ValidatorTradeSide")]
 pub enum Side {
     Buy,
     Sell,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProposedTrade {
     pub symbol: String,
@@ -32,8 +34,9 @@ fn stock() -> String {
     "stock".into()
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "ValidatorPosition")]
 pub struct Position {
     pub symbol: String,
     /// Signed: negative is short.
@@ -46,8 +49,9 @@ pub struct Position {
     pub asset_class: String,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "ValidatorAccount")]
 pub struct Account {
     pub equity: f64,
     pub cash: f64,
@@ -62,7 +66,7 @@ pub struct Account {
 }
 
 /// A tenant's hard limits (percentages are of equity) and warning thresholds.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RiskLimits {
     pub max_position_pct: f64,
