@@ -507,6 +507,82 @@ fn chat_against_provider_doubles() {
         },
     );
 
+    c.check(
+        "a repeated question is answered whole from the cache, before analysis",
+        || {
+            let q = "What is the interest tax shield?";
+            let hits = double.total_hits();
+            let conv = conversation(&host, t);
+            let again = say(&host, &conv, json!({"content": q}), t, "u1");
+            assert_eq!(double.total_hits(), hits, "no paid call");
+            let implementation = again.step("implementation");
+            assert_eq!(implementation["cache"], "exact", "{}", again.raw);
+            assert!(
+                implementation["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("whole turn"),
+                "{}",
+                again.raw
+            );
+            // The stream has the shape of a turn that ran: every step started and finished,
+            // the knowledge-base search shown, the answer streamed.
+            let finished = again.of("step-finish");
+            assert_eq!(again.of("step-start").len(), finished.len(), "{}", again.raw);
+            assert_eq!(again.of("tool-result").len(), 1, "{}", again.raw);
+            let f = again.finish();
+            assert_eq!(
+                (f["status"].clone(), f["finish_reason"].clone()),
+                (json!("completed"), json!("complete")),
+                "{}",
+                again.raw
+            );
+            // Stored as a turn that ran: its rows, numbered as streamed, and its answer.
+            let id = f["message_id"].as_str().unwrap();
+            assert_consistent(&db, id);
+            let view = get(&host, &format!("/v1/chat/conversations/{conv}"), t);
+            assert_eq!(view.status, 200, "{}", view.describe());
+            let view = view.json();
+            let answer = view["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["id"] == id)
+                .unwrap_or_else(|| panic!("{view}"));
+            assert_eq!(answer["status"], "completed", "{view}");
+            assert_eq!(answer["content"], f["text"], "{view}");
+            let rows = count(
+                &db,
+                &format!("SELECT count(*) FROM steps WHERE message_id = '{id}' AND status = 'completed' AND current"),
+            );
+            assert_eq!(rows, finished.len() as i64);
+            let n = implementation["step"].as_i64().unwrap();
+            assert_eq!(
+                count(&db, &format!("SELECT count(*) FROM steps WHERE message_id = '{id}' AND n = {n} AND kind = 'implementation' AND cache_hit = 'exact'")),
+                1
+            );
+            // Usage counts it as a cached call; the user message keeps its embedding.
+            assert_eq!(
+                count(&db, &format!("SELECT count(*) FROM llm_calls WHERE message_id = '{id}' AND cache_hit = 'exact' AND cost_micros = 0")),
+                1
+            );
+            assert_eq!(
+                count(&db, &format!("SELECT count(*) FROM messages WHERE id = (SELECT reply_to FROM messages WHERE id = '{id}') AND embedding IS NOT NULL")),
+                1
+            );
+            // A replayed step is a step like any other: its edit can be previewed.
+            let r = post(
+                &host,
+                &format!("/v1/chat/conversations/{conv}/steps/{n}/edit"),
+                &json!({"instructions": "in one sentence"}),
+                t,
+                "u1",
+            );
+            assert_eq!(r.status, 200, "{}", r.describe());
+
+        },
+    );
+
     c.check("a reworded question is a semantic cache hit with no paid call", || {
         let hits = double.total_hits();
         // MiniLM puts this at cosine 0.993 from the question above (the default threshold is 0.95).
@@ -891,6 +967,38 @@ fn chat_against_provider_doubles() {
         assert_eq!(count(&db, &format!("SELECT count(*) FROM messages WHERE id = '{id}' AND status = 'failed'")), 1);
     });
 
+    c.check("a change to the knowledge base makes a stored turn run afresh", || {
+        let q = "How does debt create an interest tax shield?";
+        let whole = |s: &Stream| {
+            s.step("implementation")["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("whole turn")
+        };
+        let first = ask(&host, t, q, None);
+        assert!(!whole(&first), "{}", first.raw);
+        let again = ask(&host, t, q, None);
+        assert!(whole(&again), "{}", again.raw);
+        // A new document bumps the tenant's knowledge-base generation: the same question
+        // runs analysis again (its paid step may still be a per-step cache hit).
+        let generation = || {
+            count(&db, "SELECT coalesce((SELECT generation FROM kb_generations WHERE tenant_id = 'acme'), 0)")
+        };
+        let before = generation();
+        let r = post(
+            &host,
+            "/v1/kb/documents",
+            &json!({"title": "Working capital", "content": "Net working capital is current assets minus current liabilities."}),
+            t,
+            "admin",
+        );
+        assert_eq!(r.status, 201, "{}", r.describe());
+        assert!(generation() > before, "the ingest bumped the generation");
+        let fresh = ask(&host, t, q, None);
+        assert!(!whole(&fresh), "{}", fresh.raw);
+        assert_eq!(fresh.finish()["status"], "completed", "{}", fresh.raw);
+    });
+
     c.check("usage reports tokens and cost by user, provider and day", || {
         let r = get(&host, "/v1/usage", t);
         assert_eq!(r.status, 200, "{}", r.describe());
@@ -1071,6 +1179,16 @@ fn chat_in_local_mode_with_the_demo_knowledge_base() {
             assert_eq!(ns, [3, 4, 5]);
         },
     );
+
+    c.check("turns no model answered are never stored whole", || {
+        assert_eq!(
+            count(
+                &db,
+                "SELECT count(*) FROM response_cache WHERE step_kind = 'turn'"
+            ),
+            0
+        );
+    });
 
     c.finish(Some(&host));
 }

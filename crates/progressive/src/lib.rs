@@ -39,6 +39,7 @@ pub mod events;
 pub mod local;
 pub mod plan;
 pub mod prompt;
+pub mod replay;
 pub mod sources;
 pub mod stale;
 pub mod steps;

@@ -15,7 +15,7 @@ use crate::gateway::{Account, Gateway};
 use crate::identity::Caller;
 use crate::sse::Sink;
 use crate::turn::{Stop, Turn};
-use crate::{Answer, Handled, kb, profile, store};
+use crate::{Answer, Handled, kb, profile, replay, store};
 
 const BODY_LIMIT: usize = 64 * 1024;
 /// The longest question accepted, in characters.
@@ -212,6 +212,7 @@ pub async fn post_message(req: Request, caller: Caller, id: &str) -> Result<Answ
         truncated: Default::default(),
         semantic_cache: true,
         totals: Default::default(),
+        record: Default::default(),
     };
     spin_sdk::wasip3::spawn(run_message(
         settings,
@@ -289,19 +290,30 @@ pub async fn account(
     pinned: Option<String>,
 ) -> Result<(Account, profile::Profile), ApiError> {
     let p = profile::load(db, caller).await?;
+    let account = account_of(db, settings, caller, pinned, &p).await?;
+    Ok((account, p))
+}
+
+/// The account of a caller whose profile `p` is already read.
+async fn account_of(
+    db: &Connection,
+    settings: &Settings,
+    caller: &Caller,
+    pinned: Option<String>,
+    p: &profile::Profile,
+) -> Result<Account, ApiError> {
     let (month_tokens, month_cost_micros) = profile::month_usage(db, caller).await?;
-    let account = Account {
+    Ok(Account {
         tenant: caller.tenant.clone(),
         user: caller.user.clone(),
         tier: p.tier,
         monthly_budget_micros: p.monthly_budget_micros,
         month_tokens,
         month_cost_micros,
-        user_keys: profile::user_keys(settings, caller, &p),
+        user_keys: profile::user_keys(settings, caller, p),
         // A model the user's up-votes favour goes first unless the request names one.
         pinned: pinned.or_else(|| p.preferred_model()),
-    };
-    Ok((account, p))
+    })
 }
 
 async fn run_message(
@@ -320,7 +332,24 @@ async fn run_message(
         edit_of: None,
     })
     .await;
-    let prepared = prepare(&settings, &db, &caller, &mut turn, &user_message, pinned).await;
+    // The whole turn from the cache, before analysis (docs/adr/0020).
+    let before = match replay::look_up(&settings, &db, &caller, &turn, pinned.as_deref()).await {
+        Ok((_, Some(hit))) => {
+            return replay::serve(&db, &caller, turn, &user_message, hit, sink).await;
+        }
+        Ok((before, None)) => before,
+        Err(e) => return turn.finish(&db, sink, Err(Stop::Error(e))).await,
+    };
+    let prepared = prepare(
+        &settings,
+        &db,
+        &caller,
+        &mut turn,
+        &user_message,
+        pinned,
+        &before,
+    )
+    .await;
     let result = match prepared {
         Ok(account) => {
             let mut gw = Gateway {
@@ -332,6 +361,9 @@ async fn run_message(
         }
         Err(e) => Err(Stop::Error(e)),
     };
+    if result.is_ok() {
+        replay::store(&db, &turn, &before.key).await;
+    }
     turn.finish(&db, sink, result).await;
 }
 
@@ -342,6 +374,7 @@ async fn prepare(
     turn: &mut Turn,
     user_message: &str,
     pinned: Option<String>,
+    before: &replay::Before,
 ) -> Result<Account, ApiError> {
     // The question and, when it has several written-out parts, each part, in one request:
     // a part becomes a task of the local plan and is looked up in the cache by its own.
@@ -363,9 +396,9 @@ async fn prepare(
         .await?;
     }
     turn.question_embedding = embedding;
-    turn.history = history(db, &turn.conversation_id, &turn.message_id).await?;
-    let (account, p) = account(db, settings, caller, pinned).await?;
-    turn.skill = p.persona();
+    turn.history = before.history.clone();
+    let account = account_of(db, settings, caller, pinned, &before.profile).await?;
+    turn.skill = before.profile.persona();
     // The persona is recorded so feedback on this answer is credited to it.
     db::execute(
         db,

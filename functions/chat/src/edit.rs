@@ -556,5 +556,6 @@ async fn rebuild(
             .collect(),
         semantic_cache: false,
         totals: Default::default(),
+        record: Default::default(),
     })
 }

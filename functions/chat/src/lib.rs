@@ -28,6 +28,7 @@ mod identity;
 mod kb;
 mod openapi;
 mod profile;
+mod replay;
 mod sse;
 mod store;
 mod turn;

@@ -11,6 +11,7 @@ use tessera_gateway::{CacheHit, StepKind};
 use tessera_progressive::context::{self, sources_for_task};
 use tessera_progressive::events::{Citation, StepInfo, StepTotals, usd};
 use tessera_progressive::plan::{self, local_plan, retry_instruction};
+use tessera_progressive::replay::{StoredStep, StoredTurn, ToolUse, unstorable};
 use tessera_progressive::sources::{citations, sources_footer, without_footer};
 use tessera_progressive::steps::{PLANNING, TurnLayout};
 use tessera_progressive::{
@@ -119,6 +120,17 @@ pub struct Turn {
     /// while the question (what the lookup matches on) did not.
     pub semantic_cache: bool,
     pub totals: StepTotals,
+    /// The completed steps as the response cache stores a whole turn.
+    pub record: Record,
+}
+
+/// What a turn keeps of its steps for the response cache (tessera_progressive::replay).
+#[derive(Default)]
+pub struct Record {
+    /// Each step's row `inputs`, as `begin` merged them.
+    inputs: BTreeMap<usize, Value>,
+    steps: BTreeMap<usize, StoredStep>,
+    tool: Option<ToolUse>,
 }
 
 impl Turn {
@@ -185,7 +197,7 @@ impl Turn {
     }
 
     async fn begin(
-        &self,
+        &mut self,
         db: &Connection,
         sink: &mut Sink,
         ordinal: usize,
@@ -195,6 +207,12 @@ impl Turn {
             return Err(Stop::Cancelled);
         }
         store::start_step(db, self.rows[&ordinal].id, &inputs).await?;
+        // The row's inputs: what `insert_rows` wrote, then these (`inputs || $2`).
+        let mut row_inputs = json!({ "task": self.layout.steps[ordinal].task });
+        if let (Some(row), Value::Object(added)) = (row_inputs.as_object_mut(), inputs) {
+            row.extend(added);
+        }
+        self.record.inputs.insert(ordinal, row_inputs);
         sink.send(&ChatEvent::StepStart(self.info(ordinal))).await;
         Ok(crate::clock::now_ms())
     }
@@ -228,6 +246,7 @@ impl Turn {
         if let Some(t) = &d.text {
             self.outputs.insert(ordinal, t.clone());
         }
+        self.keep(ordinal, &d);
         let kind = self.layout.steps[ordinal].kind;
         if matches!(kind, StepKind::Implementation | StepKind::Synthesis)
             && d.finish_reason.as_deref() == Some("length")
@@ -252,6 +271,61 @@ impl Turn {
         })
         .await;
         Ok(())
+    }
+
+    /// Keeps a completed step for the response cache (a step that did not complete makes the
+    /// turn unstorable: it is missing from the record).
+    fn keep(&mut self, ordinal: usize, d: &Done) {
+        if d.status != StepStatus::Completed || d.error.is_some() {
+            self.record.steps.remove(&ordinal);
+            return;
+        }
+        let spec = &self.layout.steps[ordinal];
+        let step = StoredStep {
+            ordinal,
+            kind: spec.kind,
+            title: spec.title.clone(),
+            depends_on: spec.depends_on.clone(),
+            inputs: self
+                .record
+                .inputs
+                .get(&ordinal)
+                .cloned()
+                .unwrap_or_default(),
+            output: d.output.clone(),
+            text: d.text.clone(),
+            provider: d.provider.clone(),
+            model: d.model.clone(),
+            reason: d.reason.clone(),
+            finish_reason: d.finish_reason.clone(),
+            tool: (spec.kind == StepKind::Analysis)
+                .then(|| self.record.tool.clone())
+                .flatten(),
+        };
+        self.record.steps.insert(ordinal, step);
+    }
+
+    /// The turn as the response cache stores it, or why it may not be stored: only a
+    /// new message's turn that completed whole, with no cut-off draft and no step answered
+    /// locally for want of budget or a provider.
+    pub fn stored(&self, question_embedding: Option<Vec<f32>>) -> Result<StoredTurn, &'static str> {
+        if !self.semantic_cache {
+            return Err("an edit's reruns are not a new turn");
+        }
+        if !self.truncated.is_empty() || self.local_note.is_some() {
+            return Err("a step was cut off or answered without a paid model");
+        }
+        let steps: Vec<StoredStep> = self.record.steps.values().cloned().collect();
+        if let Some(why) = unstorable(&steps, self.layout.steps.len()) {
+            return Err(why);
+        }
+        Ok(StoredTurn {
+            steps,
+            analysis: serde_json::to_value(&self.analysis).unwrap_or_default(),
+            sources: self.sources.clone(),
+            persona: self.skill.as_str().into(),
+            question_embedding,
+        })
     }
 
     fn context(&self, kind: StepKind, sources: &[Source]) -> tessera_progressive::StepContext {
@@ -370,20 +444,21 @@ impl Turn {
             .begin(db, sink, o, json!({ "question": self.question }))
             .await?;
         let call_id = format!("kb-{}", self.n_of(o));
+        let tool_input = if self.part_embeddings.len() > 1 {
+            let parts: Vec<&str> = self
+                .part_embeddings
+                .iter()
+                .map(|(p, _)| p.as_str())
+                .collect();
+            json!({ "query": self.question, "parts": parts, "k": kb::K, "scope": self.scopes })
+        } else {
+            json!({ "query": self.question, "k": kb::K, "scope": self.scopes })
+        };
         sink.send(&ChatEvent::ToolCall {
             step: self.n_of(o),
             tool_call_id: call_id.clone(),
             tool_name: "kb_search".into(),
-            input: if self.part_embeddings.len() > 1 {
-                let parts: Vec<&str> = self
-                    .part_embeddings
-                    .iter()
-                    .map(|(p, _)| p.as_str())
-                    .collect();
-                json!({ "query": self.question, "parts": parts, "k": kb::K, "scope": self.scopes })
-            } else {
-                json!({ "query": self.question, "k": kb::K, "scope": self.scopes })
-            },
+            input: tool_input.clone(),
         })
         .await;
         self.sources = if self.part_embeddings.len() > 1 {
@@ -402,13 +477,19 @@ impl Turn {
             .iter()
             .map(|s| json!({ "n": s.n, "chunk_id": s.chunk_id, "document_id": s.document_id, "title": s.title, "score": s.score }))
             .collect();
+        let output = json!({ "results": found });
         sink.send(&ChatEvent::ToolResult {
             step: self.n_of(o),
             tool_call_id: call_id,
             tool_name: "kb_search".into(),
-            output: json!({ "results": found }),
+            output: output.clone(),
         })
         .await;
+        self.record.tool = Some(ToolUse {
+            name: "kb_search".into(),
+            input: tool_input,
+            output,
+        });
         let embedding = self.question_embedding.clone().unwrap_or_default();
         let analysis = Classifier::builtin().analyse(&self.question, &embedding);
         db::execute(
@@ -847,7 +928,7 @@ impl Turn {
                 .await;
             }
         }
-        let (text, citations) = self.answer();
+        let (text, _) = self.answer();
         // A completed turn whose answer holds a cut-off step is not a complete answer.
         let ended = if self.truncated.is_empty() {
             "complete"
@@ -865,6 +946,13 @@ impl Turn {
             finish_reason,
         )
         .await;
+        self.send_finish(sink, status, finish_reason.map(str::to_string))
+            .await;
+    }
+
+    /// Sends `finish` (with a feedback token for a completed answer) and `[DONE]`.
+    pub async fn send_finish(&self, mut sink: Sink, status: &str, finish_reason: Option<String>) {
+        let (text, citations) = self.answer();
         let feedback_token = match status {
             "completed" => crate::feedback_token::Signer::load()
                 .await
@@ -878,7 +966,7 @@ impl Turn {
             cost_usd: usd(self.totals.cost_micros),
             text,
             citations,
-            finish_reason: finish_reason.map(str::to_string),
+            finish_reason,
             feedback_token,
         })
         .await;
