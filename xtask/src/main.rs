@@ -51,6 +51,10 @@ enum Cmd {
     },
     /// Start the embedded PostgreSQL, print its URL and wait for Ctrl-C.
     Db,
+    /// Build what users deploy: the host and the embedding worker with the `dist` profile
+    /// (fat LTO, one codegen unit, panic = abort) into target/dist/ (tens of minutes here).
+    /// `cargo xtask bench host` measures it beside the release build when it exists.
+    Dist,
     /// Set up and run a benchmark scenario of `tessera-bench` (see benches/README.md).
     Bench {
         /// `host` (hello on tessera up vs wasmtime serve vs plain hyper, idle RSS), `kb-eval`
@@ -74,6 +78,7 @@ fn main() {
         Cmd::Up => up(&ctx),
         Cmd::Test { repeat, args } => test(&ctx, repeat, &args),
         Cmd::Db => db(&ctx),
+        Cmd::Dist => dist(&ctx),
         Cmd::Bench { scenario, args } => bench(&ctx, &scenario, &args),
     };
     // Every PgServer has been dropped (and stopped) by now.
@@ -504,6 +509,36 @@ fn db(ctx: &Ctx) -> Result<i32> {
     Ok(0) // `server` drops here and stops PostgreSQL
 }
 
+fn dist(ctx: &Ctx) -> Result<i32> {
+    step(
+        "host and worker, dist profile (fat LTO: tens of minutes)",
+        || {
+            let mut cmd = ctx.cargo();
+            cmd.args([
+                "build",
+                "--profile",
+                "dist",
+                "-p",
+                "tessera-host",
+                "-p",
+                "tessera-worker",
+            ]);
+            run_status(
+                &mut cmd,
+                "build the dist binaries",
+                "see the compiler errors above",
+            )
+        },
+    )?;
+    let dir = ctx.target_dir.join("dist");
+    println!(
+        "xtask: built {} and {}",
+        dir.join(HOST_BIN).display(),
+        dir.join("tessera-worker").display()
+    );
+    Ok(0)
+}
+
 fn bench(ctx: &Ctx, scenario: &str, extra: &[String]) -> Result<i32> {
     setup(ctx)?;
     let mut args: Vec<std::ffi::OsString> = vec![scenario.into()];
@@ -526,6 +561,11 @@ fn bench(ctx: &Ctx, scenario: &str, extra: &[String]) -> Result<i32> {
                 "--manifest".into(),
                 ctx.root.join("spin.toml").into(),
             ]);
+            // What `cargo xtask dist` built, measured beside the release build.
+            let dist = ctx.target_dir.join("dist").join(HOST_BIN);
+            if dist.is_file() {
+                args.extend(["--tessera-dist".into(), dist.into()]);
+            }
         }
         // These start their own host / worker from target/release and need the model.
         "kb" | "kb-eval" | "embed" | "chat" | "validator" | "picker" | "alerts"
