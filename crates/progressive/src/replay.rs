@@ -12,6 +12,7 @@
 //! change to the tenant's chunks bumps (migrations/0019), so a new document, a promoted
 //! correction or a chunk embedded later makes the next turn run afresh.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -21,7 +22,7 @@ use tessera_gateway::cache::normalise_prompt;
 use tessera_gateway::{CacheHit, StepKind};
 
 use crate::events::{ChatEvent, StepInfo, StepTotals};
-use crate::{HistoryMessage, SkillLevel, Source, StepStatus};
+use crate::{HistoryMessage, PlanTask, SkillLevel, Source, StepSpec, StepStatus, TurnLayout};
 
 /// The `response_cache.step_kind` of stored turns: never matched by a step's lookup, which
 /// names its own kind; emptied with the rest of the cache.
@@ -121,6 +122,33 @@ pub struct StoredTurn {
     /// The question's embedding, stored with the new user message for later turns' history.
     #[serde(default)]
     pub question_embedding: Option<Vec<f32>>,
+}
+
+impl StoredTurn {
+    /// The turn's layout as it ran, for what reads it afterwards (the answer, its citations).
+    pub fn layout(&self) -> TurnLayout {
+        TurnLayout {
+            steps: self
+                .steps
+                .iter()
+                .map(|s| StepSpec {
+                    ordinal: s.ordinal,
+                    kind: s.kind,
+                    title: s.title.clone(),
+                    task: serde_json::from_value::<PlanTask>(s.inputs["task"].clone()).ok(),
+                    depends_on: s.depends_on.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Each step's text by ordinal.
+    pub fn outputs(&self) -> BTreeMap<usize, String> {
+        self.steps
+            .iter()
+            .filter_map(|s| Some((s.ordinal, s.text.clone()?)))
+            .collect()
+    }
 }
 
 /// Why a finished turn may not be stored, or `None` when it may.
@@ -423,6 +451,22 @@ mod tests {
         assert_eq!(rows[2]["paid"], true);
         assert_eq!(rows[3]["cache"], "miss");
         assert_eq!(rows[3]["depends_on"], json!([2]));
+    }
+
+    #[test]
+    fn the_layout_and_outputs_are_read_back_from_the_steps() {
+        let mut t = turn();
+        t.steps[2].inputs =
+            json!({ "task": { "id": 1, "title": "T", "instructions": "do", "depends_on": [] } });
+        let layout = t.layout();
+        assert_eq!(layout.steps.len(), 5);
+        assert_eq!(
+            layout.steps[2].task.as_ref().map(|k| k.title.as_str()),
+            Some("T")
+        );
+        assert_eq!(layout.steps[3].depends_on, [2]);
+        assert!(layout.steps[0].task.is_none());
+        assert_eq!(t.outputs()[&4], "text 4");
     }
 
     #[test]

@@ -5,9 +5,8 @@
 use serde_json::{Value, json};
 use spin_sdk::pg::Connection;
 use tessera_gateway::CallStatus;
+use tessera_progressive::HistoryMessage;
 use tessera_progressive::replay::{self, CACHE_KIND, StoredTurn, TurnKey};
-use tessera_progressive::steps::{StepSpec, TurnLayout};
-use tessera_progressive::{HistoryMessage, PlanTask};
 use tessera_spin_kit::ApiError;
 
 use crate::config::Settings;
@@ -127,24 +126,8 @@ pub async fn serve(
 ) {
     let stored = hit.turn;
     turn.sources = stored.sources.clone();
-    turn.layout = TurnLayout {
-        steps: stored
-            .steps
-            .iter()
-            .map(|s| StepSpec {
-                ordinal: s.ordinal,
-                kind: s.kind,
-                title: s.title.clone(),
-                task: serde_json::from_value::<PlanTask>(s.inputs["task"].clone()).ok(),
-                depends_on: s.depends_on.clone(),
-            })
-            .collect(),
-    };
-    turn.outputs = stored
-        .steps
-        .iter()
-        .filter_map(|s| Some((s.ordinal, s.text.clone()?)))
-        .collect();
+    turn.layout = stored.layout();
+    turn.outputs = stored.outputs();
     let (answer, _) = turn.answer();
     let written = db::one(
         db,
