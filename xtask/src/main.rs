@@ -14,6 +14,7 @@ mod fuzzer;
 mod onnxruntime;
 mod picker;
 mod sampledata;
+mod sdk_guests;
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 const HOST_BIN: &str = "tessera";
@@ -165,6 +166,10 @@ fn setup(ctx: &Ctx) -> Result<()> {
             },
         )?;
     }
+    // tests/spin_apps.rs runs components built by Spin's Python and JavaScript SDKs.
+    step("Spin SDK test guests (Python, JavaScript)", || {
+        sdk_guests::build(&ctx.root, &ctx.state_dir, &ctx.target_dir)
+    })?;
     // The whole native workspace with every target, so `cargo test` afterwards reuses each
     // artifact: building only the host would unify features differently and make the test
     // run compile wasmtime a second time (13 minutes on CI).

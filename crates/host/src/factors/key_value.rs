@@ -43,24 +43,13 @@ impl KeyValueFactor {
 pub struct KeyValueState {
     pool: Pool,
     allowed: Arc<[String]>,
-    known: Arc<[String]>,
-}
-
-/// Why a label cannot be opened, if it cannot: the same answer for every interface version.
-enum Refusal {
-    AccessDenied,
-    NoSuchStore,
 }
 
 impl KeyValueState {
-    fn check(&self, label: &str) -> Result<(), Refusal> {
-        if self.allowed.iter().any(|l| l == label) {
-            Ok(())
-        } else if self.known.iter().any(|l| l == label) {
-            Err(Refusal::AccessDenied)
-        } else {
-            Err(Refusal::NoSuchStore)
-        }
+    /// As Spin's key-value factor: a label the component was not granted is access-denied,
+    /// whether or not the app defines it (start-up already refused grants of unknown stores).
+    fn allows(&self, label: &str) -> bool {
+        self.allowed.iter().any(|l| l == label)
     }
 }
 
@@ -97,7 +86,6 @@ impl Factor for KeyValueFactor {
         KeyValueState {
             pool: self.pool.clone(),
             allowed: component.key_value_stores.clone(),
-            known: self.known.clone(),
         }
     }
 }
@@ -148,11 +136,8 @@ impl<T> kv::HostStoreWithStore<T> for KeyValue {
     ) -> wasmtime::Result<Result<Resource<StoreHandle>, Error>> {
         accessor.with(|mut access| {
             let view = access.get();
-            if let Err(refusal) = view.state.check(&label) {
-                return Ok(Err(match refusal {
-                    Refusal::AccessDenied => Error::AccessDenied,
-                    Refusal::NoSuchStore => Error::NoSuchStore,
-                }));
+            if !view.state.allows(&label) {
+                return Ok(Err(Error::AccessDenied));
             }
             Ok(Ok(view.table.push(StoreHandle { label })?))
         })

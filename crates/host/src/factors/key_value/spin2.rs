@@ -1,7 +1,7 @@
 //! `fermyon:spin/key-value@2.0.0` (Spin 2's SDKs): the same stores as v3, with v2's
 //! synchronous functions and error variants.
 
-use super::{KeyValueView, Refusal, StoreHandle, ops, view};
+use super::{KeyValueView, StoreHandle, ops, view};
 use crate::bindings::fermyon::spin::key_value::{self as v2, Error};
 use crate::state::HostState;
 use anyhow::Result;
@@ -29,11 +29,8 @@ impl v2::HostStore for KeyValueView<'_> {
         &mut self,
         label: String,
     ) -> wasmtime::Result<Result<Resource<StoreHandle>, Error>> {
-        if let Err(refusal) = self.state.check(&label) {
-            return Ok(Err(match refusal {
-                Refusal::AccessDenied => Error::AccessDenied,
-                Refusal::NoSuchStore => Error::NoSuchStore,
-            }));
+        if !self.state.allows(&label) {
+            return Ok(Err(Error::AccessDenied));
         }
         Ok(Ok(self.table.push(StoreHandle { label })?))
     }

@@ -1,7 +1,7 @@
 //! `wasi:keyvalue@0.2.0-draft2` (`store`, `atomics`, `batch`) as Spin 3 provides it: a
 //! bucket is a key-value store label, checked against `key_value_stores`.
 
-use super::{KeyValueView, Refusal, StoreHandle, ops, view};
+use super::{KeyValueView, StoreHandle, ops, view};
 use crate::bindings::wasi::keyvalue::{atomics, batch, store};
 use crate::state::HostState;
 use anyhow::Result;
@@ -27,11 +27,8 @@ impl store::Host for KeyValueView<'_> {
         &mut self,
         identifier: String,
     ) -> wasmtime::Result<Result<Resource<StoreHandle>, Error>> {
-        if let Err(refusal) = self.state.check(&identifier) {
-            return Ok(Err(match refusal {
-                Refusal::AccessDenied => Error::AccessDenied,
-                Refusal::NoSuchStore => Error::NoSuchStore,
-            }));
+        if !self.state.allows(&identifier) {
+            return Ok(Err(Error::AccessDenied));
         }
         Ok(Ok(self.table.push(StoreHandle { label: identifier })?))
     }
