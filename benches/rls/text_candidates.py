@@ -43,7 +43,7 @@ for rank in (1500, 300, 30):
     word = "w" + hashlib.md5(str(rank).encode()).hexdigest()[:8]
     q = f"'{word}'::tsquery"
     direct = f"SELECT c.id, c.text_length, c.tsv FROM kb_chunks c WHERE c.tenant_id = 'acme' AND c.tsv @@ {q}"
-    via = f"SELECT c.id, c.text_length, c.tsv FROM kb_text_matches({q}) AS c WHERE c.tenant_id = 'acme'"
+    via = f"SELECT c.id, c.text_length, c.tsv FROM kb_text_matches({q}, 100000, NULL, NULL) AS c WHERE c.tenant_id = 'acme'"
     count = subprocess.run(
         [PSQL, "-X", "-At", OWNER, "-c", f"SELECT count(*) FROM kb_chunks WHERE tenant_id = 'acme' AND tsv @@ {q}"],
         capture_output=True, text=True).stdout.strip()

@@ -17,6 +17,8 @@ use tessera_e2e::{HostCommand, TestDb, TestHost};
 use tessera_retrieval::metrics::{
     LabelledQuestion, distinct_in_order, ndcg_at_k, recall_at_k, reciprocal_rank,
 };
+use tessera_retrieval::search_sql;
+use tokio_postgres::types::Type;
 
 const TENANT: &str = "bench";
 
@@ -37,6 +39,9 @@ pub struct KbArgs {
     /// How long the mixed load runs.
     #[arg(long, default_value_t = 20)]
     load_seconds: u64,
+    /// Keep the database (printing its URL) instead of dropping it, to study its plans.
+    #[arg(long)]
+    keep_db: bool,
 }
 
 fn start(db: &TestDb) -> TestHost {
@@ -303,6 +308,43 @@ pub fn run(args: KbArgs) -> Result<()> {
         let mean = recalls.iter().sum::<f64>() / recalls.len().max(1) as f64;
         println!("| {ef} | {mean:.3} | {:.1} |", median(&times));
     }
+    // 6. The plans of both sides for one question, as the kb runs them (same SQL text).
+    if let (Some(q), Some(vector)) = (questions.first(), queries.first()) {
+        probe.set_ef_search(100)?;
+        let filters = "tenant_id = $2";
+        for (side, sql, first) in [
+            (
+                "text",
+                search_sql::text_side(
+                    &search_sql::TextFilters {
+                        predicate: filters,
+                        scopes: "NULL",
+                        metadata: "NULL",
+                    },
+                    40,
+                    search_sql::MAX_TEXT_CANDIDATES,
+                ),
+                q.question.as_str(),
+            ),
+            (
+                "vector",
+                search_sql::vector_side(filters, 40),
+                vector.as_str(),
+            ),
+        ] {
+            println!();
+            println!(
+                "EXPLAIN (ANALYZE, BUFFERS), {side} side of a hybrid search for {:?}:",
+                q.question
+            );
+            println!();
+            println!("{}", probe.explain(&sql, &[first, TENANT])?);
+        }
+    }
+    if args.keep_db {
+        println!("kept the database: {}", db.url());
+        std::mem::forget(db);
+    }
     Ok(())
 }
 
@@ -428,7 +470,11 @@ impl RecallProbe {
                 Ok::<_, anyhow::Error>(client)
             })
         };
-        let approx = connect("SET hnsw.iterative_scan = relaxed_order")?;
+        // The kb's own settings: iterative scans, and the tenant kb_text_matches reads.
+        let approx = connect(
+            "SET hnsw.iterative_scan = relaxed_order; SET hnsw.ef_search = 100; \
+             SET tessera.tenant = 'bench'",
+        )?;
         let exact = connect("SET enable_indexscan = off")?;
         Ok(Self { rt, approx, exact })
     }
@@ -441,6 +487,24 @@ impl RecallProbe {
         Ok(())
     }
 
+    /// `EXPLAIN (ANALYZE, BUFFERS)` of one statement with text parameters, as printed.
+    fn explain(&self, sql: &str, params: &[&str]) -> Result<String> {
+        // Typed as text, as the kb sends them: `$1::vector` is then a cast from text.
+        let params: Vec<(&(dyn tokio_postgres::types::ToSql + Sync), Type)> = params
+            .iter()
+            .map(|p| (p as &(dyn tokio_postgres::types::ToSql + Sync), Type::TEXT))
+            .collect();
+        let rows = self.rt.block_on(
+            self.approx
+                .query_typed(&format!("EXPLAIN (ANALYZE, BUFFERS) {sql}"), &params),
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| without_vector_literal(&r.get::<_, String>(0)))
+            .collect::<Vec<_>>()
+            .join("\n"))
+    }
+
     /// The ten nearest chunks' cosine distances, nearest first.
     fn top10(&self, vector: &str, exact: bool) -> Result<Vec<f64>> {
         let client = if exact { &self.exact } else { &self.approx };
@@ -451,6 +515,21 @@ impl RecallProbe {
         );
         let rows = self.rt.block_on(client.query(&sql, &[]))?;
         Ok(rows.iter().map(|r| r.get::<_, f64>(0)).collect())
+    }
+}
+
+/// A plan line with the query's 384 numbers shown as `'[…]'`.
+fn without_vector_literal(line: &str) -> String {
+    const END: &str = "]'::vector";
+    match (line.find("'["), line.find(END)) {
+        (Some(start), Some(end)) if start < end => {
+            format!(
+                "{}'[…]'::vector{}",
+                &line[..start],
+                &line[end + END.len()..]
+            )
+        }
+        _ => line.to_string(),
     }
 }
 

@@ -15,6 +15,7 @@
 //! - [`listing`]: `GET /v1/kb/documents` filters and cursors; bulk-delete filters.
 //! - [`bulk`]: NDJSON bulk ingest, validated line by line.
 //! - [`grouping`]: one search result per document.
+//! - [`search_sql`]: the SQL of the vector and text sides (the kb runs it; the bench explains it).
 //! - [`stopwords`]: Postgres's English stop words, to tell a stop-word-only query apart.
 
 pub mod bm25;
@@ -28,6 +29,7 @@ pub mod ingest;
 pub mod listing;
 pub mod metrics;
 pub mod query;
+pub mod search_sql;
 pub mod stopwords;
 pub mod title;
 

@@ -11,8 +11,8 @@ use spin_sdk::http::Request;
 use spin_sdk::pg::{Connection, ParameterValue as P};
 use std::time::Instant;
 use tessera_retrieval::{
-    DEFAULT_RRF_K, FusedHit, GroupBy, RankedList, SearchMode, SearchRequest, bm25, only_stop_words,
-    reciprocal_rank_fusion, tsquery_terms,
+    DEFAULT_RRF_K, FusedHit, GroupBy, RankedList, SearchMode, SearchRequest, only_stop_words,
+    reciprocal_rank_fusion, search_sql, tsquery_terms,
 };
 use tessera_spin_kit::{ApiError, StatusCode, connect, read_json_body};
 
@@ -34,29 +34,44 @@ fn candidates(k: usize, mode: SearchMode, grouped: bool) -> usize {
 struct Filters {
     sql: String,
     params: Vec<P>,
+    /// The scope and metadata filters as SQL arguments (`$n::type` or `NULL`), for
+    /// `kb_text_matches`.
+    scopes_arg: String,
+    metadata_arg: String,
 }
 
 impl Filters {
     fn new(tenant: &str, q: &SearchRequest, first_param: usize) -> Filters {
         let mut sql = format!("tenant_id = ${first_param}");
         let mut params = vec![P::Str(tenant.into())];
+        let mut scopes_arg = "NULL".to_string();
+        let mut metadata_arg = "NULL".to_string();
         if !q.scopes.is_empty() {
-            sql.push_str(&format!(
-                " AND scope = ANY(${}::text[])",
-                first_param + params.len()
-            ));
+            scopes_arg = format!("${}::text[]", first_param + params.len());
+            sql.push_str(&format!(" AND scope = ANY({scopes_arg})"));
             params.push(P::ArrayStr(
                 q.scopes.iter().map(|s| Some(s.to_string())).collect(),
             ));
         }
         if !q.filter.is_empty() {
-            sql.push_str(&format!(
-                " AND metadata @> ${}::jsonb",
-                first_param + params.len()
-            ));
+            metadata_arg = format!("${}::jsonb", first_param + params.len());
+            sql.push_str(&format!(" AND metadata @> {metadata_arg}"));
             params.push(P::Jsonb(q.filter.to_json().to_string().into_bytes()));
         }
-        Filters { sql, params }
+        Filters {
+            sql,
+            params,
+            scopes_arg,
+            metadata_arg,
+        }
+    }
+
+    fn for_text(&self) -> search_sql::TextFilters<'_> {
+        search_sql::TextFilters {
+            predicate: &self.sql,
+            scopes: &self.scopes_arg,
+            metadata: &self.metadata_arg,
+        }
     }
 }
 
@@ -71,26 +86,51 @@ pub async fn search(req: Request, tenant: &str) -> Answer {
     let db = connect(tenant).await?;
     let mut timing = serde_json::Map::new();
 
-    let mut lists: Vec<RankedList<i64>> = Vec::new();
-    if q.mode.uses_vector() {
+    // A hybrid search sends its text SQL first and embeds the query while Postgres ranks
+    // it: the embedding call blocks this instance but not the server, so the two run on the
+    // two cores. The vector side's statements follow on the same connection, so a search
+    // never holds one connection while it waits for another (docs/adr/0011).
+    let run_text = q.mode.uses_text() && !stop_words_only;
+    let run_vector = q.mode.uses_vector();
+    let text = async {
+        if !run_text {
+            return Ok(None);
+        }
+        let t = Instant::now();
+        let list = text_side(&db, tenant, &q, depth).await?;
+        Ok::<_, ApiError>(Some((list, ms(t))))
+    };
+    let vector = async {
+        if !run_vector {
+            return Ok(None);
+        }
+        let mut timing = Vec::new();
         let query_vector = match &q.embedding {
             // The caller embedded the query already (the chat step does, once per turn).
             Some(given) => given.clone(),
             None => {
                 let t = Instant::now();
                 let v = model::embed(&[q.query.as_str()])?.remove(0);
-                timing.insert("embed_ms".into(), ms(t));
+                timing.push(("embed_ms", ms(t)));
                 v
             }
         };
         let t = Instant::now();
-        lists.push(vector_side(&db, tenant, &q, &query_vector, depth).await?);
-        timing.insert("vector_ms".into(), ms(t));
+        let list = vector_side(&db, tenant, &q, &query_vector, depth).await?;
+        timing.push(("vector_ms", ms(t)));
+        Ok::<_, ApiError>(Some((list, timing)))
+    };
+    let (text, vector) = futures::join!(text, vector);
+    let mut lists: Vec<RankedList<i64>> = Vec::new();
+    if let Some((list, times)) = vector? {
+        lists.push(list);
+        for (name, value) in times {
+            timing.insert(name.into(), value);
+        }
     }
-    if q.mode.uses_text() && !stop_words_only {
-        let t = Instant::now();
-        lists.push(text_side(&db, tenant, &q, depth).await?);
-        timing.insert("text_ms".into(), ms(t));
+    if let Some((list, time)) = text? {
+        lists.push(list);
+        timing.insert("text_ms".into(), time);
     }
 
     let fused = reciprocal_rank_fusion(&lists, DEFAULT_RRF_K);
@@ -158,12 +198,7 @@ async fn vector_side(
     depth: usize,
 ) -> Result<RankedList<i64>, ApiError> {
     let filters = Filters::new(tenant, q, 2);
-    let sql = format!(
-        "SELECT id, embedding <=> $1::vector AS distance FROM kb_chunks
-         WHERE {} AND embedding IS NOT NULL
-         ORDER BY embedding <=> $1::vector LIMIT {depth}",
-        filters.sql
-    );
+    let sql = search_sql::vector_side(&filters.sql, depth);
     let mut params = vec![P::Str(sql::vector_text(query_vector))];
     params.extend(filters.params);
     begin(db).await?;
@@ -192,22 +227,7 @@ async fn vector_side(
     Ok(RankedList::new("vector", hits))
 }
 
-/// At most this many chunks matching a query word are scored: enough to hold every match
-/// of a specific query in a large corpus, a bound on the work for very common words.
-const MAX_TEXT_CANDIDATES: usize = 5000;
-
-/// Full text ranked by Okapi BM25 ([`tessera_retrieval::bm25`]): candidates are chunks the
-/// GIN index finds containing a query word (stemmed, stop words dropped, as the stored
-/// tsvector), within the filters; each is scored with the tenant's document frequencies and
-/// average chunk length (kb_text_stats, kb_term_stats), which triggers keep in step with the
-/// chunks.
-///
-/// Which words fetch candidates: the rarest first, adding the next while the chunks the
-/// words already chosen occur in stay under [`MAX_TEXT_CANDIDATES`] (the rarest always). A
-/// chunk holding only words more common than that has the lowest BM25 weights of all and
-/// ranks below those found; every candidate is still scored on all the query's words. A
-/// specific query in a large corpus thus reads the few chunks of its rare words instead of
-/// every chunk holding a common one.
+/// Full text ranked by Okapi BM25 over bounded candidates ([`search_sql::text_side`]).
 async fn text_side(
     db: &Connection,
     tenant: &str,
@@ -219,53 +239,7 @@ async fn text_side(
     }
     // $1 the query, $2 the tenant (first of the filters).
     let filters = Filters::new(tenant, q, 2);
-    let sql = format!(
-        "WITH q AS (
-            SELECT array_agg(DISTINCT lexeme) AS lexemes
-            FROM unnest(to_tsvector('english', $1))),
-         stats AS (
-            SELECT chunks::float8 AS n,
-                   greatest(total_length::float8 / greatest(chunks, 1), 1.0) AS avg_length
-            FROM kb_text_stats WHERE tenant_id = $2),
-         known AS (
-            SELECT t.lexeme, t.chunks,
-                   sum(t.chunks) OVER (ORDER BY t.chunks, t.lexeme) AS running
-            FROM q, kb_term_stats t
-            WHERE t.tenant_id = $2 AND t.lexeme = ANY(q.lexemes)),
-         terms AS (
-            SELECT k.lexeme,
-                   ln(1.0 + (s.n - k.chunks + 0.5) / (k.chunks + 0.5)) AS weight
-            FROM known k, stats s),
-         -- The rarest words whose chunks stay under the bound, as a tsquery of lexemes
-         -- (quoted; one with a backslash, which that syntax escapes differently, is left
-         -- to scoring).
-         seeds AS (
-            SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery AS query
-            FROM known
-            WHERE running - chunks < {MAX_TEXT_CANDIDATES} AND strpos(lexeme, chr(92)) = 0),
-         cand AS MATERIALIZED (
-            -- Each candidate's tsvector cut down to the query's lexemes (marked with weight
-            -- A, then filtered), so scoring reads a few entries, not the whole chunk.
-            SELECT c.id, c.text_length::float8 AS length,
-                   ts_filter(setweight(setweight(c.tsv, 'D'), 'A', q.lexemes), '{{a}}') AS matched
-            -- kb_text_matches: the GIN index lookup, which row-level security would
-            -- otherwise turn into a scan of the tenant's chunks (migrations/0018).
-            FROM seeds CROSS JOIN q
-            CROSS JOIN LATERAL kb_text_matches(seeds.query) AS c
-            WHERE {filters}
-            LIMIT {MAX_TEXT_CANDIDATES})
-         SELECT c.id, sum({score}) AS score
-         FROM cand c CROSS JOIN stats s
-         CROSS JOIN LATERAL (
-            SELECT x.lexeme, coalesce(array_length(x.positions, 1), 1)::float8 AS freq
-            FROM unnest(c.matched) AS x) AS u
-         JOIN terms ON terms.lexeme = u.lexeme
-         CROSS JOIN LATERAL (SELECT terms.weight, u.freq, c.length, s.avg_length)
-            AS v(idf, tf, len, avgdl)
-         GROUP BY c.id ORDER BY score DESC, c.id LIMIT {depth}",
-        filters = filters.sql,
-        score = bm25::sql_term_score(),
-    );
+    let sql = search_sql::text_side(&filters.for_text(), depth, search_sql::MAX_TEXT_CANDIDATES);
     let mut params = vec![P::Str(q.query.clone())];
     params.extend(filters.params);
     let rows = sql::rows(db, "text search", &sql, params).await?;
