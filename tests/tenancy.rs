@@ -179,3 +179,57 @@ fn every_tenant_table_has_the_policy_and_the_application_role_runs_no_ddl() {
         "the application role must be subject to row-level security"
     );
 }
+
+/// The kb's full-text candidates (migrations/0020, docs/adr/0021): `kb_text_matches` answers
+/// only the connection's tenant's chunks, applies the search's scope and metadata filters,
+/// and only then its bound, so a bound never fills up with rows the search may not return.
+#[test]
+fn text_candidates_are_the_tenants_within_the_filters_then_bounded() {
+    let db = TestDb::new();
+    let dir = TempDir::new("tenancy-kb");
+    let _host = host(&db, &dir); // applies the migrations
+    db.execute(
+        "INSERT INTO kb_documents (id, tenant_id, title, scope, format, content, content_hash, status)
+         VALUES ('00000000-0000-0000-0000-00000000000a', 'acme', 'a', 'global', 'text', 'x', 'a', 'ready'),
+                ('00000000-0000-0000-0000-00000000000b', 'globex', 'b', 'global', 'text', 'x', 'b', 'ready');
+         INSERT INTO kb_chunks (document_id, tenant_id, scope, metadata, ordinal, content, token_count)
+         SELECT '00000000-0000-0000-0000-00000000000a', 'acme',
+                CASE WHEN g <= 5 THEN 'team:red' ELSE 'team:blue' END,
+                CASE WHEN g % 2 = 0 THEN '{\"desk\": \"rates\"}'::jsonb ELSE '{}'::jsonb END,
+                g, 'zircon ledger line ' || g, 4
+         FROM generate_series(1, 10) g;
+         INSERT INTO kb_chunks (document_id, tenant_id, scope, ordinal, content, token_count)
+         SELECT '00000000-0000-0000-0000-00000000000b', 'globex', 'team:red', g, 'zircon ' || g, 2
+         FROM generate_series(1, 4) g;",
+    );
+    let matches = |tenant: &str, args: &str| {
+        count(
+            &db,
+            Some(tenant),
+            &format!("SELECT count(*) FROM kb_text_matches('zircon'::tsquery, {args})"),
+        )
+    };
+    assert_eq!(matches(A, "100, NULL, NULL"), 10);
+    assert_eq!(matches(B, "100, NULL, NULL"), 4);
+    assert_eq!(matches(A, "3, NULL, NULL"), 3);
+    // The filters come before the bound: 5 chunks in team:blue, 5 with desk rates.
+    assert_eq!(matches(A, "100, ARRAY['team:blue'], NULL"), 5);
+    assert_eq!(matches(A, "4, ARRAY['team:blue'], NULL"), 4);
+    assert_eq!(matches(A, "100, NULL, '{\"desk\": \"rates\"}'"), 5);
+    let both = count(
+        &db,
+        Some(A),
+        "SELECT count(*) FROM kb_text_matches('zircon'::tsquery, 100, ARRAY['team:blue'], \
+         '{\"desk\": \"rates\"}') WHERE scope = 'team:blue' AND metadata @> '{\"desk\": \"rates\"}'",
+    );
+    assert_eq!(both, 3, "chunks 6, 8 and 10");
+    // A connection that names no tenant gets nothing.
+    assert_eq!(
+        count(
+            &db,
+            None,
+            "SELECT count(*) FROM kb_text_matches('zircon'::tsquery, 100, NULL, NULL)"
+        ),
+        0
+    );
+}
