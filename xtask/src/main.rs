@@ -15,6 +15,7 @@ mod onnxruntime;
 mod picker;
 mod sampledata;
 mod sdk_guests;
+mod venv;
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 const HOST_BIN: &str = "tessera";

@@ -11,6 +11,7 @@
 //! `<target>/wasm32-wasip2/release/spin_{py,js}.wasm` beside the Rust guests, rebuilt when the
 //! source is newer.
 
+use crate::venv::DONE;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -96,9 +97,6 @@ fn stale(out: &Path, source: &Path, toolchain: &Path) -> Result<bool> {
     Ok(built < modified(source)? || built < modified(&toolchain.join(DONE))?)
 }
 
-/// Written last into a toolchain directory: without it the directory is made again.
-const DONE: &str = "tessera-installed";
-
 fn path_with(dir: &Path) -> std::ffi::OsString {
     let mut paths = vec![dir.to_path_buf()];
     if let Some(path) = std::env::var_os("PATH") {
@@ -112,24 +110,14 @@ fn python_toolchain(state_dir: &Path) -> Result<PathBuf> {
     let venv = state_dir
         .join("tools")
         .join(format!("spin-python-sdk-{PYTHON_SDK}"));
-    if venv.join(DONE).is_file() {
-        return Ok(venv);
-    }
-    let _ = std::fs::remove_dir_all(&venv);
-    crate::run_status(
-        Command::new("python3").args(["-m", "venv"]).arg(&venv),
-        "make a Python virtual environment for Spin's Python SDK",
-        "needs python3 with the venv module (Debian: apt-get install python3-venv)",
+    crate::venv::ensure(
+        &venv,
+        &[
+            format!("spin-sdk=={PYTHON_SDK}"),
+            format!("componentize-py=={COMPONENTIZE_PY}"),
+        ],
+        "Spin's Python SDK",
     )?;
-    crate::run_status(
-        Command::new(venv.join("bin/python"))
-            .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
-            .arg(format!("spin-sdk=={PYTHON_SDK}"))
-            .arg(format!("componentize-py=={COMPONENTIZE_PY}")),
-        "install spin-sdk and componentize-py from PyPI",
-        "needs access to pypi.org",
-    )?;
-    std::fs::write(venv.join(DONE), "")?;
     Ok(venv)
 }
 
