@@ -1,11 +1,12 @@
 //! Spin components that are not ours, through the real host: tests/guests/spin2 is built the
 //! way spin-sdk 3.x guests are (plain wit-bindgen against Spin 2's WIT, wasi:http@0.2.0) and
 //! uses variables, `wasi:config`, key-value (`fermyon:spin@2.0.0` and `wasi:keyvalue`),
-//! SQLite (`@2.0.0` and `spin:sqlite@3.0.0`), Postgres (`fermyon:spin/postgres@2.0.0`,
+//! SQLite (`@2.0.0` and `spin:sqlite@3.1.0`), Postgres (`fermyon:spin/postgres@2.0.0`,
 //! `spin:postgres@3.0.0` and `@4.2.0`'s ranges and other types), Redis/MySQL/MQTT (linked, with
 //! their own errors) and outbound HTTP; its stores and databases come from spin.toml and a
-//! runtime config file in Spin's format. `tessera check` lists what a component imports and
-//! what is missing.
+//! runtime config file in Spin's format. Components of Spin's Python and JavaScript SDKs run
+//! the same checks: the WASIp2 generation (spin-py, spin-js) and the WASIp3 one (spin-py5).
+//! `tessera check` lists what a component imports and what is missing.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -525,6 +526,181 @@ fn python_and_javascript_sdk_components_run() {
     let _ = std::fs::remove_dir_all(default_sqlite_dir(&app));
 }
 
+/// The app of tests/guests/spin-py5 (Spin's Python SDK 5, WASIp3), granted its stores but not
+/// the `reports` ones, and the Redis, MQTT and MySQL addresses it tries.
+fn sdk5_manifest(app: &str, db: &TestDb, upstream: &TestServer) -> String {
+    format!(
+        r#"
+spin_manifest_version = 2
+
+[application]
+name = "{app}"
+
+[variables]
+database_url = {{ required = true }}
+
+[[trigger.http]]
+route = "/py5/..."
+component = "py5"
+
+[component.py5]
+source = "WASM:spin-py5"
+allowed_outbound_hosts = ["{upstream}", "postgres://{db_host}", "redis://127.0.0.1:6379", "mqtt://127.0.0.1:1883", "mysql://127.0.0.1:3306"]
+key_value_stores = ["default"]
+sqlite_databases = ["default"]
+[component.py5.variables]
+greeting = "hello from py5"
+db_url = "{{{{ database_url }}}}"
+"#,
+        upstream = upstream.origin(),
+        db_host = db.host_port(),
+    )
+}
+
+#[test]
+fn python_sdk_5_component_runs() {
+    let upstream = TestServer::start("pong");
+    let denied = TestServer::start("never reached");
+    let db = TestDb::new();
+    let app = format!("e2e-sdk5-{}", db.name());
+    let host = HostCommand::new(&db, &sdk5_manifest(&app, &db, &upstream))
+        .components_as_owner()
+        .start();
+    let mut c = Checks::new("spin_sdk5");
+    let get = |path: &str| {
+        let r = host.get(path);
+        assert_eq!(r.status, 200, "{path}: {}", r.describe());
+        r.json()
+    };
+
+    c.check("spin:variables@3.0.0", || {
+        assert_eq!(
+            get("/py5/variables?name=greeting")["value"],
+            "hello from py5"
+        );
+        assert_eq!(
+            get("/py5/variables?name=nope")["error"],
+            "Error_Undefined(no variable for \"py5\".\"nope\")"
+        );
+    });
+
+    c.check(
+        "spin:key-value@3.0.0: keys as a stream, a store not granted",
+        || {
+            assert_eq!(
+                get("/py5/kv"),
+                serde_json::json!({
+                    "get": "py5-value", "exists": true, "keys": ["py5-key"],
+                    "exists_after_delete": false
+                })
+            );
+            assert_eq!(get("/py5/kv?label=reports")["error"], "Error_AccessDenied");
+        },
+    );
+
+    c.check(
+        "spin:sqlite@3.1.0: open-async, rows as a stream, changes, last rowid",
+        || {
+            assert_eq!(
+                get("/py5/sqlite"),
+                serde_json::json!({
+                    "columns": ["body", "score"],
+                    "rows": [["first", 1.5], ["second", null]],
+                    "changes": 2,
+                    "last_insert_rowid": 2,
+                })
+            );
+            assert_eq!(get("/py5/sqlite?db=reports")["error"], "Error_AccessDenied");
+        },
+    );
+
+    c.check("spin:postgres@4.2.0 query-async with a NULL", || {
+        assert_eq!(
+            get("/py5/pg"),
+            serde_json::json!({
+                "columns": ["next", "word", "nothing"],
+                "rows": [[42, "python 5", null]],
+            })
+        );
+    });
+
+    c.check(
+        "wasi:http@0.3.0 client: an allowed host answers, another is denied",
+        || {
+            let allowed = format!("{}/ping", upstream.origin());
+            assert_eq!(
+                get(&format!("/py5/outbound?url={}", encode(&allowed))),
+                serde_json::json!({"status": 200, "body": "pong"})
+            );
+            let refused = format!("{}/ping", denied.origin());
+            assert_eq!(
+                get(&format!("/py5/outbound?url={}", encode(&refused))),
+                serde_json::json!({"error": "ErrorCode_HttpRequestDenied()"})
+            );
+            assert!(denied.requests().is_empty(), "{:?}", denied.requests());
+        },
+    );
+
+    c.check(
+        "Redis, MQTT and MySQL 3.0.0 link and answer their own errors",
+        || {
+            let open = |kind: &str, address: &str| {
+                get(&format!(
+                    "/py5/unconfigured?kind={kind}&address={}",
+                    encode(address)
+                ))["error"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            assert!(
+                open("redis", "redis://127.0.0.1:6379")
+                    .starts_with("Error_Other(Redis is not available on this host"),
+            );
+            assert_eq!(
+                open("redis", "redis://10.0.0.1:6379"),
+                "Error_InvalidAddress"
+            );
+            assert!(
+                open("mqtt", "mqtt://127.0.0.1:1883")
+                    .starts_with("Error_ConnectionFailed(MQTT is not available on this host"),
+            );
+            assert_eq!(open("mqtt", "mqtt://10.0.0.1:1883"), "Error_InvalidAddress");
+            assert!(
+                open("mysql", "mysql://127.0.0.1:3306")
+                    .starts_with("Error_ConnectionFailed(MySQL is not available on this host"),
+            );
+            assert!(open("mysql", "mysql://10.0.0.1:3306").starts_with(
+                "Error_ConnectionFailed(address mysql://10.0.0.1:3306 is not permitted"
+            ),);
+        },
+    );
+
+    c.check(
+        "a WASI 0.3.0 release candidate links as a trap: that request fails, the next is served",
+        || {
+            let r = host.get("/py5/release-candidate");
+            assert_eq!(r.status, 500, "{}", r.describe());
+            assert_eq!(r.json()["error"]["code"], "component_trapped");
+            assert_eq!(
+                get("/py5/variables?name=greeting")["value"],
+                "hello from py5"
+            );
+            let log = host.output();
+            assert!(
+                log.contains(
+                    "`wasi:random/random@0.3.0-rc-2026-03-15#get-random-bytes` is not provided"
+                ),
+                "the trap names the import:\n{log}"
+            );
+        },
+    );
+
+    c.finish(Some(&host));
+    drop(host);
+    let _ = std::fs::remove_dir_all(default_sqlite_dir(&app));
+}
+
 fn tessera_check(target: &Path) -> (bool, String) {
     let out = Command::new(tessera_e2e::tessera_bin())
         .arg("check")
@@ -553,7 +729,7 @@ fn tessera_check_lists_each_import_and_what_is_missing() {
             "fermyon:spin/redis@2.0.0",
             "fermyon:spin/mysql@2.0.0",
             "fermyon:spin/mqtt@2.0.0",
-            "spin:sqlite/sqlite@3.0.0",
+            "spin:sqlite/sqlite@3.1.0",
             "spin:postgres/postgres@3.0.0",
             "spin:postgres/postgres@4.2.0",
             "wasi:config/store@0.2.0-draft-2024-09-27",
@@ -584,6 +760,31 @@ fn tessera_check_lists_each_import_and_what_is_missing() {
                     "{sdk}: {text}"
                 );
             }
+        },
+    );
+
+    c.check(
+        "Spin's Python SDK 5: WASI 0.3.0 release candidates link as traps, the rest is provided",
+        || {
+            let (ok, text) = tessera_check(&tessera_e2e::wasm("spin-py5"));
+            assert!(ok, "{text}");
+            assert!(text.contains(" 0 not provided"), "{text}");
+            for import in [
+                "spin:sqlite/sqlite@3.1.0",
+                "spin:redis/redis@3.0.0",
+                "spin:mqtt/mqtt@3.0.0",
+                "spin:mysql/mysql@3.0.0",
+                "wasi:http/client@0.3.0",
+            ] {
+                assert!(
+                    text.contains(&format!("provided      {import}\n")),
+                    "{import}: {text}"
+                );
+            }
+            assert!(
+                text.contains("traps         wasi:http/client@0.3.0-rc-2026-03-15"),
+                "{text}"
+            );
         },
     );
 

@@ -4,12 +4,15 @@
 //!
 //! - tests/guests/spin-py: Spin's Python SDK (`spin-sdk` 3.4.1) with `componentize-py` 0.17.2,
 //!   the pair its README names, from PyPI;
+//! - tests/guests/spin-py5: the same SDK's WASIp3 generation (`spin-sdk` 5.0.0 with
+//!   `componentize-py` 0.25.1, from PyPI): an async `wasi:http/handler@0.3.0` and Spin's 3.x
+//!   interfaces;
 //! - tests/guests/spin-js: Spin's JavaScript SDK (`@fermyon/spin-sdk` 2.0.0) bundled by esbuild
 //!   and built by the SDK's own `j2w` (componentize-js 0.10), from npm.
 //!
 //! The toolchains go to `.tessera/tools/`, made once; the components to
-//! `<target>/wasm32-wasip2/release/spin_{py,js}.wasm` beside the Rust guests, rebuilt when the
-//! source is newer.
+//! `<target>/wasm32-wasip2/release/spin_{py,py5,js}.wasm` beside the Rust guests, rebuilt when
+//! the source is newer.
 
 use crate::venv::DONE;
 use anyhow::{Context, Result};
@@ -18,38 +21,33 @@ use std::process::Command;
 
 const PYTHON_SDK: &str = "3.4.1";
 const COMPONENTIZE_PY: &str = "0.17.2";
+/// The WASIp3 generation of the Python SDK, and the componentize-py it is built for.
+const PYTHON_SDK_5: &str = "5.0.0";
+const COMPONENTIZE_PY_5: &str = "0.25.1";
 const JS_SDK: &str = "2.0.0";
 /// The newest of the `^0.10.2` the SDK asks for.
 const COMPONENTIZE_JS: &str = "0.10.5";
 const ESBUILD: &str = "0.28.2";
 
-/// Builds both guests, installing their toolchains first if needed.
+/// Builds the guests, installing their toolchains first if needed.
 pub fn build(root: &Path, state_dir: &Path, target_dir: &Path) -> Result<()> {
     let out_dir = target_dir.join("wasm32-wasip2").join("release");
     let work = target_dir.join("sdk-guests");
     std::fs::create_dir_all(&out_dir)?;
     std::fs::create_dir_all(&work)?;
 
-    let source = root.join("tests/guests/spin-py/app.py");
-    let out = out_dir.join("spin_py.wasm");
-    let venv = python_toolchain(state_dir)?;
-    if stale(&out, &source, &venv)? {
-        // componentize-py runs the app once to snapshot it and writes `__pycache__` beside
-        // it: build from a copy so the source tree stays clean.
-        let dir = work.join("spin-py");
-        std::fs::create_dir_all(&dir)?;
-        std::fs::copy(&source, dir.join("app.py"))?;
-        crate::run_status(
-            Command::new(venv.join("bin/componentize-py"))
-                .current_dir(&dir)
-                // It finds the SDK's WIT through the environment's site-packages.
-                .env("VIRTUAL_ENV", &venv)
-                .env("PATH", path_with(&venv.join("bin")))
-                .args(["-w", "spin-http", "componentize", "app", "-o"])
-                .arg(&out),
-            "build tests/guests/spin-py with componentize-py",
-            "see componentize-py's error above",
-        )?;
+    // The SDK generations name their HTTP world differently.
+    for (guest, sdk, componentize_py, world) in [
+        ("spin-py", PYTHON_SDK, COMPONENTIZE_PY, "spin-http"),
+        ("spin-py5", PYTHON_SDK_5, COMPONENTIZE_PY_5, "http-trigger"),
+    ] {
+        let venv = python_toolchain(state_dir, sdk, componentize_py)?;
+        let source = root.join("tests/guests").join(guest).join("app.py");
+        let out = out_dir.join(format!("{}.wasm", guest.replace('-', "_")));
+        if stale(&out, &source, &venv)? {
+            componentize_python(&venv, &source, &work.join(guest), world, &out)
+                .with_context(|| format!("building tests/guests/{guest}"))?;
+        }
     }
 
     let source = root.join("tests/guests/spin-js/index.js");
@@ -105,18 +103,43 @@ fn path_with(dir: &Path) -> std::ffi::OsString {
     std::env::join_paths(paths).unwrap_or_default()
 }
 
+/// Builds one Python app into a component with componentize-py and the SDK's `world`.
+fn componentize_python(
+    venv: &Path,
+    source: &Path,
+    dir: &Path,
+    world: &str,
+    out: &Path,
+) -> Result<()> {
+    // componentize-py runs the app once to snapshot it and writes `__pycache__` beside it:
+    // build from a copy so the source tree stays clean.
+    std::fs::create_dir_all(dir)?;
+    std::fs::copy(source, dir.join("app.py"))?;
+    crate::run_status(
+        Command::new(venv.join("bin/componentize-py"))
+            .current_dir(dir)
+            // It finds the SDK's WIT through the environment's site-packages.
+            .env("VIRTUAL_ENV", venv)
+            .env("PATH", path_with(&venv.join("bin")))
+            .args(["-w", world, "componentize", "app", "-o"])
+            .arg(out),
+        "build a Python guest with componentize-py",
+        "see componentize-py's error above",
+    )
+}
+
 /// `.tessera/tools/spin-python-sdk-<v>`: a virtual environment with the SDK and componentize-py.
-fn python_toolchain(state_dir: &Path) -> Result<PathBuf> {
+fn python_toolchain(state_dir: &Path, sdk: &str, componentize_py: &str) -> Result<PathBuf> {
     let venv = state_dir
         .join("tools")
-        .join(format!("spin-python-sdk-{PYTHON_SDK}"));
+        .join(format!("spin-python-sdk-{sdk}"));
     crate::venv::ensure(
         &venv,
         &[
-            format!("spin-sdk=={PYTHON_SDK}"),
-            format!("componentize-py=={COMPONENTIZE_PY}"),
+            format!("spin-sdk=={sdk}"),
+            format!("componentize-py=={componentize_py}"),
         ],
-        "Spin's Python SDK",
+        &format!("Spin's Python SDK {sdk}"),
     )?;
     Ok(venv)
 }

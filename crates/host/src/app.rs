@@ -216,15 +216,19 @@ impl App {
                         "pre-initialisation failed; instances will initialise themselves"),
                 }
             }
-            let pre = linker
-                .instantiate_pre(&compiled)
-                .map_err(anyhow::Error::from)
-                .with_context(|| {
+            let (pre, traps) =
+                crate::check::link(&engine, &linker, &compiled).with_context(|| {
                     format!(
-                        "component {id:?} ({}) imports something this host does not provide",
+                        "component {id:?} ({}) imports something this host does not provide \
+                         (`tessera check {}` lists what)",
+                        component.source.display(),
                         component.source.display()
                     )
                 })?;
+            if !traps.is_empty() {
+                tracing::warn!(component = %id, imports = %traps.join(", "),
+                    "linked WASI 0.3.0 release candidates as traps: a call to one fails");
+            }
             components.insert(
                 id.clone(),
                 Arc::new(LoadedComponent {

@@ -37,6 +37,9 @@ wasmtime::component::bindgen!({
         "fermyon:spin/mysql.connection": crate::factors::unconfigured::Unconfigured,
         "fermyon:spin/redis.connection": crate::factors::unconfigured::Unconfigured,
         "fermyon:spin/mqtt.connection": crate::factors::unconfigured::Unconfigured,
+        "spin:redis/redis.connection": crate::factors::unconfigured::Unconfigured,
+        "spin:mqtt/mqtt.connection": crate::factors::unconfigured::Unconfigured,
+        "spin:mysql/mysql.connection": crate::factors::unconfigured::Unconfigured,
     },
 });
 

@@ -1,4 +1,4 @@
-//! `spin:sqlite/sqlite@3.0.0` and `fermyon:spin/sqlite@2.0.0` on SQLite (rusqlite, with the
+//! `spin:sqlite/sqlite@3.1.0` (3.0.0 links to it) and `fermyon:spin/sqlite@2.0.0` on SQLite (rusqlite, with the
 //! bundled SQLite): the `default` database is a file per application under the state
 //! directory, as Spin keeps one under `.spin/`; other labels come from the runtime config
 //! file (`[sqlite_database.<label>]`). A component may open only the labels in its
@@ -6,7 +6,8 @@
 //!
 //! Each guest connection is its own SQLite connection, so `last-insert-rowid` and
 //! `changes` are that guest's; statements run on the blocking pool, not on the async
-//! workers that serve requests.
+//! workers that serve requests. 3.1.0's `*-async` functions (what Spin's WASIp3 SDKs call)
+//! do the same work without holding the store, and hand the rows over as a stream.
 
 use super::Factor;
 use crate::app::ComponentConfig;
@@ -18,7 +19,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
+use wasmtime::component::{
+    Accessor, FutureReader, HasData, Linker, Resource, ResourceTable, StreamReader,
+};
 
 /// How long a statement waits for another connection's write lock before `io` "database
 /// is locked".
@@ -135,18 +138,46 @@ impl From<rusqlite::Error> for Failure {
     }
 }
 
+impl SqliteState {
+    /// The file of `label`, if this component may open it.
+    fn database(&self, label: &str) -> Result<PathBuf, Failure> {
+        if !self.allowed.iter().any(|l| l == label) {
+            return Err(Failure::AccessDenied);
+        }
+        self.databases
+            .get(label)
+            .cloned()
+            .ok_or(Failure::NoSuchDatabase)
+    }
+}
+
+/// Opens the database file on the blocking pool.
+async fn open_connection(path: PathBuf) -> wasmtime::Result<Result<Connection, Failure>> {
+    let opened = tokio::task::spawn_blocking(move || open_file(&path)).await?;
+    Ok(opened.map(|conn| Connection {
+        conn: Arc::new(Mutex::new(conn)),
+    }))
+}
+
+/// Runs one statement on the blocking pool.
+async fn run_statement(
+    conn: Arc<Mutex<rusqlite::Connection>>,
+    statement: String,
+    params: Vec<Value>,
+) -> wasmtime::Result<Result<Rows, Failure>> {
+    Ok(tokio::task::spawn_blocking(move || {
+        let conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+        execute(&conn, &statement, params)
+    })
+    .await?)
+}
+
 impl SqliteView<'_> {
     async fn open(&mut self, label: String) -> wasmtime::Result<Result<Connection, Failure>> {
-        if !self.state.allowed.iter().any(|l| *l == label) {
-            return Ok(Err(Failure::AccessDenied));
+        match self.state.database(&label) {
+            Ok(path) => open_connection(path).await,
+            Err(f) => Ok(Err(f)),
         }
-        let Some(path) = self.state.databases.get(&label).cloned() else {
-            return Ok(Err(Failure::NoSuchDatabase));
-        };
-        let opened = tokio::task::spawn_blocking(move || open_file(&path)).await?;
-        Ok(opened.map(|conn| Connection {
-            conn: Arc::new(Mutex::new(conn)),
-        }))
     }
 
     async fn execute(
@@ -156,11 +187,7 @@ impl SqliteView<'_> {
         params: Vec<Value>,
     ) -> wasmtime::Result<Result<Rows, Failure>> {
         let conn = self.table.get(conn)?.conn.clone();
-        Ok(tokio::task::spawn_blocking(move || {
-            let conn = conn.lock().unwrap_or_else(|e| e.into_inner());
-            execute(&conn, &statement, params)
-        })
-        .await?)
+        run_statement(conn, statement, params).await
     }
 
     fn with_conn<R>(
@@ -355,5 +382,83 @@ impl v3::HostConnection for SqliteView<'_> {
     async fn drop(&mut self, conn: Resource<Connection>) -> wasmtime::Result<()> {
         self.table.delete(conn)?;
         Ok(())
+    }
+}
+
+/// The SQLite connection behind a guest's handle, out of the store.
+fn connection_of<T>(
+    accessor: &Accessor<T, Sqlite>,
+    conn: &Resource<Connection>,
+) -> wasmtime::Result<Arc<Mutex<rusqlite::Connection>>> {
+    accessor.with(|mut access| Ok(access.get().table.get(conn)?.conn.clone()))
+}
+
+/// What `execute-async` answers: the column names, a row stream and a completion.
+type RowStream = (
+    Vec<String>,
+    StreamReader<v3::RowResult>,
+    FutureReader<Result<(), v3::Error>>,
+);
+
+impl<T> v3::HostConnectionWithStore<T> for Sqlite {
+    async fn open_async(
+        accessor: &Accessor<T, Self>,
+        database: String,
+    ) -> wasmtime::Result<Result<Resource<Connection>, v3::Error>> {
+        let path = match accessor.with(|mut access| access.get().state.database(&database)) {
+            Ok(path) => path,
+            Err(f) => return Ok(Err(f.into())),
+        };
+        match open_connection(path).await? {
+            Ok(conn) => accessor.with(|mut access| Ok(Ok(access.get().table.push(conn)?))),
+            Err(f) => Ok(Err(f.into())),
+        }
+    }
+
+    async fn execute_async(
+        accessor: &Accessor<T, Self>,
+        conn: Resource<Connection>,
+        statement: String,
+        parameters: Vec<v3::Value>,
+    ) -> wasmtime::Result<Result<RowStream, v3::Error>> {
+        let conn = connection_of(accessor, &conn)?;
+        let params = parameters.into_iter().map(Into::into).collect();
+        // The statement runs to completion before the stream opens, so the completion future
+        // is always `ok`: an error is the call's own result.
+        let Rows { columns, rows } = match run_statement(conn, statement, params).await? {
+            Ok(rows) => rows,
+            Err(f) => return Ok(Err(f.into())),
+        };
+        let rows: Vec<v3::RowResult> = rows
+            .into_iter()
+            .map(|values| v3::RowResult {
+                values: values.into_iter().map(Into::into).collect(),
+            })
+            .collect();
+        accessor.with(|mut access| {
+            let rows = StreamReader::new(&mut access, rows)?;
+            let done = FutureReader::new(&mut access, async {
+                Ok::<_, wasmtime::Error>(Ok::<(), v3::Error>(()))
+            })?;
+            Ok(Ok((columns, rows, done)))
+        })
+    }
+
+    async fn last_insert_rowid_async(
+        accessor: &Accessor<T, Self>,
+        conn: Resource<Connection>,
+    ) -> wasmtime::Result<i64> {
+        let conn = connection_of(accessor, &conn)?;
+        let conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(conn.last_insert_rowid())
+    }
+
+    async fn changes_async(
+        accessor: &Accessor<T, Self>,
+        conn: Resource<Connection>,
+    ) -> wasmtime::Result<u64> {
+        let conn = connection_of(accessor, &conn)?;
+        let conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(conn.changes())
     }
 }
