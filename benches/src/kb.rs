@@ -44,7 +44,7 @@ pub struct KbArgs {
     keep_db: bool,
 }
 
-fn start(db: &TestDb) -> TestHost {
+pub(crate) fn start(db: &TestDb) -> TestHost {
     HostCommand::with_manifest_file(db, tessera_e2e::root().join("spin.toml"))
         .env("SPIN_VARIABLE_DATABASE_HOST", db.host_port())
         .env("RUST_LOG", "warn")

@@ -9,6 +9,7 @@ mod chat;
 mod embed;
 mod host;
 mod kb;
+mod kb_ingest;
 mod picker;
 mod proc;
 mod receiver;
@@ -42,6 +43,9 @@ enum Scenario {
     /// Query embedding in the component vs natively, ingest throughput, search latency and
     /// HNSW recall over a large corpus.
     Kb(kb::KbArgs),
+    /// Bulk ingest through the embedding worker (NDJSON until every document is ready)
+    /// against sentence-transformers encoding the same chunks.
+    KbIngest(kb_ingest::KbIngestArgs),
     /// The chat step (issue 5): local-mode turn, gateway overhead against the provider double,
     /// cache hits, and paid tokens of the progressive protocol against a single-shot prompt.
     Chat(chat::ChatArgs),
@@ -74,6 +78,7 @@ fn main() -> Result<()> {
         Scenario::Embed(args) => embed::run(args),
         Scenario::KbEval(args) => kb::eval(args),
         Scenario::Kb(args) => kb::run(args),
+        Scenario::KbIngest(args) => kb_ingest::run(args),
         Scenario::Chat(args) => chat::run(args),
         Scenario::Validator(args) => validator::run(args),
         Scenario::Picker(args) => picker::run(args),

@@ -1,7 +1,10 @@
 //! Dynamic batching as text-embeddings-inference does it: tokenized inputs wait in one FIFO
 //! queue; a batch is cut from its head under a token budget that counts padding (every
 //! sequence in a batch is padded to the longest, so the cost is `longest × count`), and it
-//! leaves either when it is full or when its oldest input has waited `max_wait`. A bounded
+//! leaves either when it is full or when its oldest input has waited `max_wait`. A second
+//! budget bounds the attention scores (`count × longest²`): on the CPU, a batch of long
+//! inputs whose attention tensors outgrow the caches runs slower per token than two smaller
+//! batches (benches/README.md, "Bulk ingest through the worker"). A bounded
 //! queue refuses work it cannot hold (the HTTP layer turns that into 429).
 //!
 //! [`BatchQueue`] is the policy with no threads or clocks of its own (tested below);
@@ -16,6 +19,8 @@ use std::time::{Duration, Instant};
 pub struct BatchPolicy {
     /// Most padded tokens in one batch (`longest × count`).
     pub max_batch_tokens: usize,
+    /// Most attention scores per head in one batch (`count × longest²`).
+    pub max_batch_attention: usize,
     /// Most inputs in one batch.
     pub max_batch_size: usize,
     /// Longest time the oldest input waits for the batch to fill.
@@ -25,6 +30,19 @@ pub struct BatchPolicy {
 /// Tokens a batch costs once every sequence is padded to the longest.
 pub fn padded_tokens(longest: usize, count: usize) -> usize {
     longest * count
+}
+
+/// Attention scores per head of a batch: each padded sequence attends to all of itself.
+pub fn attention_scores(longest: usize, count: usize) -> usize {
+    count.saturating_mul(longest.saturating_mul(longest))
+}
+
+impl BatchPolicy {
+    /// Whether `count` inputs padded to `longest` stay within both budgets.
+    fn fits(&self, longest: usize, count: usize) -> bool {
+        padded_tokens(longest, count) <= self.max_batch_tokens
+            && attention_scores(longest, count) <= self.max_batch_attention
+    }
 }
 
 /// One input waiting in the queue.
@@ -110,14 +128,15 @@ impl<T> BatchQueue<T> {
             }
             let candidate = longest.max(entry.tokens);
             // The first input always goes, even alone over budget: it must run somehow.
-            if count > 0 && padded_tokens(candidate, count + 1) > policy.max_batch_tokens {
+            if count > 0 && !policy.fits(candidate, count + 1) {
                 return (count, true);
             }
             longest = candidate;
             count += 1;
         }
         let full = count == policy.max_batch_size
-            || padded_tokens(longest, count) >= policy.max_batch_tokens;
+            || padded_tokens(longest, count) >= policy.max_batch_tokens
+            || attention_scores(longest, count) >= policy.max_batch_attention;
         (count, full)
     }
 
@@ -230,6 +249,7 @@ mod tests {
     fn policy(tokens: usize, size: usize, wait_ms: u64) -> BatchPolicy {
         BatchPolicy {
             max_batch_tokens: tokens,
+            max_batch_attention: usize::MAX,
             max_batch_size: size,
             max_wait: Duration::from_millis(wait_ms),
         }
@@ -278,6 +298,26 @@ mod tests {
         assert_eq!(items(q.next(&p, t0 + Duration::from_millis(5))), vec![4, 5]);
         assert!(matches!(q.next(&p, t0), Next::Empty));
         assert_eq!(q.tokens(), 0);
+    }
+
+    #[test]
+    fn long_inputs_are_bounded_by_their_attention_scores() {
+        let t0 = Instant::now();
+        let p = BatchPolicy {
+            max_batch_attention: 2 * 256 * 256,
+            ..policy(2048, 8, 0)
+        };
+        // Short inputs: 8 × 20² is far under the bound; the size limit cuts the batch.
+        let mut q = queue(&[20; 9], t0);
+        assert_eq!(items(q.next(&p, t0)).len(), 8);
+        // Inputs of 250 tokens: two fit (2 × 62,500), a third would not, though
+        // 3 × 250 = 750 padded tokens is well within 2,048.
+        let mut q = queue(&[250, 250, 250], t0);
+        assert_eq!(items(q.next(&p, t0)), vec![0, 1]);
+        assert_eq!(items(q.next(&p, t0)), vec![2]);
+        // 128 tokens: 8 × 128² is exactly the bound.
+        let mut q = queue(&[128; 8], t0);
+        assert_eq!(items(q.next(&p, t0)).len(), 8);
     }
 
     #[test]

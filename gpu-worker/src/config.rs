@@ -12,6 +12,11 @@ use std::time::Duration;
 /// the repository root like `--model-dir`'s default.
 pub const DEFAULT_ORT_DYLIB: &str = ".tessera/onnxruntime/libonnxruntime.so";
 
+/// The CPU backends' attention budget per model call: one input at the model's limit (so
+/// inputs of 256 tokens run alone, of 128 four at a time; short sentences are bounded by
+/// `--max-batch-size` first).
+pub const CPU_BATCH_ATTENTION: usize = tessera_embedder::MAX_TOKENS * tessera_embedder::MAX_TOKENS;
+
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "tessera-worker",
@@ -55,6 +60,11 @@ pub struct Config {
     /// Most padded tokens in one model call (inputs × longest input).
     #[arg(long, default_value_t = 2048)]
     pub max_batch_tokens: usize,
+    /// Most attention scores per head in one model call (inputs × longest input²)
+    /// [default: one input of the model's 256-token limit, 65,536, on the CPU, where a batch
+    /// of long inputs runs faster split small (benches/README.md); none for cuda].
+    #[arg(long)]
+    pub max_batch_attention: Option<usize>,
     /// Most inputs in one model call. Small batches suit the CPU (tract's attention tensors
     /// outgrow the caches; benches/README.md); raise it for the cuda backend.
     #[arg(long, default_value_t = 8)]
@@ -166,6 +176,10 @@ impl Config {
     pub fn policy(&self) -> BatchPolicy {
         BatchPolicy {
             max_batch_tokens: self.max_batch_tokens,
+            max_batch_attention: self.max_batch_attention.unwrap_or(match self.backend {
+                BackendKind::Cuda => usize::MAX,
+                _ => CPU_BATCH_ATTENTION,
+            }),
             max_batch_size: self.max_batch_size,
             max_wait: Duration::from_millis(self.max_wait_ms.unwrap_or(match self.backend {
                 BackendKind::Cuda => 2,
@@ -240,6 +254,18 @@ mod tests {
         assert_eq!(
             wait(&["--backend", "ort", "--max-wait-ms", "5"]),
             Duration::from_millis(5)
+        );
+    }
+
+    #[test]
+    fn attention_is_bounded_on_the_cpu_unless_told() {
+        let attention = |args: &[&str]| parse(args).policy().max_batch_attention;
+        assert_eq!(attention(&[]), 65_536);
+        assert_eq!(attention(&["--backend", "tract"]), CPU_BATCH_ATTENTION);
+        assert_eq!(attention(&["--backend", "cuda"]), usize::MAX);
+        assert_eq!(
+            attention(&["--backend", "ort", "--max-batch-attention", "500000"]),
+            500_000
         );
     }
 

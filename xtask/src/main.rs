@@ -60,8 +60,9 @@ enum Cmd {
     /// Set up and run a benchmark scenario of `tessera-bench` (see benches/README.md).
     Bench {
         /// `host` (hello on tessera up vs wasmtime serve vs plain hyper, idle RSS), `kb-eval`
-        /// (retrieval quality), `kb` (embedding, search latency, recall, ingest), `embed`
-        /// (the worker vs sentence-transformers).
+        /// (retrieval quality), `kb` (embedding, search latency, recall, ingest), `kb-ingest`
+        /// (bulk ingest through the worker vs sentence-transformers), `embed` (the worker vs
+        /// sentence-transformers), and the others benches/README.md lists.
         scenario: String,
         /// Extra arguments for the scenario (after `--`), e.g. `-- --rounds 3`.
         #[arg(last = true)]
@@ -574,10 +575,10 @@ fn bench(ctx: &Ctx, scenario: &str, extra: &[String]) -> Result<i32> {
             }
         }
         // These start their own host / worker from target/release and need the model.
-        "kb" | "kb-eval" | "embed" | "chat" | "validator" | "picker" | "alerts"
+        "kb" | "kb-eval" | "kb-ingest" | "embed" | "chat" | "validator" | "picker" | "alerts"
         | "alerts-outage" | "startup" => {}
         other => bail!(
-            "unknown benchmark scenario {other:?}; known: host, kb, kb-eval, embed, chat, validator, picker, alerts, alerts-outage, startup"
+            "unknown benchmark scenario {other:?}; known: host, kb, kb-eval, kb-ingest, embed, chat, validator, picker, alerts, alerts-outage, startup"
         ),
     }
     args.extend(extra.iter().map(Into::into));
