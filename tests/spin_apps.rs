@@ -701,6 +701,127 @@ fn python_sdk_5_component_runs() {
     let _ = std::fs::remove_dir_all(default_sqlite_dir(&app));
 }
 
+/// tests/guests/spin-rust3: Spin's Rust SDK 3.1.1 built for wasm32-wasip1, a core module as
+/// Spin 3's template makes one; the host makes it a component at load, as `spin up` does.
+#[test]
+fn a_spin_sdk_3_rust_module_runs() {
+    let upstream = TestServer::start("pong");
+    let denied = TestServer::start("never reached");
+    let db = TestDb::new();
+    let app = format!("e2e-rust3-{}", db.name());
+    let manifest = format!(
+        r#"
+spin_manifest_version = 2
+
+[application]
+name = "{app}"
+
+[[trigger.http]]
+route = "/rust3/..."
+component = "rust3"
+
+[component.rust3]
+source = "WASM:spin-rust3"
+allowed_outbound_hosts = ["{upstream}"]
+key_value_stores = ["default"]
+sqlite_databases = ["default"]
+[component.rust3.variables]
+greeting = "hello from rust3"
+"#,
+        upstream = upstream.origin(),
+    );
+    let module = tessera_e2e::wasm("spin-rust3");
+    let bytes = std::fs::read(&module).expect("spin_rust3.wasm: run cargo xtask setup");
+    assert_eq!(
+        &bytes[..8],
+        b"\0asm\x01\x00\x00\x00",
+        "a core module, not a component"
+    );
+    let host = HostCommand::new(&db, &manifest).start();
+    let mut c = Checks::new("spin_rust3");
+    let get = |path: &str| {
+        let r = host.get(path);
+        assert_eq!(r.status, 200, "{path}: {}", r.describe());
+        r.json()
+    };
+
+    c.check(
+        "tessera check takes the module, every import provided",
+        || {
+            let (ok, text) = tessera_check(&module);
+            assert!(ok, "{text}");
+            assert!(text.contains(" 0 not provided"), "{text}");
+            assert!(
+                text.contains("provided      fermyon:spin/variables@2.0.0"),
+                "{text}"
+            );
+        },
+    );
+
+    c.check("variables", || {
+        assert_eq!(
+            get("/rust3/variables?name=greeting")["value"],
+            "hello from rust3"
+        );
+        assert!(
+            get("/rust3/variables?name=nope")["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("Undefined"),
+        );
+    });
+
+    c.check(
+        "key-value: the default store, and a store not granted",
+        || {
+            assert_eq!(
+                get("/rust3/kv"),
+                serde_json::json!({
+                    "get": "rust3-value", "exists": true, "keys": ["rust3-key"],
+                    "exists_after_delete": false
+                })
+            );
+            assert_eq!(
+                get("/rust3/kv?label=reports")["error"],
+                "Error::AccessDenied"
+            );
+        },
+    );
+
+    c.check("SQLite: the default database, and one not granted", || {
+        assert_eq!(
+            get("/rust3/sqlite"),
+            serde_json::json!({
+                "columns": ["body", "score"],
+                "rows": [["first", 1.5], ["second", null]],
+            })
+        );
+        assert_eq!(
+            get("/rust3/sqlite?db=reports")["error"],
+            "Error::AccessDenied"
+        );
+    });
+
+    c.check(
+        "outbound HTTP: an allowed host answers, another is refused",
+        || {
+            let allowed = format!("{}/ping", upstream.origin());
+            assert_eq!(
+                get(&format!("/rust3/outbound?url={}", encode(&allowed))),
+                serde_json::json!({"status": 200, "body": "pong"})
+            );
+            let refused = format!("{}/ping", denied.origin());
+            let j = get(&format!("/rust3/outbound?url={}", encode(&refused)));
+            assert!(j["error"].is_string(), "{j}");
+            assert!(denied.requests().is_empty(), "{:?}", denied.requests());
+        },
+    );
+
+    c.finish(Some(&host));
+    drop(host);
+    let _ = std::fs::remove_dir_all(default_sqlite_dir(&app));
+}
+
 fn tessera_check(target: &Path) -> (bool, String) {
     let out = Command::new(tessera_e2e::tessera_bin())
         .arg("check")

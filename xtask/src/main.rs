@@ -139,7 +139,10 @@ fn external_database_url() -> Option<String> {
 
 fn setup(ctx: &Ctx) -> Result<()> {
     let total = Instant::now();
-    step("wasm32-wasip2 target", ensure_wasm_target)?;
+    step(
+        "wasm32-wasip2 and wasm32-wasip1 targets",
+        ensure_wasm_target,
+    )?;
     if external_database_url().is_some() {
         println!("xtask: DATABASE_URL is set; the embedded PostgreSQL is not needed");
     } else {
@@ -168,8 +171,8 @@ fn setup(ctx: &Ctx) -> Result<()> {
             },
         )?;
     }
-    // tests/spin_apps.rs runs components built by Spin's Python and JavaScript SDKs.
-    step("Spin SDK test guests (Python, JavaScript)", || {
+    // tests/spin_apps.rs runs components built by Spin's Python, JavaScript and Rust SDKs.
+    step("Spin SDK test guests (Python, JavaScript, Rust)", || {
         sdk_guests::build(&ctx.root, &ctx.state_dir, &ctx.target_dir)
     })?;
     // The whole native workspace with every target, so `cargo test` afterwards reuses each
@@ -677,6 +680,8 @@ fn start_embedded(ctx: &Ctx) -> Result<PgServer> {
     )
 }
 
+/// The component target, and wasm32-wasip1 for the test app built as Spin 3's Rust
+/// template builds one (tests/guests/spin-rust3).
 fn ensure_wasm_target() -> Result<()> {
     let out = Command::new("rustup")
         .args(["target", "list", "--installed"])
@@ -688,19 +693,23 @@ fn ensure_wasm_target() -> Result<()> {
             String::from_utf8_lossy(&out.stderr).trim()
         ),
         Err(e) => bail!(
-            "cannot run rustup ({e}); install rustup, or add the {WASM_TARGET} target to \
-             your toolchain yourself"
+            "cannot run rustup ({e}); install rustup, or add the {WASM_TARGET} and {} \
+             targets to your toolchain yourself",
+            sdk_guests::MODULE_TARGET
         ),
     };
-    if installed.lines().any(|l| l.trim() == WASM_TARGET) {
-        println!("xtask: {WASM_TARGET} already installed");
-        return Ok(());
+    for target in [WASM_TARGET, sdk_guests::MODULE_TARGET] {
+        if installed.lines().any(|l| l.trim() == target) {
+            println!("xtask: {target} already installed");
+            continue;
+        }
+        run_status(
+            Command::new("rustup").args(["target", "add", target]),
+            &format!("install the {target} target"),
+            "needs network access to static.rust-lang.org",
+        )?;
     }
-    run_status(
-        Command::new("rustup").args(["target", "add", WASM_TARGET]),
-        "install the wasm32-wasip2 target",
-        "needs network access to static.rust-lang.org",
-    )
+    Ok(())
 }
 
 #[derive(Debug, PartialEq)]
@@ -741,6 +750,11 @@ fn guest_packages(root: &Path) -> Result<Vec<Guest>> {
             }
             let text = std::fs::read_to_string(&manifest)
                 .with_context(|| format!("reading {}", manifest.display()))?;
+            // An app with a workspace of its own (a user's app built with a Spin SDK from
+            // crates.io, tests/guests/spin-rust3) is built by sdk_guests.rs, not here.
+            if text.lines().any(|l| l.trim() == "[workspace]") {
+                continue;
+            }
             // A dependency line, not any mention (a comment may name spin-sdk).
             let links_spin = text.lines().any(|l| l.trim_start().starts_with("spin-sdk"));
             if parent == "crates" && !links_spin {

@@ -8,11 +8,14 @@
 //!   `componentize-py` 0.25.1, from PyPI): an async `wasi:http/handler@0.3.0` and Spin's 3.x
 //!   interfaces;
 //! - tests/guests/spin-js: Spin's JavaScript SDK (`@fermyon/spin-sdk` 2.0.0) bundled by esbuild
-//!   and built by the SDK's own `j2w` (componentize-js 0.10), from npm.
+//!   and built by the SDK's own `j2w` (componentize-js 0.10), from npm;
+//! - tests/guests/spin-rust3: Spin's Rust SDK 3.1.1 from crates.io, built for wasm32-wasip1
+//!   as Spin 3's template builds it: a core module (its own workspace and lock file), which the
+//!   host makes a component at load.
 //!
 //! The toolchains go to `.tessera/tools/`, made once; the components to
-//! `<target>/wasm32-wasip2/release/spin_{py,py5,js}.wasm` beside the Rust guests, rebuilt when
-//! the source is newer.
+//! `<target>/wasm32-wasip2/release/spin_{py,py5,js,rust3}.wasm` beside the Rust guests, rebuilt
+//! when the source is newer (the Rust app by cargo, whose check is cheap).
 
 use crate::venv::DONE;
 use anyhow::{Context, Result};
@@ -28,6 +31,8 @@ const JS_SDK: &str = "2.0.0";
 /// The newest of the `^0.10.2` the SDK asks for.
 const COMPONENTIZE_JS: &str = "0.10.5";
 const ESBUILD: &str = "0.28.2";
+/// What Spin 3's Rust template builds for: the .wasm is a core module.
+pub const MODULE_TARGET: &str = "wasm32-wasip1";
 
 /// Builds the guests, installing their toolchains first if needed.
 pub fn build(root: &Path, state_dir: &Path, target_dir: &Path) -> Result<()> {
@@ -49,6 +54,25 @@ pub fn build(root: &Path, state_dir: &Path, target_dir: &Path) -> Result<()> {
                 .with_context(|| format!("building tests/guests/{guest}"))?;
         }
     }
+
+    let app = root.join("tests/guests/spin-rust3");
+    let app_target = work.join("spin-rust3");
+    crate::run_status(
+        Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .current_dir(&app)
+            .args(["build", "--release", "--locked", "--target", MODULE_TARGET])
+            .arg("--target-dir")
+            .arg(&app_target),
+        "build tests/guests/spin-rust3 (spin-sdk 3.1.1, wasm32-wasip1)",
+        "see cargo's error above; it needs the wasm32-wasip1 target and crates.io",
+    )?;
+    std::fs::copy(
+        app_target
+            .join(MODULE_TARGET)
+            .join("release/spin_rust3.wasm"),
+        out_dir.join("spin_rust3.wasm"),
+    )
+    .context("copying spin_rust3.wasm")?;
 
     let source = root.join("tests/guests/spin-js/index.js");
     let out = out_dir.join("spin_js.wasm");

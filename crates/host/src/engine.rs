@@ -110,15 +110,33 @@ pub fn load_component(
         }
     }
     let started = Instant::now();
-    let component = Component::from_file(engine, wasm_path)
-        .map_err(anyhow::Error::from)
-        .with_context(|| format!("compiling component {}", wasm_path.display()))?;
+    let component = if starts_as_core_module(wasm_path)? {
+        let bytes =
+            std::fs::read(wasm_path).with_context(|| format!("reading {}", wasm_path.display()))?;
+        let bytes = crate::componentize::componentize(bytes)
+            .with_context(|| format!("making a component of {}", wasm_path.display()))?;
+        Component::new(engine, &bytes)
+    } else {
+        Component::from_file(engine, wasm_path)
+    }
+    .map_err(anyhow::Error::from)
+    .with_context(|| format!("compiling component {}", wasm_path.display()))?;
     tracing::info!(path = %wasm_path.display(), elapsed_ms = started.elapsed().as_millis() as u64,
         "compiled component");
     if let Err(err) = write_cache(&component, &cache_path) {
         tracing::warn!(error = %err, "could not write compiled-component cache");
     }
     Ok(component)
+}
+
+/// Whether the file's header is a core module's (read before deciding how to load it, so a
+/// component is still compiled from the file without reading it whole).
+fn starts_as_core_module(path: &Path) -> Result<bool> {
+    use std::io::Read;
+    let mut header = [0u8; 8];
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    Ok(file.read_exact(&mut header).is_ok() && crate::componentize::is_core_module(&header))
 }
 
 /// SHA-256 of a file, read in chunks.

@@ -11,6 +11,7 @@ pub mod admission;
 pub mod app;
 pub mod bindings;
 pub mod check;
+pub mod componentize;
 pub mod engine;
 pub mod error_watch;
 pub mod errors;
