@@ -14,7 +14,12 @@ async fn handle(req: Request) -> anyhow::Result<impl IntoResponse> {
     let query: HashMap<String, String> = form_urlencoded::parse(req.query().as_bytes())
         .into_owned()
         .collect();
-    let route = req.path().trim_end_matches('/').rsplit('/').next().unwrap_or("");
+    let route = req
+        .path()
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or("");
     let body = match route {
         "variables" => variable(&query),
         "kv" => kv(&query),
@@ -67,7 +72,12 @@ fn sqlite_route(q: &HashMap<String, String>) -> serde_json::Value {
         conn.execute("DELETE FROM rust3_notes", &[])?;
         conn.execute(
             "INSERT INTO rust3_notes (body, score) VALUES (?, ?), (?, ?)",
-            &[V::Text("first".into()), V::Real(1.5), V::Text("second".into()), V::Null],
+            &[
+                V::Text("first".into()),
+                V::Real(1.5),
+                V::Text("second".into()),
+                V::Null,
+            ],
         )?;
         let result = conn.execute("SELECT body, score FROM rust3_notes ORDER BY id", &[])?;
         let rows: Vec<serde_json::Value> = result
