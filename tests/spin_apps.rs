@@ -212,7 +212,7 @@ fn a_spin2_component_runs_with_spins_interfaces() {
         );
     });
 
-    c.check("spin:sqlite@3.0.0 on a runtime-config database", || {
+    c.check("spin:sqlite@3.1.0 on a runtime-config database", || {
         let j = get("/spin2/sqlite?db=reports&v=3");
         assert_eq!(j["changes"], 2, "{j}");
         assert_eq!(j["last_name"], "v3-b", "{j}");

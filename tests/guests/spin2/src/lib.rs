@@ -1,5 +1,5 @@
 //! A component that is not built with spin-sdk 7: plain `wit-bindgen` against Spin 2's WIT
-//! (`fermyon:spin@2.0.0`, `spin:sqlite@3.0.0`, `wasi:config`, `wasi:keyvalue`; the world is
+//! (`fermyon:spin@2.0.0`, `spin:sqlite@3.1.0`, `wasi:config`, `wasi:keyvalue`; the world is
 //! `tessera:platform/spin2-guest`) and `wasi:http@0.2.0` from the `wasi` crate, the way
 //! spin-sdk 3.x guests are put together. Each route exercises one interface and answers
 //! JSON with what the interface returned, errors included (as `{"error": "<variant>"}`), so
@@ -12,7 +12,7 @@
 //! - `GET /wasi-kv?label=L` — `wasi:keyvalue`: set, get, increment, compare-and-swap
 //! - `GET /batch?label=L` — `wasi:keyvalue/batch`
 //! - `GET /unconfigured?host=H` — `open` of `fermyon:spin/redis`, `mysql`, `mqtt` on `H`
-//! - `GET /sqlite?db=D&v=2|3` — `fermyon:spin/sqlite` or `spin:sqlite@3.0.0`
+//! - `GET /sqlite?db=D&v=2|3` — `fermyon:spin/sqlite` or `spin:sqlite@3.1.0`
 //! - `GET /pg` — `fermyon:spin/postgres` (the `db_url` variable)
 //! - `GET /pg3`, `GET /pg4` — `spin:postgres@3.0.0`, `spin:postgres@4.2.0` types
 //! - `GET /outbound?url=U` — `wasi:http/outgoing-handler@0.2.0`
