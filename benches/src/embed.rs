@@ -350,19 +350,39 @@ fn run_reference(
     model: &std::path::Path,
     sentences: &std::path::Path,
 ) -> Result<Vec<Value>> {
+    reference_script(
+        &args.python,
+        model,
+        sentences,
+        &args.batches,
+        args.torch_threads,
+        &args.torch_device,
+    )
+}
+
+/// Runs benches/embed_reference.py (sentence-transformers) on the texts of `sentences` (a
+/// JSON list) at each batch size; one JSON object per batch size.
+pub(crate) fn reference_script(
+    python: &std::path::Path,
+    model: &std::path::Path,
+    sentences: &std::path::Path,
+    batches: &[usize],
+    torch_threads: Option<usize>,
+    torch_device: &str,
+) -> Result<Vec<Value>> {
     let script = tessera_e2e::root().join("benches/embed_reference.py");
-    let mut cmd = Command::new(&args.python);
+    let mut cmd = Command::new(python);
     cmd.arg(&script)
         .arg(model)
         .arg(sentences)
-        .args(args.batches.iter().map(|b| b.to_string()));
-    if let Some(threads) = args.torch_threads {
+        .args(batches.iter().map(|b| b.to_string()));
+    if let Some(threads) = torch_threads {
         cmd.env("TESSERA_BENCH_TORCH_THREADS", threads.to_string());
     }
-    cmd.env("TESSERA_BENCH_TORCH_DEVICE", &args.torch_device);
+    cmd.env("TESSERA_BENCH_TORCH_DEVICE", torch_device);
     let out = cmd
         .output()
-        .with_context(|| format!("running {}", args.python.display()))?;
+        .with_context(|| format!("running {}", python.display()))?;
     if !out.status.success() {
         bail!(
             "{} failed:\n{}",

@@ -63,32 +63,44 @@ fn post(host: &TestHost, path: &str, body: &Value) -> Result<Value> {
     Ok(r.json())
 }
 
-/// Ingests every demo document; returns (documents, chunks, seconds).
-pub(crate) fn load_demo(host: &TestHost) -> Result<(usize, u64, f64)> {
+/// Every demo document (demo/kb/*.md but its README) as the body of an ingest request, in
+/// file-name order, with its file stem.
+pub(crate) fn demo_requests() -> Result<Vec<(String, Value)>> {
     let dir = tessera_e2e::root().join("demo/kb");
     let mut files: Vec<_> = std::fs::read_dir(&dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "md") && !p.ends_with("README.md"))
         .collect();
     files.sort();
+    files
+        .iter()
+        .map(|path| {
+            let stem = path
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            let text = std::fs::read_to_string(path)?;
+            let body = tessera_retrieval::ingest::request_for_markdown_file(&stem, &text)
+                .map_err(anyhow::Error::msg)?;
+            Ok((stem, body))
+        })
+        .collect()
+}
+
+/// Ingests every demo document; returns (documents, chunks, seconds).
+pub(crate) fn load_demo(host: &TestHost) -> Result<(usize, u64, f64)> {
+    let requests = demo_requests()?;
     let started = Instant::now();
     let mut chunks = 0;
-    for path in &files {
-        let stem = path
-            .file_stem()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
-        let text = std::fs::read_to_string(path)?;
-        let body = tessera_retrieval::ingest::request_for_markdown_file(&stem, &text)
-            .map_err(anyhow::Error::msg)?;
-        let answer = post(host, "/v1/kb/documents", &body)?;
+    for (stem, body) in &requests {
+        let answer = post(host, "/v1/kb/documents", body)?;
         if answer["status"] != "ready" {
             bail!("{stem} was not embedded inline: {answer}");
         }
         chunks += answer["chunks"].as_u64().unwrap_or(0);
     }
-    Ok((files.len(), chunks, started.elapsed().as_secs_f64()))
+    Ok((requests.len(), chunks, started.elapsed().as_secs_f64()))
 }
 
 pub(crate) fn questions() -> Result<Vec<LabelledQuestion>> {

@@ -20,7 +20,6 @@ use crate::stats::median;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 use tessera_e2e::http::Request;
 use tessera_e2e::{TestDb, WorkerCommand};
@@ -141,28 +140,16 @@ fn embed_over_http(texts: &[String], worker_args: &[String]) -> Result<f64> {
 
 /// The NDJSON lines: every demo document, `copies` times, each copy's paragraphs tagged.
 fn corpus(copies: usize) -> Result<Vec<String>> {
-    let dir = tessera_e2e::root().join("demo/kb");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "md") && !p.ends_with("README.md"))
-        .collect();
-    files.sort();
+    let requests = crate::kb::demo_requests()?;
     let mut lines = Vec::new();
     for copy in 0..copies {
-        for path in &files {
-            let stem = path
-                .file_stem()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
-            let text = std::fs::read_to_string(path)?;
-            let mut body = tessera_retrieval::ingest::request_for_markdown_file(&stem, &text)
-                .map_err(anyhow::Error::msg)?;
+        for (stem, body) in &requests {
+            let mut body = body.clone();
             let content = body["content"].as_str().unwrap_or_default();
             body["content"] = Value::String(tag_paragraphs(content, copy));
             body["title"] = Value::String(format!(
                 "{} (copy {copy})",
-                body["title"].as_str().unwrap_or(&stem)
+                body["title"].as_str().unwrap_or(stem)
             ));
             lines.push(serde_json::to_string(&body)?);
         }
@@ -272,29 +259,17 @@ fn reference_seconds(
     model: &std::path::Path,
     texts: &std::path::Path,
 ) -> Result<f64> {
-    let script = tessera_e2e::root().join("benches/embed_reference.py");
-    let out = Command::new(&args.python)
-        .arg(&script)
-        .arg(model)
-        .arg(texts)
-        .arg(args.reference_batch.to_string())
-        .output()
-        .with_context(|| format!("running {}", args.python.display()))?;
-    if !out.status.success() {
-        bail!(
-            "{} failed:\n{}",
-            script.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let line = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find(|l| l.starts_with('{'))
-        .map(str::to_string)
-        .context("no result line from the reference")?;
-    let v: Value = serde_json::from_str(&line)?;
-    v["seconds"]
-        .as_f64()
+    let results = crate::embed::reference_script(
+        &args.python,
+        model,
+        texts,
+        &[args.reference_batch],
+        None,
+        "cpu",
+    )?;
+    results
+        .first()
+        .and_then(|v| v["seconds"].as_f64())
         .context("no seconds in the reference's answer")
 }
 
