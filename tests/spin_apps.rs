@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 use tessera_e2e::http::encode;
-use tessera_e2e::{Checks, HostCommand, TempDir, TestDb, TestServer, toml_string};
+use tessera_e2e::{Checks, HostCommand, TempDir, TestDb, TestHost, TestServer, toml_string};
 
 const EXIT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -85,11 +85,7 @@ fn a_spin2_component_runs_with_spins_interfaces() {
         .arg(runtime_config.to_string_lossy())
         .start();
     let mut c = Checks::new("spin_apps");
-    let get = |path: &str| {
-        let r = host.get(path);
-        assert_eq!(r.status, 200, "{path}: {}", r.describe());
-        r.json()
-    };
+    let get = |path: &str| get_json(&host, path);
 
     c.check("fermyon:spin/variables@2.0.0", || {
         assert_eq!(
@@ -409,11 +405,7 @@ fn python_and_javascript_sdk_components_run() {
         .components_as_owner()
         .start();
     let mut c = Checks::new("spin_sdks");
-    let get = |path: &str| {
-        let r = host.get(path);
-        assert_eq!(r.status, 200, "{path}: {}", r.describe());
-        r.json()
-    };
+    let get = |path: &str| get_json(&host, path);
 
     c.check("variables, from Python and JavaScript", || {
         for sdk in ["py", "js"] {
@@ -567,11 +559,7 @@ fn python_sdk_5_component_runs() {
         .components_as_owner()
         .start();
     let mut c = Checks::new("spin_sdk5");
-    let get = |path: &str| {
-        let r = host.get(path);
-        assert_eq!(r.status, 200, "{path}: {}", r.describe());
-        r.json()
-    };
+    let get = |path: &str| get_json(&host, path);
 
     c.check("spin:variables@3.0.0", || {
         assert_eq!(
@@ -739,11 +727,7 @@ greeting = "hello from rust3"
     );
     let host = HostCommand::new(&db, &manifest).start();
     let mut c = Checks::new("spin_rust3");
-    let get = |path: &str| {
-        let r = host.get(path);
-        assert_eq!(r.status, 200, "{path}: {}", r.describe());
-        r.json()
-    };
+    let get = |path: &str| get_json(&host, path);
 
     c.check(
         "tessera check takes the module, every import provided",
@@ -820,6 +804,13 @@ greeting = "hello from rust3"
     c.finish(Some(&host));
     drop(host);
     let _ = std::fs::remove_dir_all(default_sqlite_dir(&app));
+}
+
+/// `GET path`, which must answer 200; its JSON body.
+fn get_json(host: &TestHost, path: &str) -> serde_json::Value {
+    let r = host.get(path);
+    assert_eq!(r.status, 200, "{path}: {}", r.describe());
+    r.json()
 }
 
 fn tessera_check(target: &Path) -> (bool, String) {
