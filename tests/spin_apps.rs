@@ -693,10 +693,34 @@ fn python_sdk_5_component_runs() {
 /// Spin 3's template makes one; the host makes it a component at load, as `spin up` does.
 #[test]
 fn a_spin_sdk_3_rust_module_runs() {
+    rust_sdk_app_runs("spin-rust3", Build::CoreModule);
+}
+
+/// tests/guests/spin-rust4: the same app with spin-sdk 4.0.0, also a core module.
+#[test]
+fn a_spin_sdk_4_rust_module_runs() {
+    rust_sdk_app_runs("spin-rust4", Build::CoreModule);
+}
+
+/// tests/guests/spin-rust5: the same app with spin-sdk 5.2.0, built for wasm32-wasip2.
+#[test]
+fn a_spin_sdk_5_rust_component_runs() {
+    rust_sdk_app_runs("spin-rust5", Build::Component);
+}
+
+/// What the Rust app's .wasm is: the host componentizes a core module at load.
+enum Build {
+    CoreModule,
+    Component,
+}
+
+/// One app (spin-rust3's source) built with one of Spin's Rust SDKs: variables, key-value,
+/// SQLite and outbound HTTP through the real host, each also refused where not granted.
+fn rust_sdk_app_runs(guest: &str, build: Build) {
     let upstream = TestServer::start("pong");
     let denied = TestServer::start("never reached");
     let db = TestDb::new();
-    let app = format!("e2e-rust3-{}", db.name());
+    let app = format!("e2e-{guest}-{}", db.name());
     let manifest = format!(
         r#"
 spin_manifest_version = 2
@@ -705,50 +729,49 @@ spin_manifest_version = 2
 name = "{app}"
 
 [[trigger.http]]
-route = "/rust3/..."
-component = "rust3"
+route = "/rust/..."
+component = "rust"
 
-[component.rust3]
-source = "WASM:spin-rust3"
+[component.rust]
+source = "WASM:{guest}"
 allowed_outbound_hosts = ["{upstream}"]
 key_value_stores = ["default"]
 sqlite_databases = ["default"]
-[component.rust3.variables]
-greeting = "hello from rust3"
+[component.rust.variables]
+greeting = "hello from {guest}"
 "#,
         upstream = upstream.origin(),
     );
-    let module = tessera_e2e::wasm("spin-rust3");
-    let bytes = std::fs::read(&module).expect("spin_rust3.wasm: run cargo xtask setup");
-    assert_eq!(
-        &bytes[..8],
-        b"\0asm\x01\x00\x00\x00",
-        "a core module, not a component"
-    );
+    let module = tessera_e2e::wasm(guest);
+    let bytes = std::fs::read(&module)
+        .unwrap_or_else(|e| panic!("{}: {e}; run cargo xtask setup", module.display()));
+    // A core module's version field is 1; a component's is 0x0d, layer 1.
+    let header: &[u8] = match build {
+        Build::CoreModule => b"\0asm\x01\x00\x00\x00",
+        Build::Component => b"\0asm\x0d\x00\x01\x00",
+    };
+    assert_eq!(&bytes[..8], header, "{}", module.display());
     let host = HostCommand::new(&db, &manifest).start();
-    let mut c = Checks::new("spin_rust3");
+    let mut c = Checks::new(&guest.replace('-', "_"));
     let get = |path: &str| get_json(&host, path);
 
-    c.check(
-        "tessera check takes the module, every import provided",
-        || {
-            let (ok, text) = tessera_check(&module);
-            assert!(ok, "{text}");
-            assert!(text.contains(" 0 not provided"), "{text}");
-            assert!(
-                text.contains("provided      fermyon:spin/variables@2.0.0"),
-                "{text}"
-            );
-        },
-    );
+    c.check("tessera check takes it, every import provided", || {
+        let (ok, text) = tessera_check(&module);
+        assert!(ok, "{text}");
+        assert!(text.contains(" 0 not provided"), "{text}");
+        assert!(
+            text.contains("provided      fermyon:spin/variables@2.0.0"),
+            "{text}"
+        );
+    });
 
     c.check("variables", || {
         assert_eq!(
-            get("/rust3/variables?name=greeting")["value"],
-            "hello from rust3"
+            get("/rust/variables?name=greeting")["value"],
+            format!("hello from {guest}")
         );
         assert!(
-            get("/rust3/variables?name=nope")["error"]
+            get("/rust/variables?name=nope")["error"]
                 .as_str()
                 .unwrap_or_default()
                 .contains("Undefined"),
@@ -759,14 +782,14 @@ greeting = "hello from rust3"
         "key-value: the default store, and a store not granted",
         || {
             assert_eq!(
-                get("/rust3/kv"),
+                get("/rust/kv"),
                 serde_json::json!({
                     "get": "rust3-value", "exists": true, "keys": ["rust3-key"],
                     "exists_after_delete": false
                 })
             );
             assert_eq!(
-                get("/rust3/kv?label=reports")["error"],
+                get("/rust/kv?label=reports")["error"],
                 "Error::AccessDenied"
             );
         },
@@ -774,14 +797,14 @@ greeting = "hello from rust3"
 
     c.check("SQLite: the default database, and one not granted", || {
         assert_eq!(
-            get("/rust3/sqlite"),
+            get("/rust/sqlite"),
             serde_json::json!({
                 "columns": ["body", "score"],
                 "rows": [["first", 1.5], ["second", null]],
             })
         );
         assert_eq!(
-            get("/rust3/sqlite?db=reports")["error"],
+            get("/rust/sqlite?db=reports")["error"],
             "Error::AccessDenied"
         );
     });
@@ -791,11 +814,11 @@ greeting = "hello from rust3"
         || {
             let allowed = format!("{}/ping", upstream.origin());
             assert_eq!(
-                get(&format!("/rust3/outbound?url={}", encode(&allowed))),
+                get(&format!("/rust/outbound?url={}", encode(&allowed))),
                 serde_json::json!({"status": 200, "body": "pong"})
             );
             let refused = format!("{}/ping", denied.origin());
-            let j = get(&format!("/rust3/outbound?url={}", encode(&refused)));
+            let j = get(&format!("/rust/outbound?url={}", encode(&refused)));
             assert!(j["error"].is_string(), "{j}");
             assert!(denied.requests().is_empty(), "{:?}", denied.requests());
         },

