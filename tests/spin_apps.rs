@@ -689,6 +689,13 @@ fn python_sdk_5_component_runs() {
     let _ = std::fs::remove_dir_all(default_sqlite_dir(&app));
 }
 
+/// tests/guests/spin-rust2: the same app with spin-sdk 2.2.0 (Spin 2.0–2.2), a core module
+/// whose SDK speaks `wasi:http` of WASI's 2023-10-18 release candidate, in and out.
+#[test]
+fn a_spin_sdk_2_rust_module_runs() {
+    rust_sdk_app_runs("spin-rust2", Build::CoreModule);
+}
+
 /// tests/guests/spin-rust3: Spin's Rust SDK 3.1.1 built for wasm32-wasip1, a core module as
 /// Spin 3's template makes one; the host makes it a component at load, as `spin up` does.
 #[test]

@@ -9,13 +9,14 @@
 //!   interfaces;
 //! - tests/guests/spin-js: Spin's JavaScript SDK (`@fermyon/spin-sdk` 2.0.0) bundled by esbuild
 //!   and built by the SDK's own `j2w` (componentize-js 0.10), from npm;
-//! - tests/guests/spin-rust3, spin-rust4, spin-rust5: one app (spin-rust3's source) with Spin's
-//!   Rust SDK 3.1.1, 4.0.0 and 5.2.0 from crates.io, each with its own workspace and lock file
-//!   as a user's app: 3.1.1 and 4.0.0 built for wasm32-wasip1 as Spin 3's template builds
-//!   them (core modules, which the host makes components at load), 5.2.0 for wasm32-wasip2.
+//! - tests/guests/spin-rust2 … spin-rust5: one app (spin-rust3's source) with Spin's Rust SDK
+//!   2.2.0, 3.1.1, 4.0.0 and 5.2.0 from crates.io, each with its own workspace and lock file
+//!   as a user's app: 2.2.0 to 4.0.0 built for wasm32-wasip1 as Spin's templates of their
+//!   time build them (core modules, which the host makes components at load), 5.2.0 for
+//!   wasm32-wasip2. 2.2.0 calls `wasi:http` of WASI's 2023-10-18 release candidate.
 //!
 //! The toolchains go to `.tessera/tools/`, made once; the components to
-//! `<target>/wasm32-wasip2/release/spin_{py,py5,js,rust3,rust4,rust5}.wasm` beside the Rust
+//! `<target>/wasm32-wasip2/release/spin_{py,py5,js,rust2,rust3,rust4,rust5}.wasm` beside the Rust
 //! guests, rebuilt when the source is newer (the Rust apps by cargo, whose check is cheap).
 
 use crate::venv::DONE;
@@ -35,7 +36,8 @@ const ESBUILD: &str = "0.28.2";
 /// What Spin 3's Rust template builds for: the .wasm is a core module.
 pub const MODULE_TARGET: &str = "wasm32-wasip1";
 /// The Rust apps: (guest, the spin-sdk its lock file pins, the target it is built for).
-const RUST_APPS: [(&str, &str, &str); 3] = [
+const RUST_APPS: [(&str, &str, &str); 4] = [
+    ("spin-rust2", "2.2.0", MODULE_TARGET),
     ("spin-rust3", "3.1.1", MODULE_TARGET),
     ("spin-rust4", "4.0.0", MODULE_TARGET),
     ("spin-rust5", "5.2.0", "wasm32-wasip2"),

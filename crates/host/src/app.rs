@@ -261,12 +261,13 @@ impl App {
     }
 }
 
-/// Everything a component may import from this host: WASI 0.2 and 0.3 (with wasi:http)
-/// and every factor. `tessera check` asks this same linker what a component lacks.
+/// Everything a component may import from this host: WASI 0.2 and 0.3 (with wasi:http), the
+/// HTTP of WASI's 2023-10-18 candidate (spin-sdk 2.x) and every factor. `tessera check` asks this same linker what a component lacks.
 pub fn build_linker(engine: &Engine) -> Result<Linker<HostState>> {
     let mut linker = Linker::<HostState>::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+    crate::wasi_2023_10_18::add_to_linker(&mut linker)?;
     Factors::add_to_linker(&mut linker)?;
     Ok(linker)
 }

@@ -24,3 +24,4 @@ pub mod serve;
 pub mod state;
 pub mod trace;
 pub mod triggers;
+pub mod wasi_2023_10_18;

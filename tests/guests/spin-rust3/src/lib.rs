@@ -1,8 +1,9 @@
 //! Test guest: a Spin app written with Spin's Rust SDK, as a user's app. spin-rust3 builds it
 //! with spin-sdk 3.1.1 for wasm32-wasip1 (as Spin 3's `http-rust` template does: a core
-//! module, made a component by the host); spin-rust4 and spin-rust5 build this same file with
-//! spin-sdk 4.0.0 (wasm32-wasip1) and 5.2.0 (wasm32-wasip2). `cargo xtask setup` puts them in
-//! target/wasm32-wasip2/release/spin_rust{3,4,5}.wasm; tests/spin_apps.rs runs them.
+//! module, made a component by the host); spin-rust2, spin-rust4 and spin-rust5 build this same
+//! file with spin-sdk 2.2.0, 4.0.0 (both wasm32-wasip1) and 5.2.0 (wasm32-wasip2). `cargo
+//! xtask setup` puts them in target/wasm32-wasip2/release/spin_rust{2,3,4,5}.wasm;
+//! tests/spin_apps.rs runs them.
 //!
 //! Each route answers JSON; errors from Spin's interfaces as their Debug text.
 
