@@ -371,6 +371,7 @@ fn mixed_load(
 ) -> Result<()> {
     let addr = host.addr();
     let deadline = Instant::now() + std::time::Duration::from_secs(seconds);
+    let cpu_before = crate::cpu::Split::now(host.pid());
     let started = Instant::now();
     let results: Vec<(Vec<f64>, Vec<f64>, BTreeMap<String, u64>)> = std::thread::scope(|scope| {
         let threads: Vec<_> = (0..clients)
@@ -417,6 +418,7 @@ fn mixed_load(
         threads.into_iter().filter_map(|t| t.join().ok()).collect()
     });
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu = crate::cpu::Split::now(host.pid()).since(cpu_before);
     let (mut search_ms, mut embed_ms) = (Vec::new(), Vec::new());
     let mut failures: BTreeMap<String, u64> = BTreeMap::new();
     for (s, e, f) in results {
@@ -433,6 +435,20 @@ fn mixed_load(
         "mixed load, {clients} clients for {elapsed:.1} s on the demo corpus: {ok} answered 200 \
          ({:.0} requests/s), {failed} not: {failures:?}",
         ok as f64 / elapsed
+    );
+    println!();
+    // Where the 2 cores went: what each request cost, and the rate that cost allows.
+    let per_request = |s: f64| s * 1e3 / ok.max(1) as f64;
+    println!(
+        "CPU during the load: host {:.1} s, Postgres {:.1} s, load generator {:.1} s of {:.1} \
+         core-seconds; per answered request host {:.2} ms + Postgres {:.2} ms = {:.2} ms",
+        cpu.host,
+        cpu.postgres,
+        cpu.client,
+        elapsed * std::thread::available_parallelism().map_or(1, |n| n.get()) as f64,
+        per_request(cpu.host),
+        per_request(cpu.postgres),
+        per_request(cpu.host + cpu.postgres),
     );
     println!();
     println!("| request | answered | p50 ms | p95 ms |");

@@ -6,6 +6,7 @@ mod alerts;
 mod alerts_outage;
 mod bm25_reference;
 mod chat;
+mod cpu;
 mod embed;
 mod host;
 mod kb;
