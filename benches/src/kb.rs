@@ -42,13 +42,20 @@ pub struct KbArgs {
     /// Keep the database (printing its URL) instead of dropping it, to study its plans.
     #[arg(long)]
     keep_db: bool,
+    /// Start the host with `--no-local-models`, so the kb embeds in the component (its Wasm
+    /// fallback) and "component" in the output means that path.
+    #[arg(long)]
+    no_local_models: bool,
 }
 
 pub(crate) fn start(db: &TestDb) -> TestHost {
+    host_command(db).start()
+}
+
+fn host_command(db: &TestDb) -> HostCommand {
     HostCommand::with_manifest_file(db, tessera_e2e::root().join("spin.toml"))
         .env("SPIN_VARIABLE_DATABASE_HOST", db.host_port())
         .env("RUST_LOG", "warn")
-        .start()
 }
 
 fn post(host: &TestHost, path: &str, body: &Value) -> Result<Value> {
@@ -208,7 +215,11 @@ pub fn eval(_args: EvalArgs) -> Result<()> {
 
 pub fn run(args: KbArgs) -> Result<()> {
     let db = TestDb::new();
-    let host = start(&db);
+    let host = if args.no_local_models {
+        host_command(&db).arg("--no-local-models").start()
+    } else {
+        start(&db)
+    };
 
     // 1. Inline ingest throughput (every demo document is small enough to embed inline).
     let (docs, chunks, seconds) = load_demo(&host)?;
