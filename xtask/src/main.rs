@@ -58,8 +58,9 @@ enum Cmd {
     /// (fat LTO, one codegen unit, panic = abort) into target/dist/ (tens of minutes here).
     /// `cargo xtask bench host` measures it beside the release build when it exists.
     Dist {
-        /// Build the host a second time with a profile of its own hello load (profile-guided
-        /// optimisation; about twice the build time, needs rustup's llvm-tools).
+        /// Build the host with profile-guided optimisation instead: instrumented, trained on
+        /// its own hello load, then optimised (about twice the build time; needs rustup's
+        /// llvm-tools, installed if missing).
         #[arg(long)]
         pgo: bool,
     },

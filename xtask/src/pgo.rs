@@ -1,7 +1,7 @@
-//! `cargo xtask dist --pgo`: the dist host built a second time with a profile of its own
-//! request path (rustc's `-Cprofile-generate` / `-Cprofile-use`, LLVM's `llvm-profdata` from
-//! rustup's `llvm-tools`). Measured 1.11× the plain dist build's hello throughput
-//! (benches/README.md, "Profile-guided optimisation").
+//! `cargo xtask dist --pgo`: the dist host built twice, instrumented and then optimised with
+//! a profile of its own request path (rustc's `-Cprofile-generate` / `-Cprofile-use`, LLVM's
+//! `llvm-profdata` from rustup's `llvm-tools`). Measured 1.11× the plain dist build's hello
+//! throughput (benches/README.md, "Profile-guided optimisation", "Final run").
 //!
 //! The builds go to their own target directory with an explicit `--target`, so the profile
 //! flags reach the host's code and not build scripts or proc macros, and the ordinary
